@@ -1,0 +1,103 @@
+// Writes collected families as text 0.0.4 or OpenMetrics 1.0, in chunks, pausing for the
+// event loop so that a large registry never holds it for long.
+
+import type { Labels, MetricFamily } from "../metrics/types.ts";
+import { escapeHelp, escapeLabelValue } from "./_escape.ts";
+import { formatBound, formatValue } from "./_number.ts";
+
+/** The exposition formats: Prometheus text 0.0.4, or OpenMetrics 1.0. */
+export type Format = "prometheus" | "openmetrics";
+
+const CHUNK_CHARS = 1 << 16;
+const CHECK_EVERY = 256;
+
+// Rendered label sets, kept for frozen label objects (every theus child has one), so a series
+// is escaped once, not at every scrape.
+const rendered = new WeakMap<Labels, string>();
+
+function labelText(labels: Labels): string {
+  let text = rendered.get(labels);
+  if (text !== undefined) return text;
+  text = "";
+  for (const name in labels) {
+    text += `${text === "" ? "" : ","}${name}="${escapeLabelValue(labels[name])}"`;
+  }
+  if (Object.isFrozen(labels)) rendered.set(labels, text);
+  return text;
+}
+
+const yieldToEventLoop: () => Promise<void> = typeof (globalThis as { setImmediate?: unknown }).setImmediate ===
+    "function"
+  ? () => new Promise((resolve) => (globalThis as unknown as { setImmediate(f: () => void): void }).setImmediate(resolve))
+  : () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Renders families as chunks of text. Between chunks it gives the event loop a turn whenever
+ * it has worked for `sliceMs` milliseconds.
+ */
+export async function* render(
+  families: readonly MetricFamily[],
+  format: Format,
+  sliceMs = 8,
+): AsyncGenerator<string, void, undefined> {
+  const om = format === "openmetrics";
+  let out = "";
+  let started = performance.now();
+  let written = 0;
+  for (const family of families) {
+    const head = family.type === "counter" && !om ? `${family.name}_total` : family.name;
+    const type = family.type === "untyped" && om ? "unknown" : family.type;
+    out += `# HELP ${head} ${escapeHelp(family.help, om)}\n# TYPE ${head} ${type}\n`;
+    const write = seriesWriter(family);
+    for (const series of family.series) {
+      out += write(series);
+      if (++written % CHECK_EVERY !== 0) continue;
+      const busy = performance.now() - started >= sliceMs;
+      if (busy || out.length >= CHUNK_CHARS) {
+        yield out;
+        out = "";
+      }
+      if (busy) {
+        await yieldToEventLoop();
+        started = performance.now();
+      }
+    }
+  }
+  if (om) out += "# EOF\n";
+  if (out !== "") yield out;
+}
+
+type SeriesOf<F extends MetricFamily> = F["series"][number];
+
+// Returns the function that writes one series of the family, with what it can precompute.
+function seriesWriter(family: MetricFamily): (series: SeriesOf<MetricFamily>) => string {
+  const name = family.name;
+  const sumAndCount = (labels: string, sum: number, count: number): string => {
+    const braces = labels === "" ? "" : `{${labels}}`;
+    return `${name}_sum${braces} ${formatValue(sum)}\n${name}_count${braces} ${formatValue(count)}\n`;
+  };
+  if (family.type === "histogram") {
+    const les = family.buckets.map((bound) => `le="${formatBound(bound)}"} `);
+    const bucket = `${name}_bucket{`;
+    return (series) => {
+      const { labels: set, buckets, sum, count } = series as SeriesOf<typeof family>;
+      const labels = labelText(set);
+      const open = labels === "" ? bucket : `${bucket}${labels},`;
+      let text = "";
+      for (let i = 0; i < les.length; i++) text += `${open}${les[i]}${formatValue(buckets[i])}\n`;
+      return text + sumAndCount(labels, sum, count);
+    };
+  }
+  if (family.type === "summary") {
+    return (series) => {
+      const { labels, sum, count } = series as SeriesOf<typeof family>;
+      return sumAndCount(labelText(labels), sum, count);
+    };
+  }
+  const sample = family.type === "counter" ? `${name}_total` : name;
+  return (series) => {
+    const { labels: set, value } = series as SeriesOf<typeof family>;
+    const labels = labelText(set);
+    return labels === "" ? `${sample} ${formatValue(value)}\n` : `${sample}{${labels}} ${formatValue(value)}\n`;
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * `metricsHandler()`: a fetch-style `/metrics` endpoint for any runtime.
+ *
+ * @module
+ */
+
+import { BackendUnavailableError } from "../backends/types.ts";
+import { defaultRegistry, type Registry } from "../metrics/registry.ts";
+import type { MetricFamily } from "../metrics/types.ts";
+import { type Format, render } from "./_render.ts";
+import { acceptsGzip, contentType, negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./negotiate.ts";
+
+/** Options of {@linkcode metricsHandler}. */
+export interface MetricsHandlerOptions {
+  /** The registry to expose, {@linkcode defaultRegistry} by default. */
+  registry?: Registry;
+  /** Whether to gzip the response when the client accepts it. True by default. */
+  compress?: boolean;
+}
+
+/**
+ * Returns a handler that serves a registry's exposition: the same function serves
+ * `Deno.serve`, `Bun.serve`, Hono and Workers. It picks OpenMetrics or text 0.0.4 from
+ * `Accept` (406 when neither is acceptable), gzips when `Accept-Encoding` allows it, answers
+ * `GET` and `HEAD` (405 otherwise), and streams the body. A backend that cannot be read gives
+ * 503; any other collection error gives 500, with the reason in the body.
+ *
+ * @param options The registry, and whether to compress.
+ * @returns The handler.
+ *
+ * @example With Deno.serve
+ * ```ts ignore
+ * import { metricsHandler } from "../mod.ts";
+ *
+ * const metrics = metricsHandler();
+ * Deno.serve((req) => new URL(req.url).pathname === "/metrics" ? metrics(req) : new Response("hello"));
+ * ```
+ */
+export function metricsHandler(options: MetricsHandlerOptions = {}): (request: Request) => Promise<Response> {
+  const registry = options.registry ?? defaultRegistry;
+  const compress = options.compress ?? true;
+  return async (request: Request): Promise<Response> => {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return plain(405, `Method ${request.method} not allowed: use GET or HEAD`, { allow: "GET, HEAD" });
+    }
+    const format = negotiateFormat(request.headers.get("accept"));
+    if (format === undefined) {
+      return plain(406, `Not acceptable: this endpoint serves ${OPENMETRICS_CONTENT_TYPE} and ${PROMETHEUS_CONTENT_TYPE}`);
+    }
+    let families: MetricFamily[];
+    try {
+      families = await registry.collect();
+    } catch (error) {
+      const unavailable = error instanceof BackendUnavailableError;
+      const reason = error instanceof Error ? error.message : String(error);
+      return plain(unavailable ? 503 : 500, `Cannot collect metrics: ${reason}`);
+    }
+    const headers = new Headers({ "content-type": contentType(format), vary: "Accept, Accept-Encoding" });
+    if (request.method === "HEAD") return new Response(null, { status: 200, headers });
+    let body = textStream(families, format);
+    if (compress && acceptsGzip(request.headers.get("accept-encoding"))) {
+      body = body.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+      headers.set("content-encoding", "gzip");
+    }
+    return new Response(body, { status: 200, headers });
+  };
+}
+
+function textStream(families: readonly MetricFamily[], format: Format): ReadableStream<Uint8Array> {
+  const chunks = render(families, format);
+  const encoder = new TextEncoder();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { value, done } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(encoder.encode(value));
+    },
+    async cancel() {
+      await chunks.return();
+    },
+  });
+}
+
+function plain(status: number, message: string, extra: Record<string, string> = {}): Response {
+  return new Response(`${message}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...extra },
+  });
+}

@@ -1,0 +1,367 @@
+// The machinery every metric type shares: options, labels, the cache of children, collection.
+
+import { type Binding, currentBinding } from "../backends/load.ts";
+import type { Backend } from "../backends/types.ts";
+import { INTERNAL, type MetricInternals } from "./_internal.ts";
+import { checkLabelName, checkMetricName, describe } from "./_names.ts";
+import { defaultRegistry, type Registry } from "./registry.ts";
+import type { Collector, Labels, MetricFamily, MetricType } from "./types.ts";
+
+/** Options every metric takes. */
+export interface MetricOptions {
+  /** The metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
+  name: string;
+  /** The help text, any string. */
+  help: string;
+  /** The label names, `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`. */
+  labelNames?: readonly string[];
+  /** Values for some labels, used unless `labels()` gives others. Keys must be label names. */
+  defaultLabels?: Readonly<Record<string, string>>;
+  /** Where to register the metric: `defaultRegistry` unless given; `null` for nowhere. */
+  registry?: Registry | null;
+}
+
+// What a metric type tells the shared machinery about itself.
+export interface TypeSpec {
+  readonly type: MetricType;
+  /** A label name the type reserves (`le`, `quantile`). */
+  readonly reserved?: string;
+  /** The sample names the type writes for a family name. */
+  claims(name: string): string[];
+}
+
+type Series = MetricFamily["series"][number];
+type Tree = Map<string, unknown>;
+
+// Shared by a metric and all its children.
+class Family {
+  readonly tree: Tree = new Map();
+  root!: Metric;
+
+  constructor(
+    readonly name: string,
+    readonly exposedName: string,
+    readonly help: string,
+    readonly spec: TypeSpec,
+    readonly labelNames: readonly string[],
+    readonly labelSet: ReadonlySet<string>,
+    readonly binding: Binding,
+    readonly extra: unknown,
+  ) {}
+}
+
+// The constructor argument of children and partially labelled metrics.
+class ChildInit {
+  constructor(readonly family: Family, readonly labels: Labels, readonly complete: boolean) {}
+}
+
+/**
+ * Metric is what Counter, Gauge, Histogram and Summary share: the name, the labels and the
+ * cache of children. It is not constructed directly.
+ */
+export abstract class Metric implements Collector {
+  #family: Family;
+  #labels: Labels;
+  #complete: boolean;
+
+  /**
+   * Validates the options and registers the metric, or takes the state of a child.
+   *
+   * @param options The metric's options.
+   * @param spec The metric type's description.
+   * @param extra Type-specific validated options (histogram buckets).
+   */
+  protected constructor(options: MetricOptions, spec: TypeSpec, extra?: () => unknown) {
+    if (options instanceof ChildInit) {
+      this.#family = options.family;
+      this.#labels = options.labels;
+      this.#complete = options.complete;
+      return;
+    }
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Invalid ${spec.type} options: expected an object, got ${describe(options)}`);
+    }
+    const name = checkMetricName(options.name);
+    if (typeof options.help !== "string") {
+      throw new TypeError(`Invalid help for metric "${name}": expected a string, got ${describe(options.help)}`);
+    }
+    const labelNames = checkLabelNames(options.labelNames, name, spec.reserved);
+    const labelSet = new Set(labelNames);
+    const defaults = checkLabels(options.defaultLabels ?? {}, name, labelSet, "default label");
+    const exposedName = spec.type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
+    const family = new Family(
+      name,
+      exposedName,
+      options.help,
+      spec,
+      labelNames,
+      labelSet,
+      currentBinding(),
+      extra?.(),
+    );
+    family.root = this;
+    this.#family = family;
+    this.#complete = labelNames.every((label) => label in defaults);
+    this.#labels = this.#complete ? canonical(labelNames, defaults) : Object.freeze({ ...defaults });
+    if (this.#complete && labelNames.length > 0) insert(family, this.#labels, this);
+    const registry = options.registry === undefined ? defaultRegistry : options.registry;
+    registry?.register(this);
+  }
+
+  /** The metric name, as given at construction. */
+  get name(): string {
+    return this.#family.name;
+  }
+
+  /** The help text. */
+  get help(): string {
+    return this.#family.help;
+  }
+
+  /** The metric type. */
+  get type(): MetricType {
+    return this.#family.spec.type;
+  }
+
+  /** The label names, in declaration order. */
+  get labelNames(): readonly string[] {
+    return this.#family.labelNames;
+  }
+
+  /** The label values bound so far, default labels included. A frozen object. */
+  get labelValues(): Labels {
+    return this.#labels;
+  }
+
+  /** Whether every label has a value, so the metric can be observed. */
+  get isObservable(): boolean {
+    return this.#complete;
+  }
+
+  /**
+   * Binds label values. When every label then has a value, returns the cached child for that
+   * label set: the same object every time, whatever the order the labels came in. Otherwise
+   * returns a partially labelled metric, which binds the rest with another `labels()` call.
+   * The given object is copied, never kept.
+   *
+   * @param labels Label values; they override values bound earlier and default labels.
+   * @returns The child, or a partially labelled metric.
+   * @throws {TypeError} For an unknown label name or a value that is not a string.
+   */
+  labels(labels: Readonly<Record<string, string>>): this {
+    const family = this.#family;
+    const names = family.labelNames;
+    const n = names.length;
+    if (typeof labels === "object" && labels !== null && n > 0) {
+      // Fast path: a complete label set that is already cached.
+      let given = 0;
+      for (const _ in labels) given++;
+      if (given === n) {
+        let node: unknown = family.tree;
+        for (let i = 0; i < n; i++) {
+          const value = (labels as Record<string, unknown>)[names[i]];
+          if (typeof value !== "string") break;
+          node = (node as Tree).get(value);
+          if (node === undefined) break;
+          if (i === n - 1) return node as this;
+        }
+      }
+    }
+    const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
+    if (!names.every((label) => label in merged)) {
+      return this.#make(new ChildInit(family, Object.freeze(merged), false)) as this;
+    }
+    const canon = canonical(names, merged);
+    if (n === 0) return family.root as this;
+    return (lookup(family, canon) ?? insert(family, canon, this.#make(new ChildInit(family, canon, true)))) as this;
+  }
+
+  /**
+   * Removes the child with this label set (merged onto the labels bound so far) from the
+   * metric, so it is no longer collected. A removed child keeps working but is not exported;
+   * `labels()` then creates a fresh child. The metric itself is never removed.
+   *
+   * @param labels A label set that, with the bound labels, gives every label a value.
+   * @returns Whether a child was removed.
+   * @throws {TypeError} For unknown labels, non-string values, or an incomplete label set.
+   */
+  remove(labels: Readonly<Record<string, string>>): boolean {
+    const family = this.#family;
+    const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
+    const missing = family.labelNames.filter((label) => !(label in merged));
+    if (missing.length > 0) {
+      throw new TypeError(
+        `Cannot remove a child of metric "${family.name}": missing values for ${quoteList(missing)}`,
+      );
+    }
+    const canon = canonical(family.labelNames, merged);
+    const path: Tree[] = [];
+    let node: unknown = family.tree;
+    for (const label of family.labelNames) {
+      path.push(node as Tree);
+      node = (node as Tree).get(canon[label]);
+      if (node === undefined) return false;
+    }
+    if (node === family.root || family.labelNames.length === 0) return false;
+    // Delete the leaf, then every map the deletion left empty.
+    for (let i = path.length - 1; i >= 0; i--) {
+      path[i].delete(canon[family.labelNames[i]]);
+      if (path[i].size > 0) break;
+    }
+    return true;
+  }
+
+  /** Removes every child, except the metric itself when it is observable. */
+  clear(): void {
+    const family = this.#family;
+    family.tree.clear();
+    const root = family.root;
+    if (root.#complete && family.labelNames.length > 0) insert(family, root.#labels, root);
+  }
+
+  /**
+   * Collects the metric: a single family holding every child, including children created by
+   * other processes when the backend is shared.
+   *
+   * @returns One family.
+   */
+  async collect(): Promise<MetricFamily[]> {
+    await this.#family.binding.settle();
+    return [await this.#collectFamily()];
+  }
+
+  /** The registry's view of the metric. */
+  get [INTERNAL](): MetricInternals {
+    const family = this.#family;
+    return {
+      binding: family.binding,
+      claims: family.spec.claims(family.exposedName),
+      family: () => this.#collectFamily(),
+    };
+  }
+
+  /** Creates one of the values of a complete child in the backend. */
+  protected _backend(histogramBucket?: string): Backend {
+    return this.#family.binding.create(this, histogramBucket);
+  }
+
+  /** Type-specific validated options. */
+  protected get _extra(): unknown {
+    return this.#family.extra;
+  }
+
+  /** The error thrown when an incomplete metric is observed. */
+  protected _incomplete(): TypeError {
+    const missing = this.#family.labelNames.filter((label) => !(label in this.#labels));
+    return new TypeError(
+      `Cannot observe metric "${this.#family.name}": missing values for ${quoteList(missing)}; bind them with labels()`,
+    );
+  }
+
+  /** Reads the current series of this child. */
+  protected abstract _read(): Series | Promise<Series>;
+
+  #make(init: ChildInit): Metric {
+    const Ctor = this.constructor as new (init: MetricOptions) => Metric;
+    return new Ctor(init as unknown as MetricOptions);
+  }
+
+  #collectFamily(): MetricFamily | Promise<MetricFamily> {
+    const family = this.#family;
+    const series: (Series | Promise<Series>)[] = [];
+    let pending = false;
+    const read = (child: Metric) => {
+      const s = child._read();
+      if (s instanceof Promise) pending = true;
+      series.push(s);
+    };
+    if (family.labelNames.length === 0) read(family.root);
+    else walk(family.tree, family.labelNames.length, read);
+    const make = (all: Series[]) =>
+      ({
+        name: family.exposedName,
+        help: family.help,
+        type: family.spec.type,
+        series: all,
+        ...(family.spec.type === "histogram" ? { buckets: family.extra } : {}),
+      }) as MetricFamily;
+    return pending ? Promise.all(series).then(make) : make(series as Series[]);
+  }
+}
+
+function walk(tree: Tree, depth: number, visit: (child: Metric) => void): void {
+  if (depth === 1) {
+    for (const child of tree.values()) visit(child as Metric);
+  } else {
+    for (const sub of tree.values()) walk(sub as Tree, depth - 1, visit);
+  }
+}
+
+function lookup(family: Family, labels: Labels): Metric | undefined {
+  let node: unknown = family.tree;
+  for (const label of family.labelNames) {
+    node = (node as Tree).get(labels[label]);
+    if (node === undefined) return undefined;
+  }
+  return node as Metric;
+}
+
+function insert(family: Family, labels: Labels, child: Metric): Metric {
+  const names = family.labelNames;
+  let node = family.tree;
+  for (let i = 0; i < names.length - 1; i++) {
+    let next = node.get(labels[names[i]]) as Tree | undefined;
+    if (next === undefined) node.set(labels[names[i]], next = new Map());
+    node = next;
+  }
+  node.set(labels[names[names.length - 1]], child);
+  return child;
+}
+
+// A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
+function canonical(names: readonly string[], labels: Record<string, string>): Labels {
+  const out: Record<string, string> = {};
+  for (const name of names) out[name] = labels[name];
+  return Object.freeze(out);
+}
+
+function checkLabelNames(value: unknown, metric: string, reserved: string | undefined): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value)) {
+    throw new TypeError(`Invalid labelNames for metric "${metric}": expected an array, got ${describe(value)}`);
+  }
+  const seen = new Set<string>();
+  for (const name of value) {
+    checkLabelName(name, metric, reserved);
+    if (seen.has(name)) throw new TypeError(`Duplicate label name "${name}" for metric "${metric}"`);
+    seen.add(name);
+  }
+  return Object.freeze([...value]);
+}
+
+function checkLabels(
+  labels: unknown,
+  metric: string,
+  known: ReadonlySet<string>,
+  what: string,
+): Record<string, string> {
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    throw new TypeError(`Invalid labels for metric "${metric}": expected an object, got ${describe(labels)}`);
+  }
+  for (const [name, value] of Object.entries(labels)) {
+    if (!known.has(name)) {
+      const expected = known.size > 0 ? `expected one of ${quoteList([...known])}` : "it has no labels";
+      throw new TypeError(`Unknown ${what} "${name}" for metric "${metric}": ${expected}`);
+    }
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `Invalid value for ${what} "${name}" of metric "${metric}": expected a string, got ${describe(value)}`,
+      );
+    }
+  }
+  return labels as Record<string, string>;
+}
+
+function quoteList(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(", ");
+}

@@ -1,0 +1,119 @@
+/**
+ * Counter: a value that only goes up.
+ *
+ * @module
+ */
+
+import type { Backend } from "../backends/types.ts";
+import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
+import { isThenable } from "./_timer.ts";
+import type { ValueSeries } from "./types.ts";
+
+/** Options of {@linkcode Counter}. */
+export type CounterOptions = MetricOptions;
+
+const SPEC: TypeSpec = {
+  type: "counter",
+  claims: (name) => [name, `${name}_total`, `${name}_created`],
+};
+
+/**
+ * Counter counts things that only go up: requests, errors, bytes sent. It is exposed with the
+ * `_total` suffix whether or not its name has it.
+ *
+ * A counter with labels is observed through its children, `labels({...})`, which are cached:
+ * keep one in a variable for the fastest updates.
+ *
+ * @example
+ * ```ts
+ * import { Counter, Registry } from "../mod.ts";
+ *
+ * const registry = new Registry();
+ * const requests = new Counter({
+ *   name: "http_requests_total",
+ *   help: "HTTP requests handled",
+ *   labelNames: ["method", "status"],
+ *   registry,
+ * });
+ * requests.labels({ method: "GET", status: "200" }).inc();
+ * requests.labels({ method: "GET", status: "200" }).inc(2);
+ * ```
+ */
+export class Counter extends Metric {
+  #value: Backend | undefined;
+
+  /**
+   * Creates a counter and registers it.
+   *
+   * @param options Name, help, labels and registry.
+   * @throws {TypeError} For an invalid name, label name or default label.
+   * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
+   */
+  constructor(options: CounterOptions) {
+    super(options, SPEC);
+    if (this.isObservable) this.#value = this._backend();
+  }
+
+  /**
+   * Adds `value` to the counter.
+   *
+   * @param value A non-negative number, 1 by default.
+   * @throws {RangeError} For a negative value or NaN.
+   * @throws {TypeError} When labels are missing.
+   */
+  inc(value = 1): void {
+    if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value);
+    const backend = this.#value;
+    if (backend === undefined) throw this._incomplete();
+    backend.inc(value);
+  }
+
+  /**
+   * Returns the current value (asynchronously on remote backends).
+   *
+   * @returns The value.
+   * @throws {TypeError} When labels are missing.
+   */
+  get(): number | Promise<number> {
+    if (this.#value === undefined) throw this._incomplete();
+    return this.#value.get();
+  }
+
+  /**
+   * Runs `fn` and counts one if it throws (or its promise rejects); the error is rethrown.
+   *
+   * @param fn A function, sync or async.
+   * @returns What `fn` returns.
+   */
+  countExceptions<T>(fn: () => T): T {
+    if (this.#value === undefined) throw this._incomplete();
+    let result: T;
+    try {
+      result = fn();
+    } catch (error) {
+      this.inc();
+      throw error;
+    }
+    if (isThenable(result)) {
+      return Promise.resolve(result).catch((error) => {
+        this.inc();
+        throw error;
+      }) as T;
+    }
+    return result;
+  }
+
+  /** Reads the series of this child. */
+  protected _read(): ValueSeries | Promise<ValueSeries> {
+    const labels = this.labelValues;
+    const value = this.#value!.get();
+    return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
+  }
+
+  #invalid(value: unknown): Error {
+    if (typeof value !== "number") {
+      return new TypeError(`Invalid value for inc() on counter "${this.name}": expected a number, got ${typeof value}`);
+    }
+    return new RangeError(`Invalid value for inc() on counter "${this.name}": ${value} (counters only go up)`);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Gauge: a value that goes up and down.
+ *
+ * @module
+ */
+
+import type { Backend } from "../backends/types.ts";
+import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
+import { checkNumber, type InProgress, InProgressImpl, timed, type Timer, TimerImpl } from "./_timer.ts";
+import type { ValueSeries } from "./types.ts";
+
+/** Options of {@linkcode Gauge}. */
+export type GaugeOptions = MetricOptions;
+
+const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name] };
+
+/**
+ * Gauge holds a value that goes up and down: requests in flight, queue length, temperature.
+ *
+ * @example Track requests in flight
+ * ```ts
+ * import { Gauge, Registry } from "../mod.ts";
+ *
+ * const inflight = new Gauge({ name: "inflight_requests", help: "In flight", registry: new Registry() });
+ * {
+ *   using _ = inflight.trackInProgress(); // +1 now, -1 at the end of the block, even on throw
+ * }
+ * ```
+ */
+export class Gauge extends Metric {
+  #value: Backend | undefined;
+
+  /**
+   * Creates a gauge and registers it.
+   *
+   * @param options Name, help, labels and registry.
+   * @throws {TypeError} For an invalid name, label name or default label.
+   * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
+   */
+  constructor(options: GaugeOptions) {
+    super(options, SPEC);
+    if (this.isObservable) this.#value = this._backend();
+  }
+
+  /**
+   * Adds `value`.
+   *
+   * @param value The amount, 1 by default.
+   * @throws {TypeError} For a value that is not a number, or when labels are missing.
+   */
+  inc(value = 1): void {
+    if (typeof value !== "number") checkNumber(value, "inc()", this.name);
+    this.#backend().inc(value);
+  }
+
+  /**
+   * Subtracts `value`.
+   *
+   * @param value The amount, 1 by default.
+   * @throws {TypeError} For a value that is not a number, or when labels are missing.
+   */
+  dec(value = 1): void {
+    if (typeof value !== "number") checkNumber(value, "dec()", this.name);
+    this.#backend().dec(value);
+  }
+
+  /**
+   * Sets the value.
+   *
+   * @param value The new value.
+   * @throws {TypeError} For a value that is not a number, or when labels are missing.
+   */
+  set(value: number): void {
+    if (typeof value !== "number") checkNumber(value, "set()", this.name);
+    this.#backend().set(value);
+  }
+
+  /** Sets the value to the current Unix time in seconds. */
+  setToCurrentTime(): void {
+    this.#backend().set(Date.now() / 1000);
+  }
+
+  /**
+   * Increments now and returns a tracker that decrements once, when disposed or ended.
+   *
+   * @returns The tracker; use it with `using`, or call `end()` in a `finally`.
+   */
+  trackInProgress(): InProgress {
+    const backend = this.#backend();
+    backend.inc(1);
+    return new InProgressImpl(() => backend.dec(1));
+  }
+
+  /**
+   * Starts a timer that sets the gauge to the elapsed seconds when stopped or disposed.
+   *
+   * @returns The timer.
+   */
+  startTimer(): Timer {
+    const backend = this.#backend();
+    return new TimerImpl((seconds) => backend.set(seconds));
+  }
+
+  /**
+   * Runs `fn` (sync or async) and sets the gauge to its duration in seconds.
+   *
+   * @param fn The function to time.
+   * @returns What `fn` returns.
+   */
+  time<T>(fn: () => T): T {
+    const backend = this.#backend();
+    return timed(fn, (seconds) => backend.set(seconds));
+  }
+
+  /**
+   * Returns the current value (asynchronously on remote backends).
+   *
+   * @returns The value.
+   * @throws {TypeError} When labels are missing.
+   */
+  get(): number | Promise<number> {
+    return this.#backend().get();
+  }
+
+  /** Reads the series of this child. */
+  protected _read(): ValueSeries | Promise<ValueSeries> {
+    const labels = this.labelValues;
+    const value = this.#value!.get();
+    return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
+  }
+
+  #backend(): Backend {
+    const backend = this.#value;
+    if (backend === undefined) throw this._incomplete();
+    return backend;
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Registry: the collectors a scrape collects.
+ *
+ * @module
+ */
+
+import type { Binding } from "../backends/load.ts";
+import { INTERNAL, type MaybeInternal } from "./_internal.ts";
+import { checkMetricName, describe } from "./_names.ts";
+import { checkFamily } from "./_check.ts";
+import type { Collector, MetricFamily } from "./types.ts";
+
+/**
+ * Thrown when a collector is registered under a name that is taken. `existing` is the
+ * collector that holds it, so code that creates metrics lazily can reuse it.
+ */
+export class AlreadyRegisteredError extends Error {
+  /** The collector already registered under the name. */
+  readonly existing: Collector;
+
+  /**
+   * Creates the error.
+   *
+   * @param name The name that is taken.
+   * @param existing The collector that holds it.
+   */
+  constructor(name: string, existing: Collector) {
+    super(`Cannot register collector "${name}": a collector with that name is already registered`);
+    this.name = "AlreadyRegisteredError";
+    this.existing = existing;
+  }
+}
+
+/** Options of {@linkcode Registry}. */
+export interface RegistryOptions {
+  /** Prepended, with an underscore, to the name of every family the registry collects. */
+  prefix?: string;
+}
+
+/**
+ * Registry holds collectors: metrics and custom collectors. Metrics register themselves in
+ * {@linkcode defaultRegistry} unless told otherwise. Names are checked when a collector is
+ * registered, never at scrape time.
+ *
+ * @example
+ * ```ts
+ * import { Counter, generateLatest, Registry } from "../mod.ts";
+ *
+ * const registry = new Registry({ prefix: "shop" });
+ * new Counter({ name: "orders_total", help: "Orders", registry }).inc();
+ * const text = await generateLatest(registry); // shop_orders_total 1
+ * ```
+ */
+export class Registry {
+  /** The prefix of every collected family name, if any. */
+  readonly prefix: string | undefined;
+  #collectors = new Map<Collector, readonly string[]>();
+  #names = new Map<string, Collector>();
+
+  /**
+   * Creates an empty registry.
+   *
+   * @param options The optional name prefix.
+   * @throws {TypeError} For a prefix that is not a valid metric name.
+   */
+  constructor(options: RegistryOptions = {}) {
+    if (options.prefix !== undefined) checkMetricName(options.prefix, "registry prefix");
+    this.prefix = options.prefix || undefined;
+  }
+
+  /**
+   * Registers a collector.
+   *
+   * @param collector A metric, or any object with a `collect()` method.
+   * @throws {AlreadyRegisteredError} When the collector, or one with a name it would expose,
+   * is already registered.
+   * @throws {TypeError} For an object without `collect()`, or with an invalid `name`.
+   */
+  register(collector: Collector): void {
+    if (typeof collector?.collect !== "function") {
+      throw new TypeError(`Cannot register ${describe(collector)}: a collector needs a collect() method`);
+    }
+    const internal = (collector as MaybeInternal)[INTERNAL];
+    let claims: readonly string[] = [];
+    if (internal !== undefined) claims = internal.claims;
+    else if (collector.name !== undefined) claims = [checkMetricName(collector.name, "collector name")];
+    if (this.#collectors.has(collector)) throw new AlreadyRegisteredError(claims[0] ?? "collector", collector);
+    for (const name of claims) {
+      const existing = this.#names.get(name);
+      if (existing !== undefined) throw new AlreadyRegisteredError(claims[0], existing);
+    }
+    this.#collectors.set(collector, claims);
+    for (const name of claims) this.#names.set(name, collector);
+  }
+
+  /**
+   * Removes a collector.
+   *
+   * @param collector The collector to remove.
+   * @returns Whether it was registered.
+   */
+  unregister(collector: Collector): boolean {
+    const claims = this.#collectors.get(collector);
+    if (claims === undefined) return false;
+    this.#collectors.delete(collector);
+    for (const name of claims) this.#names.delete(name);
+    return true;
+  }
+
+  /**
+   * Returns the collector registered under a name: a metric's own name, or any sample name it
+   * writes (`x_total`, `x_bucket`).
+   *
+   * @param name The name, without the registry prefix.
+   * @returns The collector, or undefined.
+   */
+  get(name: string): Collector | undefined {
+    return this.#names.get(name);
+  }
+
+  /**
+   * Collects every registered collector, after pushing what remote backends have buffered.
+   *
+   * @returns The families, in registration order, names prefixed.
+   * @throws {BackendUnavailableError} When a backend cannot be read.
+   * @throws {TypeError} When a custom collector returns an invalid family.
+   */
+  async collect(): Promise<MetricFamily[]> {
+    const bindings = new Set<Binding>();
+    for (const collector of this.#collectors.keys()) {
+      const internal = (collector as MaybeInternal)[INTERNAL];
+      if (internal !== undefined) bindings.add(internal.binding);
+    }
+    for (const binding of bindings) await binding.settle();
+    const out: MetricFamily[] = [];
+    const prefix = this.prefix;
+    for (const collector of this.#collectors.keys()) {
+      const internal = (collector as MaybeInternal)[INTERNAL];
+      if (internal !== undefined) {
+        const family = internal.family();
+        out.push(withPrefix(family instanceof Promise ? await family : family, prefix));
+        continue;
+      }
+      const families = await collector.collect();
+      if (!Array.isArray(families)) {
+        throw new TypeError(
+          `Invalid result from collector${collector.name ? ` "${collector.name}"` : ""}: collect() must return an array of families`,
+        );
+      }
+      for (const family of families) out.push(withPrefix(checkFamily(family), prefix));
+    }
+    return out;
+  }
+}
+
+function withPrefix(family: MetricFamily, prefix: string | undefined): MetricFamily {
+  return prefix === undefined ? family : { ...family, name: `${prefix}_${family.name}` };
+}
+
+/** The registry metrics join unless their options say otherwise. */
+export const defaultRegistry: Registry = new Registry();

@@ -1,0 +1,92 @@
+/**
+ * The shapes shared by metrics, collectors, registries and the exposition writers.
+ *
+ * @module
+ */
+
+/** A label set: label names mapped to string values. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** The metric types theus exposes. `untyped` is for custom collectors only. */
+export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
+
+/** One series of a counter, gauge or untyped family. */
+export interface ValueSeries {
+  /** The complete label set of the series. */
+  readonly labels: Labels;
+  /** The current value. */
+  readonly value: number;
+}
+
+/** One series of a histogram family. */
+export interface HistogramSeries {
+  /** The complete label set of the series, without `le`. */
+  readonly labels: Labels;
+  /** Cumulative counts, one per upper bound of the family's `buckets`. */
+  readonly buckets: readonly number[];
+  /** The sum of every observed value. */
+  readonly sum: number;
+  /** The number of observations; equals the last (`+Inf`) bucket. */
+  readonly count: number;
+}
+
+/** One series of a summary family. */
+export interface SummarySeries {
+  /** The complete label set of the series. */
+  readonly labels: Labels;
+  /** The sum of every observed value. */
+  readonly sum: number;
+  /** The number of observations. */
+  readonly count: number;
+}
+
+/** What every family has. */
+interface FamilyBase {
+  /**
+   * The family name. A counter's name is given without the `_total` suffix, which the
+   * exposition adds to its samples.
+   */
+  readonly name: string;
+  /** The help text, any string. */
+  readonly help: string;
+}
+
+/** A counter, gauge or untyped family. */
+export interface ValueFamily extends FamilyBase {
+  /** The metric type. */
+  readonly type: "counter" | "gauge" | "untyped";
+  /** The series of the family. */
+  readonly series: readonly ValueSeries[];
+}
+
+/** A histogram family. */
+export interface HistogramFamily extends FamilyBase {
+  /** The metric type. */
+  readonly type: "histogram";
+  /** Sorted upper bounds, the last one `Infinity`. */
+  readonly buckets: readonly number[];
+  /** The series of the family. */
+  readonly series: readonly HistogramSeries[];
+}
+
+/** A summary family. */
+export interface SummaryFamily extends FamilyBase {
+  /** The metric type. */
+  readonly type: "summary";
+  /** The series of the family. */
+  readonly series: readonly SummarySeries[];
+}
+
+/** A collected metric family, as `Registry.collect()` returns it and the exposition writes it. */
+export type MetricFamily = ValueFamily | HistogramFamily | SummaryFamily;
+
+/**
+ * A collector: anything a registry can collect from. Every metric is one; a custom collector
+ * is any object with a `collect()` method, and optionally a `name` it is registered under.
+ */
+export interface Collector {
+  /** The name the collector is registered under, if any. */
+  readonly name?: string;
+  /** Returns the current families, synchronously or not. */
+  collect(): readonly MetricFamily[] | Promise<readonly MetricFamily[]>;
+}

@@ -1,0 +1,58 @@
+/**
+ * theus: a Prometheus client for TypeScript, Deno- and Bun-first, also on Node and in edge
+ * isolates. Every value lives in a backend: the memory backend by default, or a shared Redis
+ * (`redis`, `upstash`) chosen by configuration, never by changing the code that records.
+ *
+ * @example Count requests and serve /metrics
+ * ```ts ignore
+ * import { Counter, metricsHandler } from "@theus/theus";
+ *
+ * const requests = new Counter({ name: "http_requests_total", help: "Requests", labelNames: ["status"] });
+ * const metrics = metricsHandler();
+ * Deno.serve((req) => {
+ *   if (new URL(req.url).pathname === "/metrics") return metrics(req);
+ *   requests.labels({ status: "200" }).inc();
+ *   return new Response("hello");
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export { Counter, type CounterOptions } from "./metrics/counter.ts";
+export { Gauge, type GaugeOptions } from "./metrics/gauge.ts";
+export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/histogram.ts";
+export { Summary, type SummaryOptions } from "./metrics/summary.ts";
+export { Metric, type MetricOptions } from "./metrics/_metric.ts";
+export type { InProgress, Timer } from "./metrics/_timer.ts";
+export { AlreadyRegisteredError, defaultRegistry, Registry, type RegistryOptions } from "./metrics/registry.ts";
+export type {
+  Collector,
+  HistogramFamily,
+  HistogramSeries,
+  Labels,
+  MetricFamily,
+  MetricType,
+  SummaryFamily,
+  SummarySeries,
+  ValueFamily,
+  ValueSeries,
+} from "./metrics/types.ts";
+export { type Format, generateLatest, type GenerateOptions } from "./exposition/generate.ts";
+export { metricsHandler, type MetricsHandlerOptions } from "./exposition/handler.ts";
+export {
+  acceptsGzip,
+  contentType,
+  negotiateFormat,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+} from "./exposition/negotiate.ts";
+export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./backends/load.ts";
+export { MemoryBackend } from "./backends/memory.ts";
+export {
+  type Backend,
+  type BackendClass,
+  type BackendConfig,
+  BackendUnavailableError,
+  type MetricInfo,
+} from "./backends/types.ts";
