@@ -25,7 +25,12 @@ export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/his
 export { Summary, type SummaryOptions } from "./metrics/summary.ts";
 export { Metric, type MetricOptions } from "./metrics/_metric.ts";
 export type { InProgress, Timer } from "./metrics/_timer.ts";
-export { AlreadyRegisteredError, defaultRegistry, Registry, type RegistryOptions } from "./metrics/registry.ts";
+export {
+  AlreadyRegisteredError,
+  defaultRegistry,
+  Registry,
+  type RegistryOptions,
+} from "./metrics/registry.ts";
 export type {
   Collector,
   HistogramFamily,

@@ -9,10 +9,31 @@
  * @module
  */
 
-import type { Labels, MetricType } from "../metrics/types.ts";
+import type { Labels, MetricFamily, MetricType } from "../metrics/types.ts";
 
 /** Backend configuration, as given to `loadBackend` or read from `THEUS_BACKEND_CONFIG`. */
 export type BackendConfig = Record<string, unknown>;
+
+/**
+ * How a gauge combines the values of many processes on a shared backend. `shared` (the
+ * default): one value, `set` is last-writer-wins and `inc`/`dec` add up. The others keep one
+ * value per instance and expose their `sum`, `max`, `min`, the `latest` written, or `all` of
+ * them (one series per instance, labelled `theus_instance`); the `live` variants count only
+ * instances whose heartbeat has not expired. The memory backend has one instance, so every
+ * mode reads the same there.
+ */
+export type GaugeMode =
+  | "shared"
+  | "sum"
+  | "max"
+  | "min"
+  | "latest"
+  | "all"
+  | "livesum"
+  | "livemax"
+  | "livemin"
+  | "livelatest"
+  | "liveall";
 
 /** What a backend knows of the series it holds a value for. */
 export interface MetricInfo {
@@ -24,6 +45,26 @@ export interface MetricInfo {
   readonly labelValues: Labels;
   /** The label names of the metric, in declaration order. */
   readonly labelNames: readonly string[];
+  /** How a gauge combines instances; undefined for other types. */
+  readonly gaugeMode?: GaugeMode;
+}
+
+/** What a backend's class-level `collect` hook is asked to read: one metric and its shape. */
+export interface CollectTarget {
+  /** The metric name as given at construction. */
+  readonly name: string;
+  /** The family name to expose (a counter's without `_total`). */
+  readonly exposedName: string;
+  /** The help text. */
+  readonly help: string;
+  /** The metric type. */
+  readonly type: MetricType;
+  /** The label names, in declaration order. */
+  readonly labelNames: readonly string[];
+  /** A histogram's upper bounds, ending with `Infinity`. */
+  readonly buckets?: readonly number[];
+  /** A gauge's mode. */
+  readonly gaugeMode?: GaugeMode;
 }
 
 /** One value of one series. Mutations are synchronous; a read may be asynchronous. */
@@ -53,6 +94,12 @@ export interface BackendClass {
   initialize?(config: BackendConfig): void | Promise<void>;
   /** Pushes everything buffered to the backend's store. Called by `flush()` and before collection. */
   flush?(): Promise<void>;
+  /**
+   * Reads every series of these metrics at once (pytheus' `_generate_samples`), including
+   * series that only other processes created. Used instead of reading value by value.
+   * Returns one family per target, in order.
+   */
+  collect?(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]>;
 }
 
 /**

@@ -26,10 +26,14 @@ function labelText(labels: Labels): string {
   return text;
 }
 
-const yieldToEventLoop: () => Promise<void> = typeof (globalThis as { setImmediate?: unknown }).setImmediate ===
-    "function"
-  ? () => new Promise((resolve) => (globalThis as unknown as { setImmediate(f: () => void): void }).setImmediate(resolve))
-  : () => new Promise((resolve) => setTimeout(resolve, 0));
+const yieldToEventLoop: () => Promise<void> =
+  typeof (globalThis as { setImmediate?: unknown }).setImmediate ===
+      "function"
+    ? () =>
+      new Promise((resolve) =>
+        (globalThis as unknown as { setImmediate(f: () => void): void }).setImmediate(resolve)
+      )
+    : () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /**
  * Renders families as chunks of text. Between chunks it gives the event loop a turn whenever
@@ -48,7 +52,7 @@ export async function* render(
     const head = family.type === "counter" && !om ? `${family.name}_total` : family.name;
     const type = family.type === "untyped" && om ? "unknown" : family.type;
     out += `# HELP ${head} ${escapeHelp(family.help, om)}\n# TYPE ${head} ${type}\n`;
-    const write = seriesWriter(family);
+    const write = seriesWriter(family, om);
     for (const series of family.series) {
       out += write(series);
       if (++written % CHECK_EVERY !== 0) continue;
@@ -70,11 +74,17 @@ export async function* render(
 type SeriesOf<F extends MetricFamily> = F["series"][number];
 
 // Returns the function that writes one series of the family, with what it can precompute.
-function seriesWriter(family: MetricFamily): (series: SeriesOf<MetricFamily>) => string {
+function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<MetricFamily>) => string {
   const name = family.name;
+  // OpenMetrics makes `_sum` a counter: never negative or NaN, and absent from a histogram with a
+  // negative bound. A histogram's `_count` is written if and only if its `_sum` is; a summary's
+  // stands alone. Text 0.0.4 has no such rule and always writes both.
+  const negativeBound = om && family.type === "histogram" && family.buckets[0] < 0;
   const sumAndCount = (labels: string, sum: number, count: number): string => {
     const braces = labels === "" ? "" : `{${labels}}`;
-    return `${name}_sum${braces} ${formatValue(sum)}\n${name}_count${braces} ${formatValue(count)}\n`;
+    const countLine = `${name}_count${braces} ${formatValue(count)}\n`;
+    if (om && (negativeBound || !(sum >= 0))) return family.type === "histogram" ? "" : countLine;
+    return `${name}_sum${braces} ${formatValue(sum)}\n${countLine}`;
   };
   if (family.type === "histogram") {
     const les = family.buckets.map((bound) => `le="${formatBound(bound)}"} `);
@@ -98,6 +108,8 @@ function seriesWriter(family: MetricFamily): (series: SeriesOf<MetricFamily>) =>
   return (series) => {
     const { labels: set, value } = series as SeriesOf<typeof family>;
     const labels = labelText(set);
-    return labels === "" ? `${sample} ${formatValue(value)}\n` : `${sample}{${labels}} ${formatValue(value)}\n`;
+    return labels === ""
+      ? `${sample} ${formatValue(value)}\n`
+      : `${sample}{${labels}} ${formatValue(value)}\n`;
   };
 }

@@ -51,5 +51,7 @@ export async function generateLatest(
 export function checkFormat(format: unknown): Format {
   if (format === undefined) return "prometheus";
   if (format === "prometheus" || format === "openmetrics") return format;
-  throw new TypeError(`Invalid exposition format ${JSON.stringify(format)}: expected "prometheus" or "openmetrics"`);
+  throw new TypeError(
+    `Invalid exposition format ${JSON.stringify(format)}: expected "prometheus" or "openmetrics"`,
+  );
 }

@@ -8,7 +8,13 @@ import { BackendUnavailableError } from "../backends/types.ts";
 import { defaultRegistry, type Registry } from "../metrics/registry.ts";
 import type { MetricFamily } from "../metrics/types.ts";
 import { type Format, render } from "./_render.ts";
-import { acceptsGzip, contentType, negotiateFormat, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./negotiate.ts";
+import {
+  acceptsGzip,
+  contentType,
+  negotiateFormat,
+  OPENMETRICS_CONTENT_TYPE,
+  PROMETHEUS_CONTENT_TYPE,
+} from "./negotiate.ts";
 
 /** Options of {@linkcode metricsHandler}. */
 export interface MetricsHandlerOptions {
@@ -45,7 +51,10 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
     }
     const format = negotiateFormat(request.headers.get("accept"));
     if (format === undefined) {
-      return plain(406, `Not acceptable: this endpoint serves ${OPENMETRICS_CONTENT_TYPE} and ${PROMETHEUS_CONTENT_TYPE}`);
+      return plain(
+        406,
+        `Not acceptable: this endpoint serves ${OPENMETRICS_CONTENT_TYPE} and ${PROMETHEUS_CONTENT_TYPE}`,
+      );
     }
     let families: MetricFamily[];
     try {
@@ -59,7 +68,9 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
     if (request.method === "HEAD") return new Response(null, { status: 200, headers });
     let body = textStream(families, format);
     if (compress && acceptsGzip(request.headers.get("accept-encoding"))) {
-      body = body.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+      body = body.pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
+      );
       headers.set("content-encoding", "gzip");
     }
     return new Response(body, { status: 200, headers });

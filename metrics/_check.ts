@@ -9,7 +9,9 @@ const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary"]);
 /** Returns the family, its counter name without `_total`, or throws a TypeError. */
 export function checkFamily(family: MetricFamily): MetricFamily {
   if (typeof family !== "object" || family === null) {
-    throw new TypeError(`Invalid family from a custom collector: expected an object, got ${describe(family)}`);
+    throw new TypeError(
+      `Invalid family from a custom collector: expected an object, got ${describe(family)}`,
+    );
   }
   const name = checkMetricName(family.name, "family name");
   const fail = (why: string): never => {
@@ -43,7 +45,9 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       if (!Array.isArray(s.buckets) || s.buckets.length !== buckets.length) {
         fail("each series needs one cumulative count per bucket");
       }
-      if (!(s.buckets as unknown[]).every((v) => typeof v === "number")) fail("bucket counts must be numbers");
+      if (!(s.buckets as unknown[]).every((v) => typeof v === "number")) {
+        fail("bucket counts must be numbers");
+      }
       if (typeof s.sum !== "number" || typeof s.count !== "number") fail("sum and count must be numbers");
     } else if (family.type === "summary") {
       const s = series as { sum?: unknown; count?: unknown };

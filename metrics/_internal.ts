@@ -1,6 +1,7 @@
 // What the registry needs from a theus metric beyond the public Collector interface.
 
 import type { Binding } from "../backends/load.ts";
+import type { CollectTarget } from "../backends/types.ts";
 import type { MetricFamily } from "./types.ts";
 
 /** The key of a metric's internal view. */
@@ -12,7 +13,9 @@ export interface MetricInternals {
   readonly binding: Binding;
   /** Every sample name the metric writes, for conflict checks at registration. */
   readonly claims: readonly string[];
-  /** The family, read without settling the binding first. */
+  /** The shape a backend's class-level `collect` hook reads. */
+  readonly target: CollectTarget;
+  /** The family, read value by value, without settling the binding first. */
   family(): MetricFamily | Promise<MetricFamily>;
 }
 

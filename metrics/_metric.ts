@@ -1,11 +1,19 @@
 // The machinery every metric type shares: options, labels, the cache of children, collection.
 
 import { type Binding, currentBinding } from "../backends/load.ts";
-import type { Backend } from "../backends/types.ts";
+import type { Backend, GaugeMode } from "../backends/types.ts";
 import { INTERNAL, type MetricInternals } from "./_internal.ts";
 import { checkLabelName, checkMetricName, describe } from "./_names.ts";
 import { defaultRegistry, type Registry } from "./registry.ts";
-import type { Collector, Labels, MetricFamily, MetricType } from "./types.ts";
+import type {
+  Collector,
+  HistogramSeries,
+  Labels,
+  MetricFamily,
+  MetricType,
+  SummarySeries,
+  ValueSeries,
+} from "./types.ts";
 
 /** Options every metric takes. */
 export interface MetricOptions {
@@ -83,7 +91,9 @@ export abstract class Metric implements Collector {
     }
     const name = checkMetricName(options.name);
     if (typeof options.help !== "string") {
-      throw new TypeError(`Invalid help for metric "${name}": expected a string, got ${describe(options.help)}`);
+      throw new TypeError(
+        `Invalid help for metric "${name}": expected a string, got ${describe(options.help)}`,
+      );
     }
     const labelNames = checkLabelNames(options.labelNames, name, spec.reserved);
     const labelSet = new Set(labelNames);
@@ -173,7 +183,8 @@ export abstract class Metric implements Collector {
     }
     const canon = canonical(names, merged);
     if (n === 0) return family.root as this;
-    return (lookup(family, canon) ?? insert(family, canon, this.#make(new ChildInit(family, canon, true)))) as this;
+    return (lookup(family, canon) ??
+      insert(family, canon, this.#make(new ChildInit(family, canon, true)))) as this;
   }
 
   /**
@@ -226,16 +237,33 @@ export abstract class Metric implements Collector {
    * @returns One family.
    */
   async collect(): Promise<MetricFamily[]> {
-    await this.#family.binding.settle();
+    const { binding, target } = this[INTERNAL];
+    await binding.settle();
+    const hook = binding.cls?.collect;
+    if (hook !== undefined) return await hook.call(binding.cls, binding.config, [target]);
     return [await this.#collectFamily()];
   }
 
-  /** The registry's view of the metric. */
+  /**
+   * The registry's view of the metric.
+   *
+   * @ignore
+   */
   get [INTERNAL](): MetricInternals {
     const family = this.#family;
+    const type = family.spec.type;
     return {
       binding: family.binding,
       claims: family.spec.claims(family.exposedName),
+      target: {
+        name: family.name,
+        exposedName: family.exposedName,
+        help: family.help,
+        type,
+        labelNames: family.labelNames,
+        buckets: type === "histogram" ? family.extra as readonly number[] : undefined,
+        gaugeMode: type === "gauge" ? family.extra as GaugeMode : undefined,
+      },
       family: () => this.#collectFamily(),
     };
   }
@@ -254,12 +282,18 @@ export abstract class Metric implements Collector {
   protected _incomplete(): TypeError {
     const missing = this.#family.labelNames.filter((label) => !(label in this.#labels));
     return new TypeError(
-      `Cannot observe metric "${this.#family.name}": missing values for ${quoteList(missing)}; bind them with labels()`,
+      `Cannot observe metric "${this.#family.name}": missing values for ${
+        quoteList(missing)
+      }; bind them with labels()`,
     );
   }
 
   /** Reads the current series of this child. */
-  protected abstract _read(): Series | Promise<Series>;
+  protected abstract _read():
+    | ValueSeries
+    | HistogramSeries
+    | SummarySeries
+    | Promise<ValueSeries | HistogramSeries | SummarySeries>;
 
   #make(init: ChildInit): Metric {
     const Ctor = this.constructor as new (init: MetricOptions) => Metric;
@@ -328,7 +362,9 @@ function canonical(names: readonly string[], labels: Record<string, string>): La
 function checkLabelNames(value: unknown, metric: string, reserved: string | undefined): readonly string[] {
   if (value === undefined) return Object.freeze([]);
   if (!Array.isArray(value)) {
-    throw new TypeError(`Invalid labelNames for metric "${metric}": expected an array, got ${describe(value)}`);
+    throw new TypeError(
+      `Invalid labelNames for metric "${metric}": expected an array, got ${describe(value)}`,
+    );
   }
   const seen = new Set<string>();
   for (const name of value) {
@@ -355,7 +391,9 @@ function checkLabels(
     }
     if (typeof value !== "string") {
       throw new TypeError(
-        `Invalid value for ${what} "${name}" of metric "${metric}": expected a string, got ${describe(value)}`,
+        `Invalid value for ${what} "${name}" of metric "${metric}": expected a string, got ${
+          describe(value)
+        }`,
       );
     }
   }

@@ -28,7 +28,9 @@ export function checkLabelName(name: unknown, metric: string, reserved?: string)
   }
   if (name.startsWith("__")) {
     throw new TypeError(
-      `Invalid label name ${JSON.stringify(name)} for metric "${metric}": names starting with "__" are reserved`,
+      `Invalid label name ${
+        JSON.stringify(name)
+      } for metric "${metric}": names starting with "__" are reserved`,
     );
   }
   if (name === reserved) {

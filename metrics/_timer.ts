@@ -79,7 +79,9 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 export function checkNumber(value: unknown, what: string, metric: string): number {
   if (typeof value !== "number") {
-    throw new TypeError(`Invalid value for ${what} on metric "${metric}": expected a number, got ${typeof value}`);
+    throw new TypeError(
+      `Invalid value for ${what} on metric "${metric}": expected a number, got ${typeof value}`,
+    );
   }
   return value;
 }

@@ -112,8 +112,12 @@ export class Counter extends Metric {
 
   #invalid(value: unknown): Error {
     if (typeof value !== "number") {
-      return new TypeError(`Invalid value for inc() on counter "${this.name}": expected a number, got ${typeof value}`);
+      return new TypeError(
+        `Invalid value for inc() on counter "${this.name}": expected a number, got ${typeof value}`,
+      );
     }
-    return new RangeError(`Invalid value for inc() on counter "${this.name}": ${value} (counters only go up)`);
+    return new RangeError(
+      `Invalid value for inc() on counter "${this.name}": ${value} (counters only go up)`,
+    );
   }
 }

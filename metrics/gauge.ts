@@ -4,13 +4,46 @@
  * @module
  */
 
-import type { Backend } from "../backends/types.ts";
+import type { Backend, GaugeMode } from "../backends/types.ts";
 import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { checkNumber, type InProgress, InProgressImpl, timed, type Timer, TimerImpl } from "./_timer.ts";
 import type { ValueSeries } from "./types.ts";
 
 /** Options of {@linkcode Gauge}. */
-export type GaugeOptions = MetricOptions;
+export interface GaugeOptions extends MetricOptions {
+  /**
+   * How the values of many processes combine on a shared backend (`redis`, `upstash`):
+   * `"shared"` by default. See {@linkcode GaugeMode}.
+   */
+  mode?: GaugeMode;
+}
+
+const MODES: readonly GaugeMode[] = [
+  "shared",
+  "sum",
+  "max",
+  "min",
+  "latest",
+  "all",
+  "livesum",
+  "livemax",
+  "livemin",
+  "livelatest",
+  "liveall",
+];
+
+function checkMode(mode: unknown, metric: string, labelNames: readonly string[] | undefined): GaugeMode {
+  if (mode === undefined) return "shared";
+  if (!MODES.includes(mode as GaugeMode)) {
+    throw new TypeError(
+      `Invalid mode ${JSON.stringify(mode)} for gauge "${metric}": expected one of ${MODES.map((m) => `"${m}"`).join(", ")}`,
+    );
+  }
+  if ((mode === "all" || mode === "liveall") && labelNames?.includes("theus_instance")) {
+    throw new TypeError(`Invalid label name "theus_instance" for gauge "${metric}": mode "${mode}" adds it`);
+  }
+  return mode as GaugeMode;
+}
 
 const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name] };
 
@@ -38,8 +71,13 @@ export class Gauge extends Metric {
    * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
    */
   constructor(options: GaugeOptions) {
-    super(options, SPEC);
+    super(options, SPEC, () => checkMode(options.mode, options.name, options.labelNames));
     if (this.isObservable) this.#value = this._backend();
+  }
+
+  /** How the gauge combines the values of many processes on a shared backend. */
+  get gaugeMode(): GaugeMode {
+    return this._extra as GaugeMode;
   }
 
   /**

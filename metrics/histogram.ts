@@ -58,7 +58,7 @@ const SPEC: TypeSpec = {
  * ```
  */
 export class Histogram extends Metric {
-  #bounds: readonly number[] = [];
+  #bounds: readonly number[] = DEFAULT_BUCKETS;
   #buckets: Backend[] | undefined;
   #sum: Backend | undefined;
 

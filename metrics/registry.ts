@@ -84,7 +84,9 @@ export class Registry {
     let claims: readonly string[] = [];
     if (internal !== undefined) claims = internal.claims;
     else if (collector.name !== undefined) claims = [checkMetricName(collector.name, "collector name")];
-    if (this.#collectors.has(collector)) throw new AlreadyRegisteredError(claims[0] ?? "collector", collector);
+    if (this.#collectors.has(collector)) {
+      throw new AlreadyRegisteredError(claims[0] ?? "collector", collector);
+    }
     for (const name of claims) {
       const existing = this.#names.get(name);
       if (existing !== undefined) throw new AlreadyRegisteredError(claims[0], existing);
@@ -126,19 +128,32 @@ export class Registry {
    * @throws {TypeError} When a custom collector returns an invalid family.
    */
   async collect(): Promise<MetricFamily[]> {
-    const bindings = new Set<Binding>();
+    // Metrics on a backend with a class-level collect hook are read together, in one call.
+    const bindings = new Map<Binding, Collector[]>();
     for (const collector of this.#collectors.keys()) {
       const internal = (collector as MaybeInternal)[INTERNAL];
-      if (internal !== undefined) bindings.add(internal.binding);
+      if (internal === undefined) continue;
+      const group = bindings.get(internal.binding);
+      if (group === undefined) bindings.set(internal.binding, [collector]);
+      else group.push(collector);
     }
-    for (const binding of bindings) await binding.settle();
+    const read = new Map<Collector, MetricFamily>();
+    for (const [binding, collectors] of bindings) {
+      await binding.settle();
+      const hook = binding.cls?.collect;
+      if (hook === undefined) continue;
+      const targets = collectors.map((collector) => (collector as MaybeInternal)[INTERNAL]!.target);
+      const families = await hook.call(binding.cls, binding.config, targets);
+      collectors.forEach((collector, i) => read.set(collector, families[i]));
+    }
     const out: MetricFamily[] = [];
     const prefix = this.prefix;
     for (const collector of this.#collectors.keys()) {
       const internal = (collector as MaybeInternal)[INTERNAL];
       if (internal !== undefined) {
-        const family = internal.family();
-        out.push(withPrefix(family instanceof Promise ? await family : family, prefix));
+        let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
+        if (family instanceof Promise) family = await family;
+        out.push(withPrefix(family, prefix));
         continue;
       }
       const families = await collector.collect();

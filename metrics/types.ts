@@ -40,8 +40,8 @@ export interface SummarySeries {
   readonly count: number;
 }
 
-/** What every family has. */
-interface FamilyBase {
+/** A counter, gauge or untyped family. */
+export interface ValueFamily {
   /**
    * The family name. A counter's name is given without the `_total` suffix, which the
    * exposition adds to its samples.
@@ -49,10 +49,6 @@ interface FamilyBase {
   readonly name: string;
   /** The help text, any string. */
   readonly help: string;
-}
-
-/** A counter, gauge or untyped family. */
-export interface ValueFamily extends FamilyBase {
   /** The metric type. */
   readonly type: "counter" | "gauge" | "untyped";
   /** The series of the family. */
@@ -60,7 +56,14 @@ export interface ValueFamily extends FamilyBase {
 }
 
 /** A histogram family. */
-export interface HistogramFamily extends FamilyBase {
+export interface HistogramFamily {
+  /**
+   * The family name. A counter's name is given without the `_total` suffix, which the
+   * exposition adds to its samples.
+   */
+  readonly name: string;
+  /** The help text, any string. */
+  readonly help: string;
   /** The metric type. */
   readonly type: "histogram";
   /** Sorted upper bounds, the last one `Infinity`. */
@@ -70,7 +73,14 @@ export interface HistogramFamily extends FamilyBase {
 }
 
 /** A summary family. */
-export interface SummaryFamily extends FamilyBase {
+export interface SummaryFamily {
+  /**
+   * The family name. A counter's name is given without the `_total` suffix, which the
+   * exposition adds to its samples.
+   */
+  readonly name: string;
+  /** The help text, any string. */
+  readonly help: string;
   /** The metric type. */
   readonly type: "summary";
   /** The series of the family. */

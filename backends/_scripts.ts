@@ -1,0 +1,67 @@
+// The Lua scripts of the remote backends. Every key a script touches is passed in KEYS and
+// shares the prefix's hash tag, so the scripts also run on Redis Cluster.
+
+/** A script and its SHA-1, for EVALSHA. */
+export interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+// Applies batches of changes, each at most once.
+// KEYS[1]: this process's applied-batch marker; KEYS[2]: the instance heartbeats;
+// KEYS[3..]: the metric hashes.
+// ARGV: ttl, instance id ("" for none), heartbeat lifetime in ms, batch count, then per batch:
+// sequence number, change count, then per change: key index, op ("i" add, "s" set), field, value.
+// Returns the sequence number applied last.
+const FLUSH_SOURCE = `
+local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = tonumber(ARGV[1])
+local pos = 5
+local touched = {}
+for _ = 1, tonumber(ARGV[4]) do
+  local seq = tonumber(ARGV[pos])
+  local n = tonumber(ARGV[pos + 1])
+  pos = pos + 2
+  if seq > applied then
+    for _ = 1, n do
+      local key = KEYS[tonumber(ARGV[pos])]
+      if ARGV[pos + 1] == 'i' then
+        redis.call('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
+      else
+        redis.call('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
+      end
+      touched[key] = true
+      pos = pos + 4
+    end
+    applied = seq
+  else
+    pos = pos + 4 * n
+  end
+end
+redis.call('SET', KEYS[1], applied, 'EX', ttl)
+for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
+if ARGV[2] ~= '' then
+  local now = redis.call('TIME')
+  redis.call('HSET', KEYS[2], ARGV[2], now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[3]))
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return applied
+`;
+
+// Reads every metric hash at once. KEYS[1]: the instance heartbeats; KEYS[2..]: metric hashes.
+// Returns { TIME, heartbeats, hash, hash, ... } as flat field/value arrays.
+const COLLECT_SOURCE = `
+local out = { redis.call('TIME'), redis.call('HGETALL', KEYS[1]) }
+for i = 2, #KEYS do out[i + 1] = redis.call('HGETALL', KEYS[i]) end
+return out
+`;
+
+async function sha1(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The flush script. */
+export const FLUSH_SCRIPT: Promise<Script> = sha1(FLUSH_SOURCE).then((sha) => ({ source: FLUSH_SOURCE, sha }));
+/** The collection script. */
+export const COLLECT_SCRIPT: Promise<Script> = sha1(COLLECT_SOURCE).then((sha) => ({ source: COLLECT_SOURCE, sha }));

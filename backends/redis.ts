@@ -1,0 +1,264 @@
+/**
+ * The Redis backend: every process and machine records into one Redis, over TCP (ioredis).
+ *
+ * Select it with configuration only: `THEUS_BACKEND=redis` (and `THEUS_BACKEND_CONFIG`
+ * pointing at a JSON file), or `await loadBackend({ backend: "redis", config })`.
+ *
+ * @module
+ */
+
+import Redis from "ioredis";
+import { type RemoteOptions, remoteOptions, RemoteStore, RemoteValue, type Transport } from "./_remote.ts";
+import { trackStore } from "./_health.ts";
+import type { Script } from "./_scripts.ts";
+import type { BackendConfig, CollectTarget, MetricInfo } from "./types.ts";
+import type { MetricFamily } from "../metrics/types.ts";
+
+/** The members of an ioredis client the backend uses. */
+export interface RedisClientLike {
+  evalsha(sha: string, numKeys: number, args: readonly string[]): Promise<unknown>;
+  eval(script: string, numKeys: number, args: readonly string[]): Promise<unknown>;
+}
+
+/** Configuration of the Redis backend; every field is optional. */
+export interface RedisBackendConfig extends BackendConfig {
+  /** `redis://[user:password@]host:port/db`; overrides host, port, db and password. */
+  url?: string;
+  /** 127.0.0.1 by default. */
+  host?: string;
+  /** 6379 by default. */
+  port?: number;
+  /** The database number, 0 by default. */
+  db?: number;
+  /** The ACL user name. */
+  username?: string;
+  /** The password. */
+  password?: string;
+  /** An ioredis client to use instead of creating one; its lifecycle stays yours. */
+  client?: RedisClientLike;
+  /** The prefix of every key (`{theus}:m:<metric>`), "theus" by default. */
+  keyPrefix?: string;
+  /** Seconds before a key that is not written again expires, 3600 by default. */
+  expireSeconds?: number;
+  /** Milliseconds between background flushes, 1000 by default; 0 for none. */
+  flushIntervalMs?: number;
+  /** Milliseconds before a command counts as failed (and is retried), 5000 by default. */
+  commandTimeoutMs?: number;
+  /** This process's id in per-instance gauges; random by default. */
+  instanceId?: string;
+  /** Seconds an instance counts as live after its last heartbeat, 60 by default. */
+  instanceTtlSeconds?: number;
+}
+
+interface OwnedClient extends RedisClientLike {
+  stream?: { ref?(): void; unref?(): void };
+  status: string;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+  off(event: string, listener: (...args: unknown[]) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+class IoredisTransport implements Transport {
+  readonly description: string;
+  #client: RedisClientLike;
+  #owned: OwnedClient | undefined;
+  #inFlight = 0;
+  #timeout: number;
+
+  constructor(client: RedisClientLike, description: string, owned: OwnedClient | undefined, timeout: number) {
+    this.#client = client;
+    this.description = description;
+    this.#owned = owned;
+    this.#timeout = timeout;
+    // A client of ours does not keep the process alive between flushes, so it can exit (and
+    // flush at exit) like one without Redis.
+    owned?.on("ready", () => this.#inFlight === 0 && owned.stream?.unref?.());
+  }
+
+  async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const all = [...keys, ...args];
+    this.#inFlight++;
+    this.#owned?.stream?.ref?.();
+    try {
+      await this.#ready();
+      return await this.#client.evalsha(script.sha, keys.length, all);
+    } catch (error) {
+      if (!String((error as Error)?.message ?? error).startsWith("NOSCRIPT")) throw error;
+      return await this.#client.eval(script.source, keys.length, all);
+    } finally {
+      if (--this.#inFlight === 0) this.#owned?.stream?.unref?.();
+    }
+  }
+
+  // Commands fail at once while disconnected (no offline queue); wait a little for a connection.
+  #ready(): Promise<void> | undefined {
+    const client = this.#owned;
+    if (client === undefined || client.status === "ready") return;
+    if (client.status === "end") return Promise.reject(new Error("the connection is closed"));
+    return new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        client.off("ready", onReady);
+        reject(new Error(`not connected (${client.status}) after ${this.#timeout} ms`));
+      }, this.#timeout);
+      client.once("ready", onReady);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#owned === undefined) return;
+    try {
+      await this.#owned.quit();
+    } catch {
+      this.#owned.disconnect();
+    }
+  }
+}
+
+const stores = new WeakMap<object, RemoteStore>();
+const transports = new Set<IoredisTransport>();
+const live = new Set<RemoteStore>();
+
+function storeFor(config: BackendConfig): RemoteStore {
+  let store = stores.get(config);
+  if (store !== undefined) return store;
+  const options: RemoteOptions = remoteOptions(config, "redis");
+  const transport = createTransport(config as RedisBackendConfig);
+  store = new RemoteStore(transport, options);
+  stores.set(config, store);
+  live.add(store);
+  trackStore(store, "redis");
+  return store;
+}
+
+function createTransport(config: RedisBackendConfig): IoredisTransport {
+  const fail = (why: string): never => {
+    throw new TypeError(`Invalid redis backend config: ${why}`);
+  };
+  if (config.client !== undefined) {
+    const client = config.client;
+    if (typeof client?.evalsha !== "function" || typeof client?.eval !== "function") {
+      fail("client must be an ioredis client (with evalsha() and eval())");
+    }
+    const transport = new IoredisTransport(client, "the given Redis client", undefined, 0);
+    transports.add(transport);
+    return transport;
+  }
+  const optional = (name: keyof RedisBackendConfig, type: "string" | "number") => {
+    const value = config[name];
+    if (value !== undefined && typeof value !== type) fail(`${name} must be a ${type}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+  const url = optional("url", "string") as string | undefined;
+  const host = (optional("host", "string") as string | undefined) ?? "127.0.0.1";
+  const port = (optional("port", "number") as number | undefined) ?? 6379;
+  const db = optional("db", "number") as number | undefined;
+  optional("username", "string");
+  optional("password", "string");
+  const timeout = (optional("commandTimeoutMs", "number") as number | undefined) ?? 5000;
+  let where = `redis://${host}:${port}`;
+  if (url !== undefined) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not redis:");
+      where = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+    } catch {
+      fail(`url must be a redis:// or rediss:// URL`);
+    }
+  }
+  const options = {
+    host,
+    port,
+    db,
+    username: config.username,
+    password: config.password,
+    // Fail fast while disconnected: the batch stays buffered and is retried, never queued twice.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: timeout,
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
+  };
+  // deno-lint-ignore no-explicit-any
+  const RedisClient = Redis as any;
+  const client = (url !== undefined ? new RedisClient(url, options) : new RedisClient(options)) as OwnedClient;
+  // Connection errors surface as failed flushes (counted), never as unhandled error events.
+  client.on("error", () => {});
+  const transport = new IoredisTransport(client, where, client, timeout);
+  transports.add(transport);
+  return transport;
+}
+
+/**
+ * RedisBackend keeps every value in Redis, shared by all processes that use the same Redis and
+ * `keyPrefix`. Updates are synchronous and buffered; they reach Redis in one script per flush,
+ * each batch applied exactly once, on an interval, before each collection, on `flush()` and at
+ * exit.
+ *
+ * @example
+ * ```ts ignore
+ * import { Counter, loadBackend } from "@theus/theus";
+ *
+ * await loadBackend({ backend: "redis", config: { host: "127.0.0.1", port: 6379 } });
+ * const jobs = new Counter({ name: "jobs_total", help: "Jobs done" });
+ * jobs.inc(); // recorded by every process into one shared total
+ * ```
+ */
+export class RedisBackend extends RemoteValue {
+  /**
+   * Creates one value of one series.
+   *
+   * @param config The backend config, as given to `loadBackend`.
+   * @param metric The series.
+   * @param histogramBucket Which value of a histogram or summary series.
+   */
+  constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
+    super(storeFor(config), metric, histogramBucket);
+  }
+
+  /**
+   * Validates the config and connects; called by `loadBackend`.
+   *
+   * @param config The backend config.
+   * @throws {TypeError} For an invalid config.
+   */
+  static initialize(config: BackendConfig): void {
+    storeFor(config);
+  }
+
+  /**
+   * Flushes every Redis store of this process. Never rejects: failures are counted in
+   * `theus_backend_flush_failures_total` and the changes kept for the next flush.
+   *
+   * @returns Once the flush has been attempted.
+   */
+  static async flush(): Promise<void> {
+    await Promise.all([...live].map((store) => store.flush()));
+  }
+
+  /**
+   * Reads every series of these metrics in one round trip.
+   *
+   * @param config The backend config.
+   * @param targets The metrics to read.
+   * @returns One family per target.
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
+    return storeFor(config).collect(targets);
+  }
+
+  /**
+   * Flushes, then closes the connections the backend opened (not a client you passed in).
+   *
+   * @returns Once closed.
+   */
+  static async close(): Promise<void> {
+    await RedisBackend.flush();
+    await Promise.all([...transports].map((transport) => transport.close()));
+  }
+}
