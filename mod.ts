@@ -54,10 +54,13 @@ export {
 } from "./exposition/negotiate.ts";
 export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./backends/load.ts";
 export { MemoryBackend } from "./backends/memory.ts";
+export { type WaitUntilContext, withFlush } from "./backends/serverless.ts";
 export {
   type Backend,
   type BackendClass,
   type BackendConfig,
   BackendUnavailableError,
+  type CollectTarget,
+  type GaugeMode,
   type MetricInfo,
 } from "./backends/types.ts";

@@ -16,7 +16,12 @@ const collector = {
         value: read(store),
       }));
     return [
-      { name: "theus_backend_flushes", help: "Flushes attempted", type: "counter", series: series((s) => s.stats.flushes) },
+      {
+        name: "theus_backend_flushes",
+        help: "Flushes attempted",
+        type: "counter",
+        series: series((s) => s.stats.flushes),
+      },
       {
         name: "theus_backend_flush_failures",
         help: "Flushes that failed; their changes stay buffered and are retried",
@@ -41,6 +46,8 @@ const collector = {
 
 /** Adds a store to the health metrics, registering them on first use. */
 export function trackStore(store: RemoteStore, backend: string): void {
-  if (tracked.length === 0 && defaultRegistry.get(collector.name) === undefined) defaultRegistry.register(collector);
+  if (tracked.length === 0 && defaultRegistry.get(collector.name) === undefined) {
+    defaultRegistry.register(collector);
+  }
   tracked.push({ store, backend });
 }

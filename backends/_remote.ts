@@ -6,7 +6,13 @@ import { formatBound } from "../exposition/_number.ts";
 import type { Labels, MetricFamily } from "../metrics/types.ts";
 import { COLLECT_SCRIPT, FLUSH_SCRIPT, type Script } from "./_scripts.ts";
 import { onExit } from "./_exit.ts";
-import { type Backend, BackendUnavailableError, type CollectTarget, type GaugeMode, type MetricInfo } from "./types.ts";
+import {
+  type Backend,
+  BackendUnavailableError,
+  type CollectTarget,
+  type GaugeMode,
+  type MetricInfo,
+} from "./types.ts";
 
 /** How scripts reach Redis. */
 export interface Transport {
@@ -61,9 +67,10 @@ interface Batch {
   readonly size: number;
 }
 
+// Starts with a letter, so no client mistakes it for a number.
 function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `i${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /**
@@ -251,10 +258,11 @@ export class RemoteStore {
     // Group the fields of each series: label set -> bucket or instance -> value.
     const groups = new Map<string, Map<string, string>>();
     for (let i = 0; i < flat.length; i += 2) {
+      // Split from the end: the labels may contain "|", the bucket and instance never do.
       const field = String(flat[i]);
-      const a = field.indexOf("\n");
-      const b = field.indexOf("\n", a + 1);
-      if (a < 0 || b < 0) continue;
+      const b = field.lastIndexOf("|");
+      const a = field.lastIndexOf("|", b - 1);
+      if (a < 0) continue;
       const json = field.slice(0, a);
       let group = groups.get(json);
       if (group === undefined) groups.set(json, group = new Map());
@@ -360,7 +368,7 @@ export class RemoteValue implements Backend {
     this.#perInstance = PER_INSTANCE.has(mode);
     this.#latest = mode === "latest" || mode === "livelatest";
     if (this.#perInstance) store.usePerInstance();
-    this.field = `${fieldLabels(metric.labelValues)}\n${histogramBucket ?? ""}\n${
+    this.field = `${fieldLabels(metric.labelValues)}|${histogramBucket ?? ""}|${
       this.#perInstance ? store.options.instanceId : ""
     }`;
     // Written once even without updates, so a new series shows up as it does in memory.
@@ -399,7 +407,12 @@ export class RemoteValue implements Backend {
   drain(args: string[], keyIndex: string): void {
     this.queued = false;
     if (this.#perInstance) {
-      args.push(keyIndex, "s", this.field, this.#latest ? `${Date.now()}:${this.#local}` : String(this.#local));
+      args.push(
+        keyIndex,
+        "s",
+        this.field,
+        this.#latest ? `${Date.now()}:${this.#local}` : String(this.#local),
+      );
     } else if (this.#hasSet) {
       args.push(keyIndex, "s", this.field, String(this.#setTo + this.#delta));
     } else {
@@ -410,7 +423,11 @@ export class RemoteValue implements Backend {
   }
 }
 
-/** The canonical field text of a label set: sorted name/value pairs as JSON (never a raw newline). */
+/**
+ * The canonical text of a label set in a field: its name/value pairs sorted by name, as a JSON
+ * array. A field is `<labels>|<bucket>|<instance>`, which is never valid JSON itself, so a
+ * client that parses JSON replies (as @upstash/redis does) leaves it alone.
+ */
 export function fieldLabels(labels: Labels): string {
   const names = Object.keys(labels).sort();
   const flat: string[] = [];
@@ -442,8 +459,8 @@ export function remoteOptions(config: Record<string, unknown>, backend: string):
     return value as number;
   };
   const instanceId = config.instanceId ?? randomId();
-  if (typeof instanceId !== "string" || instanceId === "" || instanceId.includes("\n")) {
-    fail("instanceId must be a non-empty string without line breaks");
+  if (typeof instanceId !== "string" || !/^[\w.:-]+$/.test(instanceId)) {
+    fail(`instanceId must be letters, digits, "_", ".", ":" or "-", got ${JSON.stringify(instanceId)}`);
   }
   return {
     keyPrefix: keyPrefix as string,

@@ -62,6 +62,12 @@ async function sha1(text: string): Promise<string> {
 }
 
 /** The flush script. */
-export const FLUSH_SCRIPT: Promise<Script> = sha1(FLUSH_SOURCE).then((sha) => ({ source: FLUSH_SOURCE, sha }));
+export const FLUSH_SCRIPT: Promise<Script> = sha1(FLUSH_SOURCE).then((sha) => ({
+  source: FLUSH_SOURCE,
+  sha,
+}));
 /** The collection script. */
-export const COLLECT_SCRIPT: Promise<Script> = sha1(COLLECT_SOURCE).then((sha) => ({ source: COLLECT_SOURCE, sha }));
+export const COLLECT_SCRIPT: Promise<Script> = sha1(COLLECT_SOURCE).then((sha) => ({
+  source: COLLECT_SOURCE,
+  sha,
+}));

@@ -151,7 +151,9 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
   }
   const optional = (name: keyof RedisBackendConfig, type: "string" | "number") => {
     const value = config[name];
-    if (value !== undefined && typeof value !== type) fail(`${name} must be a ${type}, got ${JSON.stringify(value)}`);
+    if (value !== undefined && typeof value !== type) {
+      fail(`${name} must be a ${type}, got ${JSON.stringify(value)}`);
+    }
     return value;
   };
   const url = optional("url", "string") as string | undefined;
@@ -185,7 +187,8 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
   };
   // deno-lint-ignore no-explicit-any
   const RedisClient = Redis as any;
-  const client = (url !== undefined ? new RedisClient(url, options) : new RedisClient(options)) as OwnedClient;
+  const client =
+    (url !== undefined ? new RedisClient(url, options) : new RedisClient(options)) as OwnedClient;
   // Connection errors surface as failed flushes (counted), never as unhandled error events.
   client.on("error", () => {});
   const transport = new IoredisTransport(client, where, client, timeout);

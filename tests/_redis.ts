@@ -1,0 +1,143 @@
+// A real redis-server for tests: started on a free loopback port, in a temporary directory,
+// and controllable (pause, resume, restart, kill client connections). A missing redis-server
+// is an error, never a skip.
+
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A running redis-server. */
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** Runs redis-cli against the server and returns its output. */
+  cli(...args: string[]): Promise<string>;
+  /** Stops the process with SIGSTOP: connections stay open, nothing answers. */
+  pause(): void;
+  /** Resumes a paused server. */
+  resume(): void;
+  /** Shuts down (saving the AOF when enabled) and starts again on the same port and directory. */
+  restart(): Promise<void>;
+  /** Stops the server and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@linkcode startRedis}. */
+export interface StartRedisOptions {
+  /** Whether to persist with an append-only file, so a restart keeps the data. */
+  appendOnly?: boolean;
+  /** Start on this port instead of a free one. */
+  port?: number;
+}
+
+const REDIS_SERVER = "redis-server";
+
+/** Returns a free loopback TCP port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: 10_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${command} ${args.join(" ")} failed: ${stderr || error.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+async function waitForPing(port: number, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}: ${log()}`);
+    try {
+      if ((await run("redis-cli", ["-p", String(port), "ping"])) === "PONG") return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`redis-server on port ${port} did not answer within 10 s: ${log()}`);
+}
+
+/**
+ * Starts a redis-server on a free loopback port.
+ *
+ * @throws {Error} When redis-server is not installed or does not start.
+ */
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "theus-redis-"));
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    options.appendOnly ? "yes" : "no",
+    "--appendfsync",
+    "always",
+  ];
+  let child: ChildProcess;
+  let output = "";
+  const launch = async () => {
+    output = "";
+    child = spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const spawnError = new Promise<never>((_, reject) =>
+      child.once(
+        "error",
+        (error) =>
+          reject(
+            new Error(
+              `Cannot start ${REDIS_SERVER}: ${error.message}. Install the Debian package redis-server`,
+            ),
+          ),
+      )
+    );
+    child.stdout?.on("data", (chunk) => (output += chunk));
+    child.stderr?.on("data", (chunk) => (output += chunk));
+    await Promise.race([waitForPing(port, child, () => output), spawnError]);
+  };
+  const exited = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
+    });
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    cli: (...cliArgs) => run("redis-cli", ["-p", String(port), ...cliArgs]),
+    pause: () => void child.kill("SIGSTOP"),
+    resume: () => void child.kill("SIGCONT"),
+    async restart() {
+      child.kill("SIGCONT");
+      const done = exited();
+      child.kill("SIGTERM");
+      await done;
+      await launch();
+    },
+    async stop() {
+      child.kill("SIGCONT");
+      const done = exited();
+      child.kill("SIGKILL");
+      await done;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
