@@ -29,6 +29,12 @@ const collector = {
         series: series((s) => s.stats.failures),
       },
       {
+        name: "theus_backend_rejected_changes",
+        help: "Changes the backend refused to apply, such as an increment to infinity",
+        type: "counter",
+        series: series((s) => s.stats.rejected),
+      },
+      {
         name: "theus_backend_flush_duration_seconds",
         help: "Duration of the last flush",
         type: "gauge",

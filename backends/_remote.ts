@@ -40,6 +40,8 @@ export interface RemoteOptions {
 export interface StoreStats {
   flushes: number;
   failures: number;
+  /** Changes Redis refused to apply (an increment to infinity, a key of another type). */
+  rejected: number;
   lastFlushSeconds: number;
   lastError: string | undefined;
 }
@@ -82,7 +84,13 @@ export class RemoteStore {
   readonly transport: Transport;
   readonly options: RemoteOptions;
   readonly processId: string = randomId();
-  readonly stats: StoreStats = { flushes: 0, failures: 0, lastFlushSeconds: 0, lastError: undefined };
+  readonly stats: StoreStats = {
+    flushes: 0,
+    failures: 0,
+    rejected: 0,
+    lastFlushSeconds: 0,
+    lastError: undefined,
+  };
   #queue: RemoteValue[] = [];
   #outstanding: Batch | undefined;
   #seq = 0;
@@ -194,7 +202,8 @@ export class RemoteStore {
   }
 
   async #send(batch: Batch): Promise<void> {
-    await this.transport.run(await FLUSH_SCRIPT, batch.keys, batch.args);
+    const reply = await this.transport.run(await FLUSH_SCRIPT, batch.keys, batch.args);
+    this.stats.rejected += Number((reply as unknown[] | null)?.[1] ?? 0) || 0;
     if (this.#perInstance) this.#lastBeat = Date.now();
   }
 
@@ -204,6 +213,12 @@ export class RemoteStore {
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
+    // Collection follows a flush; when that just failed, reading would only fail more slowly.
+    if (this.stats.lastError !== undefined) {
+      throw new BackendUnavailableError(
+        `Cannot write pending changes to ${this.transport.description}: ${this.stats.lastError}`,
+      );
+    }
     const keys = [this.#instancesKey, ...targets.map((target) => this.metricKey(target.name))];
     const parts = await this.#read(keys);
     const [seconds, micros] = (parts[0] as (string | number)[]).map(Number);

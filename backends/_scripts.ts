@@ -12,9 +12,12 @@ export interface Script {
 // KEYS[3..]: the metric hashes.
 // ARGV: ttl, instance id ("" for none), heartbeat lifetime in ms, batch count, then per batch:
 // sequence number, change count, then per change: key index, op ("i" add, "s" set), field, value.
-// Returns the sequence number applied last.
+// A change Redis rejects (an increment to infinity, a key of another type) is skipped and
+// counted, never aborting the script halfway: a batch is applied whole, once.
+// Returns { the sequence number applied last, the number of changes rejected }.
 const FLUSH_SOURCE = `
 local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
+local rejected = 0
 local ttl = tonumber(ARGV[1])
 local pos = 5
 local touched = {}
@@ -25,11 +28,13 @@ for _ = 1, tonumber(ARGV[4]) do
   if seq > applied then
     for _ = 1, n do
       local key = KEYS[tonumber(ARGV[pos])]
+      local reply
       if ARGV[pos + 1] == 'i' then
-        redis.call('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
+        reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
       else
-        redis.call('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
+        reply = redis.pcall('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
       end
+      if type(reply) == 'table' and reply.err then rejected = rejected + 1 end
       touched[key] = true
       pos = pos + 4
     end
@@ -45,7 +50,7 @@ if ARGV[2] ~= '' then
   redis.call('HSET', KEYS[2], ARGV[2], now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[3]))
   redis.call('EXPIRE', KEYS[2], ttl)
 end
-return applied
+return { applied, rejected }
 `;
 
 // Reads every metric hash at once. KEYS[1]: the instance heartbeats; KEYS[2..]: metric hashes.

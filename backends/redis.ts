@@ -42,7 +42,7 @@ export interface RedisBackendConfig extends BackendConfig {
   expireSeconds?: number;
   /** Milliseconds between background flushes, 1000 by default; 0 for none. */
   flushIntervalMs?: number;
-  /** Milliseconds before a command counts as failed (and is retried), 5000 by default. */
+  /** Milliseconds before a command counts as failed (and is retried), 2000 by default. */
   commandTimeoutMs?: number;
   /** This process's id in per-instance gauges; random by default. */
   instanceId?: string;
@@ -59,6 +59,9 @@ interface OwnedClient extends RedisClientLike {
   quit(): Promise<unknown>;
   disconnect(): void;
 }
+
+// How long a command waits for a connection that is being (re)established.
+const READY_WAIT_MS = 1000;
 
 class IoredisTransport implements Transport {
   readonly description: string;
@@ -102,10 +105,11 @@ class IoredisTransport implements Transport {
         clearTimeout(timer);
         resolve();
       };
+      const wait = Math.min(this.#timeout, READY_WAIT_MS);
       const timer = setTimeout(() => {
         client.off("ready", onReady);
-        reject(new Error(`not connected (${client.status}) after ${this.#timeout} ms`));
-      }, this.#timeout);
+        reject(new Error(`not connected (${client.status}) after ${wait} ms`));
+      }, wait);
       client.once("ready", onReady);
     });
   }
@@ -162,7 +166,7 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
   const db = optional("db", "number") as number | undefined;
   optional("username", "string");
   optional("password", "string");
-  const timeout = (optional("commandTimeoutMs", "number") as number | undefined) ?? 5000;
+  const timeout = (optional("commandTimeoutMs", "number") as number | undefined) ?? 2000;
   let where = `redis://${host}:${port}`;
   if (url !== undefined) {
     try {

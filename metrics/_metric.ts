@@ -111,7 +111,7 @@ export abstract class Metric implements Collector {
     );
     family.root = this;
     this.#family = family;
-    this.#complete = labelNames.every((label) => label in defaults);
+    this.#complete = labelNames.every((label) => Object.hasOwn(defaults, label));
     this.#labels = this.#complete ? canonical(labelNames, defaults) : Object.freeze({ ...defaults });
     if (this.#complete && labelNames.length > 0) insert(family, this.#labels, this);
     const registry = options.registry === undefined ? defaultRegistry : options.registry;
@@ -178,7 +178,7 @@ export abstract class Metric implements Collector {
       }
     }
     const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
-    if (!names.every((label) => label in merged)) {
+    if (!names.every((label) => Object.hasOwn(merged, label))) {
       return this.#make(new ChildInit(family, Object.freeze(merged), false)) as this;
     }
     const canon = canonical(names, merged);
@@ -199,7 +199,7 @@ export abstract class Metric implements Collector {
   remove(labels: Readonly<Record<string, string>>): boolean {
     const family = this.#family;
     const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
-    const missing = family.labelNames.filter((label) => !(label in merged));
+    const missing = family.labelNames.filter((label) => !Object.hasOwn(merged, label));
     if (missing.length > 0) {
       throw new TypeError(
         `Cannot remove a child of metric "${family.name}": missing values for ${quoteList(missing)}`,
@@ -280,7 +280,7 @@ export abstract class Metric implements Collector {
 
   /** The error thrown when an incomplete metric is observed. */
   protected _incomplete(): TypeError {
-    const missing = this.#family.labelNames.filter((label) => !(label in this.#labels));
+    const missing = this.#family.labelNames.filter((label) => !Object.hasOwn(this.#labels, label));
     return new TypeError(
       `Cannot observe metric "${this.#family.name}": missing values for ${
         quoteList(missing)

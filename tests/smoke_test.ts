@@ -5,5 +5,8 @@ import { runtime, test } from "./_harness.ts";
 test(`a counter is exposed on ${runtime}`, async () => {
   const registry = new Registry();
   new Counter({ name: "smoke", help: "Smoke", registry }).inc(2);
-  assert.equal(await generateLatest(registry), "# HELP smoke_total Smoke\n# TYPE smoke_total counter\nsmoke_total 2\n");
+  assert.equal(
+    await generateLatest(registry),
+    "# HELP smoke_total Smoke\n# TYPE smoke_total counter\nsmoke_total 2\n",
+  );
 });

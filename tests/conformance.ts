@@ -1,0 +1,468 @@
+// The conformance suite every backend passes: the same metric behaviour, collection and
+// exposition whatever stores the values. Written against the public API only; values may be
+// read asynchronously, so every get() is awaited and series are compared in a fixed order.
+//
+//   conformance("memory", async () => {
+//     await loadBackend({ backend: "memory" });
+//     return { registry: new Registry() };
+//   });
+
+import assert from "node:assert/strict";
+import {
+  Counter,
+  flush,
+  Gauge,
+  generateLatest,
+  Histogram,
+  type HistogramSeries,
+  type Labels,
+  type MetricFamily,
+  type Registry,
+  Summary,
+  type SummarySeries,
+} from "../mod.ts";
+import { test } from "./_harness.ts";
+
+/** What a backend's setup gives each test. */
+export interface ConformanceContext {
+  /** An empty registry; the suite creates its metrics in it, after setup. */
+  registry: Registry;
+  /** Undoes the setup: restores the memory backend, drops keys, closes clients. */
+  cleanup?(): Promise<void>;
+}
+
+/** Sets up the backend for one test: selects it (loadBackend) and returns an empty registry. */
+export type ConformanceSetup = () => Promise<ConformanceContext>;
+
+type Body = (registry: Registry) => Promise<void>;
+
+function sortKey(labels: Labels): string {
+  return JSON.stringify(Object.keys(labels).sort().map((name) => [name, labels[name]]));
+}
+
+/** The series in a fixed order, so backends may return them in any order. */
+function sortSeries<S extends { labels: Labels }>(series: readonly S[]): S[] {
+  return [...series].sort((a, b) => {
+    const [x, y] = [sortKey(a.labels), sortKey(b.labels)];
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+function sorted(families: readonly MetricFamily[]): MetricFamily[] {
+  return families.map((family) =>
+    ({ ...family, series: sortSeries<{ labels: Labels }>(family.series) }) as unknown as MetricFamily
+  );
+}
+
+async function collectOne(registry: Registry, name: string): Promise<MetricFamily> {
+  const family = (await registry.collect()).find((f) => f.name === name);
+  assert.ok(family !== undefined, `family "${name}" was not collected`);
+  return sorted([family])[0];
+}
+
+/** The HELP and TYPE lines of each family, then its sample lines sorted. */
+function normalized(text: string): string[] {
+  const out: string[] = [];
+  let samples: string[] = [];
+  for (const line of text.split("\n")) {
+    if (line.startsWith("#") || line === "") {
+      out.push(...samples.sort());
+      samples = [];
+      out.push(line);
+    } else {
+      samples.push(line);
+    }
+  }
+  return [...out, ...samples.sort()];
+}
+
+/**
+ * Registers the conformance tests for one backend.
+ *
+ * @param name The backend's name, prefixed to every test name.
+ * @param setup Selects the backend and returns an empty registry; called once per test.
+ */
+export function conformance(name: string, setup: ConformanceSetup): void {
+  const check = (title: string, body: Body) =>
+    test(`${name}: ${title}`, async () => {
+      const context = await setup();
+      try {
+        await body(context.registry);
+      } finally {
+        await context.cleanup?.();
+      }
+    });
+
+  // --- Counter ---
+
+  check("Counter.get() reads 0, then every increment", async (registry) => {
+    const c = new Counter({ name: "conf_counter_basic_total", help: "Basic", registry });
+    assert.equal(await c.get(), 0);
+    c.inc();
+    c.inc(0.5);
+    c.inc(0.25);
+    assert.equal(await c.get(), 1.75);
+    c.inc(10);
+    assert.equal(await c.get(), 11.75);
+  });
+
+  check("Counter.inc() rejects negative values and leaves the stored value alone", async (registry) => {
+    const c = new Counter({ name: "conf_counter_negative", help: "Negative", registry });
+    c.inc(2);
+    assert.throws(() => c.inc(-1), RangeError);
+    assert.equal(await c.get(), 2);
+  });
+
+  check("Counter.inc() folds many updates into the right total", async (registry) => {
+    const c = new Counter({ name: "conf_counter_many", help: "Many", labelNames: ["i"], registry });
+    for (let i = 0; i < 1000; i++) c.labels({ i: String(i % 4) }).inc();
+    for (const i of ["0", "1", "2", "3"]) assert.equal(await c.labels({ i }).get(), 250);
+  });
+
+  check("Counter.countExceptions() counts sync throws and async rejections", async (registry) => {
+    const c = new Counter({ name: "conf_counter_exceptions", help: "Exceptions", registry });
+    assert.throws(() =>
+      c.countExceptions(() => {
+        throw new Error("sync");
+      }), /sync/);
+    await assert.rejects(
+      c.countExceptions(() => Promise.reject(new Error("async"))),
+      /async/,
+    );
+    assert.equal(c.countExceptions(() => "fine"), "fine");
+    assert.equal(await c.get(), 2);
+  });
+
+  check("Counter children are collected with their labels", async (registry) => {
+    const c = new Counter({
+      name: "conf_counter_children_total",
+      help: "Children",
+      labelNames: ["method", "status"],
+      defaultLabels: { method: "GET" },
+      registry,
+    });
+    c.labels({ status: "200", method: "GET" }).inc(3);
+    c.labels({ status: "500" }).inc();
+    c.labels({ method: "POST" }).labels({ status: "201" }).inc(2);
+    assert.deepEqual(await collectOne(registry, "conf_counter_children"), {
+      name: "conf_counter_children",
+      help: "Children",
+      type: "counter",
+      series: [
+        { labels: { method: "GET", status: "200" }, value: 3 },
+        { labels: { method: "GET", status: "500" }, value: 1 },
+        { labels: { method: "POST", status: "201" }, value: 2 },
+      ],
+    });
+  });
+
+  // --- Gauge ---
+
+  check("Gauge.inc(), dec() and set() are read back", async (registry) => {
+    const g = new Gauge({ name: "conf_gauge_basic", help: "Basic", registry });
+    assert.equal(await g.get(), 0);
+    g.inc(5);
+    g.dec(1.5);
+    assert.equal(await g.get(), 3.5);
+    g.set(-2);
+    assert.equal(await g.get(), -2);
+    g.inc();
+    g.dec(0.25);
+    assert.equal(await g.get(), -1.25);
+    g.set(7);
+    g.set(8);
+    assert.equal(await g.get(), 8);
+  });
+
+  check("Gauge.setToCurrentTime() stores the Unix time in seconds", async (registry) => {
+    const g = new Gauge({ name: "conf_gauge_time", help: "Time", registry });
+    const before = Date.now() / 1000;
+    g.setToCurrentTime();
+    const after = Date.now() / 1000;
+    const value = await g.get();
+    assert.ok(value >= before - 0.001 && value <= after + 0.001, `${value} not in [${before}, ${after}]`);
+  });
+
+  check("Gauge.trackInProgress() is undone at the end of a using block, even on throw", async (registry) => {
+    const g = new Gauge({ name: "conf_gauge_inprogress", help: "In progress", registry });
+    {
+      using _ = g.trackInProgress();
+      assert.equal(await g.get(), 1);
+    }
+    assert.throws(() => {
+      using _ = g.trackInProgress();
+      throw new Error("boom");
+    }, /boom/);
+    assert.equal(await g.get(), 0);
+  });
+
+  check("Gauge.startTimer() and Gauge.time() store a plausible duration", async (registry) => {
+    const g = new Gauge({ name: "conf_gauge_timer", help: "Timer", labelNames: ["kind"], registry });
+    const timer = g.labels({ kind: "timer" });
+    {
+      using _ = timer.startTimer();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    const timed = g.labels({ kind: "time" });
+    await timed.time(() => new Promise((resolve) => setTimeout(resolve, 25)));
+    for (const child of [timer, timed]) {
+      const seconds = await child.get();
+      assert.ok(seconds >= 0.015 && seconds < 5, `got ${seconds}`);
+    }
+  });
+
+  // --- Histogram ---
+
+  check("Histogram.observe() fills the buckets, sum and count", async (registry) => {
+    const h = new Histogram({
+      name: "conf_histogram_basic",
+      help: "Basic",
+      buckets: [0.25, 1, 10],
+      registry,
+    });
+    // Values on a bound count in that bound's bucket; the sums are exact in binary.
+    for (const value of [0.0625, 0.25, 0.5, 1, 20, -2]) h.observe(value);
+    assert.deepEqual(await collectOne(registry, "conf_histogram_basic"), {
+      name: "conf_histogram_basic",
+      help: "Basic",
+      type: "histogram",
+      buckets: [0.25, 1, 10, Infinity],
+      series: [{ labels: {}, buckets: [3, 5, 5, 6], sum: 19.8125, count: 6 }],
+    });
+  });
+
+  check("Histogram children keep their own buckets", async (registry) => {
+    const h = new Histogram({
+      name: "conf_histogram_children",
+      help: "Children",
+      labelNames: ["route"],
+      buckets: [1],
+      registry,
+    });
+    h.labels({ route: "/a" }).observe(0.5);
+    h.labels({ route: "/a" }).observe(2);
+    h.labels({ route: "/b" }).observe(4);
+    assert.deepEqual((await collectOne(registry, "conf_histogram_children")).series, [
+      { labels: { route: "/a" }, buckets: [1, 2], sum: 2.5, count: 2 },
+      { labels: { route: "/b" }, buckets: [0, 1], sum: 4, count: 1 },
+    ]);
+  });
+
+  check("Histogram.startTimer() and Histogram.time() observe plausible durations", async (registry) => {
+    const h = new Histogram({ name: "conf_histogram_timer", help: "Timer", buckets: [0.01, 5], registry });
+    {
+      using _ = h.startTimer();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await h.time(() => new Promise((resolve) => setTimeout(resolve, 25)));
+    assert.throws(() =>
+      h.time(() => {
+        throw new Error("boom");
+      }), /boom/);
+    const [series] = (await collectOne(registry, "conf_histogram_timer"))
+      .series as readonly HistogramSeries[];
+    assert.equal(series.count, 3);
+    assert.equal(series.buckets[2], 3);
+    assert.ok(series.buckets[1] >= 2, `buckets ${series.buckets}`);
+    assert.ok(series.sum >= 0.03 && series.sum < 10, `sum ${series.sum}`);
+  });
+
+  // --- Summary ---
+
+  check("Summary.observe() adds to the count and the sum", async (registry) => {
+    const s = new Summary({ name: "conf_summary_basic", help: "Basic", labelNames: ["a"], registry });
+    s.labels({ a: "x" }).observe(1.5);
+    s.labels({ a: "x" }).observe(2.5);
+    s.labels({ a: "y" }).observe(-1);
+    assert.deepEqual(await collectOne(registry, "conf_summary_basic"), {
+      name: "conf_summary_basic",
+      help: "Basic",
+      type: "summary",
+      series: [
+        { labels: { a: "x" }, count: 2, sum: 4 },
+        { labels: { a: "y" }, count: 1, sum: -1 },
+      ],
+    });
+  });
+
+  check("Summary.time() observes sync and async durations", async (registry) => {
+    const s = new Summary({ name: "conf_summary_timer", help: "Timer", registry });
+    assert.equal(s.time(() => 1), 1);
+    assert.equal(await s.time(() => new Promise((resolve) => setTimeout(() => resolve(2), 25))), 2);
+    const [series] = (await collectOne(registry, "conf_summary_timer")).series as readonly SummarySeries[];
+    assert.equal(series.count, 2);
+    assert.ok(series.sum >= 0.015 && series.sum < 5, `sum ${series.sum}`);
+  });
+
+  // --- Labels ---
+
+  check("label values with separators and quotes are distinct series, read back intact", async (registry) => {
+    const c = new Counter({ name: "conf_labels_tricky", help: "Tricky", labelNames: ["a", "b"], registry });
+    c.labels({ a: "1,b:2", b: "3" }).inc(1);
+    c.labels({ a: "1", b: "2,b:3" }).inc(10);
+    c.labels({ a: '"', b: "\\" }).inc(100);
+    c.labels({ a: "", b: "\n🎉" }).inc(1000);
+    assert.deepEqual(
+      (await collectOne(registry, "conf_labels_tricky")).series,
+      sortSeries([
+        { labels: { a: "1,b:2", b: "3" }, value: 1 },
+        { labels: { a: "1", b: "2,b:3" }, value: 10 },
+        { labels: { a: '"', b: "\\" }, value: 100 },
+        { labels: { a: "", b: "\n🎉" }, value: 1000 },
+      ]),
+    );
+    assert.equal(await c.labels({ b: "3", a: "1,b:2" }).get(), 1);
+  });
+
+  check("a labelled metric without children collects as an empty family", async (registry) => {
+    new Gauge({ name: "conf_labels_empty", help: "Empty", labelNames: ["a"], registry });
+    assert.deepEqual(await collectOne(registry, "conf_labels_empty"), {
+      name: "conf_labels_empty",
+      help: "Empty",
+      type: "gauge",
+      series: [],
+    });
+  });
+
+  // --- Collection and exposition ---
+
+  check("flush() resolves and keeps every value", async (registry) => {
+    const c = new Counter({ name: "conf_flush", help: "Flush", registry });
+    c.inc(4);
+    await flush();
+    await flush();
+    assert.equal(await c.get(), 4);
+  });
+
+  check("registry.collect() returns every family in registration order", async (registry) => {
+    new Counter({ name: "conf_order_c", help: "C", registry }).inc();
+    new Gauge({ name: "conf_order_g", help: "G", registry }).set(2);
+    new Histogram({ name: "conf_order_h", help: "H", buckets: [1], registry }).observe(1);
+    new Summary({ name: "conf_order_s", help: "S", registry }).observe(3);
+    assert.deepEqual(sorted(await registry.collect()), [
+      { name: "conf_order_c", help: "C", type: "counter", series: [{ labels: {}, value: 1 }] },
+      { name: "conf_order_g", help: "G", type: "gauge", series: [{ labels: {}, value: 2 }] },
+      {
+        name: "conf_order_h",
+        help: "H",
+        type: "histogram",
+        buckets: [1, Infinity],
+        series: [{ labels: {}, buckets: [1, 1], sum: 1, count: 1 }],
+      },
+      { name: "conf_order_s", help: "S", type: "summary", series: [{ labels: {}, sum: 3, count: 1 }] },
+    ]);
+  });
+
+  const golden = (registry: Registry) => {
+    const requests = new Counter({
+      name: "conf_golden_requests_total",
+      help: 'Say "hi"\\ now\nplease',
+      labelNames: ["path"],
+      registry,
+    });
+    requests.labels({ path: 'q"b\\s\n🎉' }).inc(3);
+    new Gauge({ name: "conf_golden_temperature", help: "Temperature", registry }).set(-1.5);
+    const latency = new Histogram({
+      name: "conf_golden_latency",
+      help: "Latency",
+      buckets: [0.1, 1, 10],
+      registry,
+    });
+    for (const value of [0.0625, 0.5, 0.5, 20]) latency.observe(value);
+    const size = new Summary({ name: "conf_golden_size", help: "Size", registry });
+    size.observe(512);
+    size.observe(1024);
+    new Gauge({ name: "conf_golden_idle", help: "Idle", labelNames: ["a"], registry });
+  };
+
+  const goldenSamples = [
+    'conf_golden_requests_total{path="q\\"b\\\\s\\n🎉"} 3',
+    "# HELP conf_golden_temperature Temperature",
+    "# TYPE conf_golden_temperature gauge",
+    "conf_golden_temperature -1.5",
+    "# HELP conf_golden_latency Latency",
+    "# TYPE conf_golden_latency histogram",
+    'conf_golden_latency_bucket{le="0.1"} 1',
+    'conf_golden_latency_bucket{le="1.0"} 3',
+    'conf_golden_latency_bucket{le="10.0"} 3',
+    'conf_golden_latency_bucket{le="+Inf"} 4',
+    "conf_golden_latency_sum 21.0625",
+    "conf_golden_latency_count 4",
+    "# HELP conf_golden_size Size",
+    "# TYPE conf_golden_size summary",
+    "conf_golden_size_sum 1536",
+    "conf_golden_size_count 2",
+    "# HELP conf_golden_idle Idle",
+    "# TYPE conf_golden_idle gauge",
+  ];
+
+  check("generateLatest() writes text 0.0.4 by default", async (registry) => {
+    golden(registry);
+    const expected = [
+      '# HELP conf_golden_requests_total Say "hi"\\\\ now\\nplease',
+      "# TYPE conf_golden_requests_total counter",
+      ...goldenSamples,
+      "",
+    ].join("\n");
+    assert.equal(await generateLatest(registry), expected);
+    assert.equal(await generateLatest(registry, { format: "prometheus" }), expected);
+  });
+
+  check("generateLatest() writes OpenMetrics 1.0, ending with # EOF", async (registry) => {
+    golden(registry);
+    assert.equal(
+      await generateLatest(registry, { format: "openmetrics" }),
+      [
+        '# HELP conf_golden_requests Say \\"hi\\"\\\\ now\\nplease',
+        "# TYPE conf_golden_requests counter",
+        ...goldenSamples,
+        "# EOF",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  check("generateLatest() writes every child of a family", async (registry) => {
+    const c = new Counter({ name: "conf_expo_children", help: "Children", labelNames: ["a", "b"], registry });
+    c.labels({ a: "x", b: "1" }).inc();
+    c.labels({ b: "2", a: "x" }).inc(2);
+    c.labels({ a: "y", b: "1" }).inc(3);
+    const h = new Histogram({
+      name: "conf_expo_hist",
+      help: "Hist",
+      labelNames: ["a"],
+      buckets: [1],
+      registry,
+    });
+    h.labels({ a: "x" }).observe(0.5);
+    h.labels({ a: "y" }).observe(5);
+    const samples = [
+      'conf_expo_children_total{a="x",b="1"} 1',
+      'conf_expo_children_total{a="x",b="2"} 2',
+      'conf_expo_children_total{a="y",b="1"} 3',
+      "# HELP conf_expo_hist Hist",
+      "# TYPE conf_expo_hist histogram",
+      'conf_expo_hist_bucket{a="x",le="+Inf"} 1',
+      'conf_expo_hist_bucket{a="x",le="1.0"} 1',
+      'conf_expo_hist_bucket{a="y",le="+Inf"} 1',
+      'conf_expo_hist_bucket{a="y",le="1.0"} 0',
+      'conf_expo_hist_count{a="x"} 1',
+      'conf_expo_hist_count{a="y"} 1',
+      'conf_expo_hist_sum{a="x"} 0.5',
+      'conf_expo_hist_sum{a="y"} 5',
+    ];
+    assert.deepEqual(normalized(await generateLatest(registry)), [
+      "# HELP conf_expo_children_total Children",
+      "# TYPE conf_expo_children_total counter",
+      ...samples,
+      "",
+    ]);
+    assert.deepEqual(normalized(await generateLatest(registry, { format: "openmetrics" })), [
+      "# HELP conf_expo_children Children",
+      "# TYPE conf_expo_children counter",
+      ...samples,
+      "# EOF",
+      "",
+    ]);
+  });
+}
