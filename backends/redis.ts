@@ -77,13 +77,13 @@ class IoredisTransport implements Transport {
     this.#timeout = timeout;
     // A client of ours does not keep the process alive between flushes, so it can exit (and
     // flush at exit) like one without Redis.
-    owned?.on("ready", () => this.#inFlight === 0 && owned.stream?.unref?.());
+    owned?.on("ready", () => this.#setRef(this.#inFlight > 0));
   }
 
   async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     const all = [...keys, ...args];
     this.#inFlight++;
-    this.#owned?.stream?.ref?.();
+    this.#setRef(true);
     try {
       await this.#ready();
       return await this.#client.evalsha(script.sha, keys.length, all);
@@ -91,8 +91,16 @@ class IoredisTransport implements Transport {
       if (!String((error as Error)?.message ?? error).startsWith("NOSCRIPT")) throw error;
       return await this.#client.eval(script.source, keys.length, all);
     } finally {
-      if (--this.#inFlight === 0) this.#owned?.stream?.unref?.();
+      if (--this.#inFlight === 0) this.#setRef(false);
     }
+  }
+
+  // Only on a connected socket: Node's ref()/unref() on a connecting one queue a listener each.
+  #setRef(on: boolean): void {
+    const client = this.#owned;
+    if (client?.status !== "ready") return;
+    if (on) client.stream?.ref?.();
+    else client.stream?.unref?.();
   }
 
   // Commands fail at once while disconnected (no offline queue); wait a little for a connection.
