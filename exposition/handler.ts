@@ -65,13 +65,15 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
       return plain(unavailable ? 503 : 500, `Cannot collect metrics: ${reason}`);
     }
     const headers = new Headers({ "content-type": contentType(format), vary: "Accept, Accept-Encoding" });
+    // Decided before HEAD returns, so HEAD answers with the headers GET would send.
+    const gzip = compress && acceptsGzip(request.headers.get("accept-encoding"));
+    if (gzip) headers.set("content-encoding", "gzip");
     if (request.method === "HEAD") return new Response(null, { status: 200, headers });
     let body = textStream(families, format);
-    if (compress && acceptsGzip(request.headers.get("accept-encoding"))) {
+    if (gzip) {
       body = body.pipeThrough(
         new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
       );
-      headers.set("content-encoding", "gzip");
     }
     return new Response(body, { status: 200, headers });
   };

@@ -48,38 +48,46 @@ function parse(header: string): Range[] {
   return ranges;
 }
 
-function formatFor(range: Range): Format | undefined {
-  const version = range.params.get("version");
-  switch (range.type) {
-    case "application/openmetrics-text":
-      return version === undefined || version === "1.0.0" ? "openmetrics" : undefined;
-    case "text/plain":
-      return version === undefined || version === "0.0.4" ? "prometheus" : undefined;
-    case "text/*":
-    case "*/*":
-      return "prometheus";
-    default:
-      return undefined;
+// The types served, text first: when one range (`*/*`) matches both equally, text 0.0.4 wins.
+const SERVED: readonly { format: Format; type: string; family: string; version: string }[] = [
+  { format: "prometheus", type: "text/plain", family: "text/*", version: "0.0.4" },
+  { format: "openmetrics", type: "application/openmetrics-text", family: "application/*", version: "1.0.0" },
+];
+
+// How specifically a range names a served type: 3 with its version, 2 without one, 1 for
+// `type/*`, 0 for `*/*`; -1 when it does not match (another type, or another version).
+function specificity(range: Range, served: (typeof SERVED)[number]): number {
+  if (range.type === served.type) {
+    const version = range.params.get("version");
+    return version === undefined ? 2 : version === served.version ? 3 : -1;
   }
+  return range.type === served.family ? 1 : range.type === "*/*" ? 0 : -1;
 }
 
 /**
- * Chooses the exposition format from an `Accept` header: the acceptable type with the
- * highest quality, the earliest on a tie. No header, or an empty one, means text 0.0.4.
+ * Chooses the exposition format from an `Accept` header. Each format takes the quality of the
+ * most specific range that matches it (so `text/plain;q=0, *\/*` excludes text); the format
+ * with the highest quality wins, the one matched earliest in the header on a tie. No header,
+ * or an empty one, means text 0.0.4.
  *
  * @param accept The `Accept` header, or null.
  * @returns The format, or undefined when the client accepts neither format.
  */
 export function negotiateFormat(accept: string | null | undefined): Format | undefined {
   if (accept == null || accept.trim() === "") return "prometheus";
+  const ranges = parse(accept);
   let best: Format | undefined;
   let bestQ = 0;
-  for (const range of parse(accept)) {
-    const format = formatFor(range);
-    if (format !== undefined && range.q > bestQ) {
-      best = format;
-      bestQ = range.q;
-    }
+  let bestAt = Infinity;
+  for (const served of SERVED) {
+    let most = -1;
+    let q = 0;
+    let at = Infinity;
+    ranges.forEach((range, i) => {
+      const s = specificity(range, served);
+      if (s > most) [most, q, at] = [s, range.q, i];
+    });
+    if (q > bestQ || (q > 0 && q === bestQ && at < bestAt)) [best, bestQ, bestAt] = [served.format, q, at];
   }
   return best;
 }

@@ -2,9 +2,23 @@
 // error instead of writing an exposition that Prometheus rejects.
 
 import { checkLabelName, checkMetricName, describe } from "./_names.ts";
-import type { MetricFamily } from "./types.ts";
+import type { MetricFamily, MetricType } from "./types.ts";
 
 const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary"]);
+
+/** Every sample name a family of this type and name writes (and so claims in a registry). */
+export function sampleNames(type: MetricType, name: string): string[] {
+  switch (type) {
+    case "counter":
+      return [name, `${name}_total`, `${name}_created`];
+    case "histogram":
+      return [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`];
+    case "summary":
+      return [name, `${name}_sum`, `${name}_count`, `${name}_created`];
+    default:
+      return [name];
+  }
+}
 
 /** Returns the family, its counter name without `_total`, or throws a TypeError. */
 export function checkFamily(family: MetricFamily): MetricFamily {
@@ -45,15 +59,22 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       if (!Array.isArray(s.buckets) || s.buckets.length !== buckets.length) {
         fail("each series needs one cumulative count per bucket");
       }
-      if (!(s.buckets as unknown[]).every((v) => typeof v === "number")) {
-        fail("bucket counts must be numbers");
+      const counts = s.buckets as unknown[];
+      for (let i = 0; i < counts.length; i++) {
+        const count = counts[i];
+        if (typeof count !== "number" || !(count >= 0) || (i > 0 && count < (counts[i - 1] as number))) {
+          fail("bucket counts must be cumulative: non-negative and never decreasing");
+        }
       }
       if (typeof s.sum !== "number" || typeof s.count !== "number") fail("sum and count must be numbers");
+      if (s.count !== counts[counts.length - 1]) fail("count must equal the +Inf bucket");
     } else if (family.type === "summary") {
       const s = series as { sum?: unknown; count?: unknown };
       if (typeof s.sum !== "number" || typeof s.count !== "number") fail("sum and count must be numbers");
-    } else if (typeof (series as { value?: unknown }).value !== "number") {
-      fail("each series needs a number value");
+    } else {
+      const value = (series as { value?: unknown }).value;
+      if (typeof value !== "number") fail("each series needs a number value");
+      if (family.type === "counter" && !((value as number) >= 0)) fail("counter values must be >= 0");
     }
   }
   if (family.type === "counter" && name.endsWith("_total")) return { ...family, name: name.slice(0, -6) };

@@ -5,6 +5,7 @@
  */
 
 import type { Backend } from "../backends/types.ts";
+import { sampleNames } from "./_check.ts";
 import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { isThenable } from "./_timer.ts";
 import type { ValueSeries } from "./types.ts";
@@ -14,7 +15,7 @@ export type CounterOptions = MetricOptions;
 
 const SPEC: TypeSpec = {
   type: "counter",
-  claims: (name) => [name, `${name}_total`, `${name}_created`],
+  claims: (name) => sampleNames("counter", name),
 };
 
 /**

@@ -36,7 +36,9 @@ function checkMode(mode: unknown, metric: string, labelNames: readonly string[] 
   if (mode === undefined) return "shared";
   if (!MODES.includes(mode as GaugeMode)) {
     throw new TypeError(
-      `Invalid mode ${JSON.stringify(mode)} for gauge "${metric}": expected one of ${MODES.map((m) => `"${m}"`).join(", ")}`,
+      `Invalid mode ${JSON.stringify(mode)} for gauge "${metric}": expected one of ${
+        MODES.map((m) => `"${m}"`).join(", ")
+      }`,
     );
   }
   if ((mode === "all" || mode === "liveall") && labelNames?.includes("theus_instance")) {

@@ -6,6 +6,7 @@
 
 import type { Backend } from "../backends/types.ts";
 import { formatBound } from "../exposition/_number.ts";
+import { sampleNames } from "./_check.ts";
 import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { checkNumber, timed, type Timer, TimerImpl } from "./_timer.ts";
 import type { HistogramSeries } from "./types.ts";
@@ -35,7 +36,7 @@ export interface HistogramOptions extends MetricOptions {
 const SPEC: TypeSpec = {
   type: "histogram",
   reserved: "le",
-  claims: (name) => [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`],
+  claims: (name) => sampleNames("histogram", name),
 };
 
 /**

@@ -7,7 +7,7 @@
 import type { Binding } from "../backends/load.ts";
 import { INTERNAL, type MaybeInternal } from "./_internal.ts";
 import { checkMetricName, describe } from "./_names.ts";
-import { checkFamily } from "./_check.ts";
+import { checkFamily, sampleNames } from "./_check.ts";
 import type { Collector, MetricFamily } from "./types.ts";
 
 /**
@@ -148,21 +148,40 @@ export class Registry {
     }
     const out: MetricFamily[] = [];
     const prefix = this.prefix;
+    const written = new Map<string, string>();
+    const claim = (family: MetricFamily) => {
+      for (const sample of sampleNames(family.type, family.name)) {
+        const other = written.get(sample);
+        if (other !== undefined) {
+          throw new TypeError(
+            `Cannot collect family "${family.name}": its sample name "${sample}" is also written by family "${other}"`,
+          );
+        }
+        written.set(sample, family.name);
+      }
+    };
     for (const collector of this.#collectors.keys()) {
       const internal = (collector as MaybeInternal)[INTERNAL];
       if (internal !== undefined) {
         let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
         if (family instanceof Promise) family = await family;
+        claim(family);
         out.push(withPrefix(family, prefix));
         continue;
       }
       const families = await collector.collect();
       if (!Array.isArray(families)) {
         throw new TypeError(
-          `Invalid result from collector${collector.name ? ` "${collector.name}"` : ""}: collect() must return an array of families`,
+          `Invalid result from collector${
+            collector.name ? ` "${collector.name}"` : ""
+          }: collect() must return an array of families`,
         );
       }
-      for (const family of families) out.push(withPrefix(checkFamily(family), prefix));
+      for (const family of families) {
+        const checked = checkFamily(family);
+        claim(checked);
+        out.push(withPrefix(checked, prefix));
+      }
     }
     return out;
   }

@@ -5,6 +5,7 @@
  */
 
 import type { Backend } from "../backends/types.ts";
+import { sampleNames } from "./_check.ts";
 import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { checkNumber, timed, type Timer, TimerImpl } from "./_timer.ts";
 import type { SummarySeries } from "./types.ts";
@@ -15,7 +16,7 @@ export type SummaryOptions = MetricOptions;
 const SPEC: TypeSpec = {
   type: "summary",
   reserved: "quantile",
-  claims: (name) => [name, `${name}_sum`, `${name}_count`, `${name}_created`],
+  claims: (name) => sampleNames("summary", name),
 };
 
 /**

@@ -449,3 +449,57 @@ test("collect() includes labelled metrics without children as empty families", a
   new Counter({ name: "empty", help: "Empty", labelNames: ["a"], registry });
   assert.deepEqual(await registry.collect(), [{ name: "empty", help: "Empty", type: "counter", series: [] }]);
 });
+
+test("Registry.collect() rejects custom families that the strict OpenMetrics parser would reject", async () => {
+  const cases: [string, MetricFamily][] = [
+    ["counter values must be >= 0", {
+      name: "neg",
+      help: "h",
+      type: "counter",
+      series: [{ labels: {}, value: -1 }],
+    }],
+    ["counter values must be >= 0", {
+      name: "nan",
+      help: "h",
+      type: "counter",
+      series: [{ labels: {}, value: NaN }],
+    }],
+    ["never decreasing", {
+      name: "dec",
+      help: "h",
+      type: "histogram",
+      buckets: [1, Infinity],
+      series: [{ labels: {}, buckets: [3, 2], sum: 1, count: 2 }],
+    }],
+    ["count must equal the +Inf bucket", {
+      name: "cnt",
+      help: "h",
+      type: "histogram",
+      buckets: [1, Infinity],
+      series: [{ labels: {}, buckets: [1, 2], sum: 1, count: 5 }],
+    }],
+  ];
+  for (const [message, family] of cases) {
+    const registry = new Registry();
+    registry.register({ collect: () => [family] });
+    await assert.rejects(registry.collect(), (error: Error) => {
+      assert.ok(error instanceof TypeError, `${family.name}: ${error}`);
+      assert.ok(error.message.includes(message), `${family.name}: ${error.message}`);
+      return true;
+    });
+  }
+});
+
+test("Registry.collect() rejects two families that write the same sample name", async () => {
+  const registry = new Registry();
+  new Counter({ name: "m", help: "h", registry });
+  registry.register({
+    collect: () => [{ name: "m_total", help: "h", type: "gauge", series: [{ labels: {}, value: 1 }] }],
+  });
+  await assert.rejects(registry.collect(), /sample name "m_total" is also written by family "m"/);
+  const twice = new Registry();
+  const family: MetricFamily = { name: "g", help: "h", type: "gauge", series: [] };
+  twice.register({ collect: () => [family] });
+  twice.register({ collect: () => [family] });
+  await assert.rejects(twice.collect(), /sample name "g" is also written by family "g"/);
+});
