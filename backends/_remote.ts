@@ -30,8 +30,8 @@ export interface RemoteOptions {
   expireSeconds: number;
   /** Milliseconds between background flushes; 0 for none. */
   flushIntervalMs: number;
-  /** This process's id in per-instance gauges and heartbeats. */
-  instanceId: string;
+  /** This process's id in per-instance gauges and heartbeats; the process id by default. */
+  instanceId: string | undefined;
   /** Seconds an instance counts as live after its last heartbeat. */
   instanceTtlSeconds: number;
 }
@@ -83,7 +83,7 @@ function randomId(): string {
 export class RemoteStore {
   readonly transport: Transport;
   readonly options: RemoteOptions;
-  readonly processId: string = randomId();
+  #processId: string | undefined;
   readonly stats: StoreStats = {
     flushes: 0,
     failures: 0,
@@ -105,6 +105,17 @@ export class RemoteStore {
     this.transport = transport;
     this.options = options;
     onExit(() => (this.pendingSeries > 0 ? this.flush() : undefined));
+  }
+
+  // Made on first use, inside a request: Workers forbid random values at module scope.
+  /** This process's id, which marks its batches. */
+  get processId(): string {
+    return this.#processId ??= randomId();
+  }
+
+  /** This process's id in per-instance gauges and heartbeats. */
+  get instanceId(): string {
+    return this.options.instanceId ?? this.processId;
   }
 
   /** The key of a metric's hash. */
@@ -184,7 +195,7 @@ export class RemoteStore {
     const seq = ++this.#seq;
     const args = [
       String(this.options.expireSeconds),
-      this.#perInstance ? this.options.instanceId : "",
+      this.#perInstance ? this.instanceId : "",
       String(this.options.instanceTtlSeconds * 1000),
       "1",
       String(seq),
@@ -362,10 +373,13 @@ function aggregate(kind: string, values: string[]): number {
  * One value of one series in a remote store. It is its own pending entry: updates fold into
  * `delta` (or `setTo`) and the value joins the store's queue once per flush, so the hot path
  * allocates nothing and the buffer grows with the series touched, not with the updates.
+ *
+ * @internal The shared base of `RedisBackend` and `UpstashBackend`, not an entry point.
  */
 export class RemoteValue implements Backend {
   readonly key: string;
-  readonly field: string;
+  #field: string | undefined;
+  #fieldStart: string;
   queued = false;
   #store: RemoteStore;
   #delta = 0;
@@ -383,9 +397,7 @@ export class RemoteValue implements Backend {
     this.#perInstance = PER_INSTANCE.has(mode);
     this.#latest = mode === "latest" || mode === "livelatest";
     if (this.#perInstance) store.usePerInstance();
-    this.field = `${fieldLabels(metric.labelValues)}|${histogramBucket ?? ""}|${
-      this.#perInstance ? store.options.instanceId : ""
-    }`;
+    this.#fieldStart = `${fieldLabels(metric.labelValues)}|${histogramBucket ?? ""}|`;
     // Written once even without updates, so a new series shows up as it does in memory.
     store.enqueue(this);
   }
@@ -409,6 +421,11 @@ export class RemoteValue implements Backend {
       this.#hasSet = true;
     }
     if (!this.queued) this.#store.enqueue(this);
+  }
+
+  /** The field of this value in the metric's hash: `<labels>|<bucket>|<instance>`. */
+  get field(): string {
+    return this.#field ??= this.#perInstance ? this.#fieldStart + this.#store.instanceId : this.#fieldStart;
   }
 
   /** The shared value, after flushing this process's pending changes. */
@@ -473,15 +490,15 @@ export function remoteOptions(config: Record<string, unknown>, backend: string):
     }
     return value as number;
   };
-  const instanceId = config.instanceId ?? randomId();
-  if (typeof instanceId !== "string" || !/^[\w.:-]+$/.test(instanceId)) {
+  const instanceId = config.instanceId;
+  if (instanceId !== undefined && (typeof instanceId !== "string" || !/^[\w.:-]+$/.test(instanceId))) {
     fail(`instanceId must be letters, digits, "_", ".", ":" or "-", got ${JSON.stringify(instanceId)}`);
   }
   return {
     keyPrefix: keyPrefix as string,
     expireSeconds: Math.round(number("expireSeconds", 3600, 1)),
     flushIntervalMs: number("flushIntervalMs", 1000, 0),
-    instanceId: instanceId as string,
+    instanceId: instanceId as string | undefined,
     instanceTtlSeconds: number("instanceTtlSeconds", 60, 1),
   };
 }

@@ -16,7 +16,9 @@ import type { MetricFamily } from "../metrics/types.ts";
 
 /** The members of an ioredis client the backend uses. */
 export interface RedisClientLike {
+  /** Runs a cached Lua script by its SHA1 (`EVALSHA`); rejects with `NOSCRIPT` if not cached. */
   evalsha(sha: string, numKeys: number, args: readonly string[]): Promise<unknown>;
+  /** Runs a Lua script from its source (`EVAL`), caching it. */
   eval(script: string, numKeys: number, args: readonly string[]): Promise<unknown>;
 }
 

@@ -16,7 +16,9 @@ import type { MetricFamily } from "../metrics/types.ts";
 
 /** The members of an @upstash/redis client the backend uses. */
 export interface UpstashClientLike {
+  /** Runs a cached Lua script by its SHA1 (`EVALSHA`); rejects with `NOSCRIPT` if not cached. */
   evalsha(sha: string, keys: string[], args: string[]): Promise<unknown>;
+  /** Runs a Lua script from its source (`EVAL`), caching it. */
   eval(script: string, keys: string[], args: string[]): Promise<unknown>;
 }
 
