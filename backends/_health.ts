@@ -10,11 +10,21 @@ const tracked: { store: RemoteStore; backend: string }[] = [];
 const collector = {
   name: "theus_backend",
   collect(): MetricFamily[] {
-    const series = (read: (store: RemoteStore) => number): ValueSeries[] =>
-      tracked.map(({ store, backend }) => ({
-        labels: { backend, key_prefix: store.options.keyPrefix },
-        value: read(store),
-      }));
+    // Stores of one backend and prefix (several config objects) add up to one series.
+    const series = (read: (store: RemoteStore) => number, max = false): ValueSeries[] => {
+      const out = new Map<string, ValueSeries>();
+      for (const { store, backend } of tracked) {
+        const id = `${backend}\n${store.options.keyPrefix}`;
+        const value = read(store);
+        const seen = out.get(id);
+        if (seen === undefined) {
+          out.set(id, { labels: { backend, key_prefix: store.options.keyPrefix }, value });
+        } else {
+          out.set(id, { labels: seen.labels, value: max ? Math.max(seen.value, value) : seen.value + value });
+        }
+      }
+      return [...out.values()];
+    };
     return [
       {
         name: "theus_backend_flushes",
@@ -38,7 +48,7 @@ const collector = {
         name: "theus_backend_flush_duration_seconds",
         help: "Duration of the last flush",
         type: "gauge",
-        series: series((s) => s.stats.lastFlushSeconds),
+        series: series((s) => s.stats.lastFlushSeconds, true),
       },
       {
         name: "theus_backend_pending_series",

@@ -263,7 +263,8 @@ export class RemoteStore {
   }
 
   #labelsOf(json: string, names: readonly string[]): Labels | undefined {
-    const cached = this.#labels.get(json);
+    const cacheKey = `${names.join(",")}|${json}`;
+    const cached = this.#labels.get(cacheKey);
     if (cached !== undefined) return cached;
     const flat = JSON.parse(json) as string[];
     if (flat.length !== names.length * 2) return undefined;
@@ -276,7 +277,7 @@ export class RemoteStore {
       labels[name] = value;
     }
     Object.freeze(labels);
-    this.#labels.set(json, labels);
+    this.#labels.set(cacheKey, labels);
     return labels;
   }
 

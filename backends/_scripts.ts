@@ -31,6 +31,17 @@ for _ = 1, tonumber(ARGV[4]) do
       local reply
       if ARGV[pos + 1] == 'i' then
         reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
+        if type(reply) == 'table' and reply.err then
+          -- Redis refuses non-finite results; compute them here, as JavaScript would.
+          local old = redis.pcall('HGET', key, ARGV[pos + 2])
+          local a, b = tonumber(old or '0'), tonumber(ARGV[pos + 3])
+          if type(old) ~= 'table' and a ~= nil and b ~= nil then
+            local v = a + b
+            local text = string.format('%.17g', v)
+            if v ~= v then text = 'NaN' elseif v == math.huge then text = 'Infinity' elseif v == -math.huge then text = '-Infinity' end
+            reply = redis.pcall('HSET', key, ARGV[pos + 2], text)
+          end
+        end
       else
         reply = redis.pcall('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
       end

@@ -30,11 +30,14 @@ export class Binding {
   config: BackendConfig;
   pending: Promise<void> | undefined;
   error: unknown;
+  /** Whether metrics keep their values themselves: the memory backend's binding. */
+  readonly inline: boolean;
   #waiting: Forwarder[] = [];
 
-  constructor(cls: BackendClass | undefined, config: BackendConfig) {
+  constructor(cls: BackendClass | undefined, config: BackendConfig, inline = false) {
     this.cls = cls;
     this.config = config;
+    this.inline = inline;
   }
 
   create(metric: MetricInfo, histogramBucket?: string): Backend {
@@ -109,7 +112,7 @@ class Forwarder implements Backend {
   }
 }
 
-const memoryBinding = new Binding(MemoryBackend, {});
+const memoryBinding = new Binding(MemoryBackend, {}, true);
 let current: Binding | undefined;
 const used = new Set<Binding>();
 
@@ -211,7 +214,14 @@ export async function loadBackend(options?: LoadBackendOptions): Promise<void> {
  * ```
  */
 export async function flush(): Promise<void> {
-  for (const binding of used) await binding.settle();
+  // A class-level flush covers every store of its class: call it once, not once per binding.
+  const classes = new Set<BackendClass>();
+  for (const binding of used) {
+    if (binding.pending !== undefined) await binding.pending;
+    if (binding.error !== undefined) throw binding.error;
+    if (binding.cls !== undefined) classes.add(binding.cls);
+  }
+  for (const cls of classes) await cls.flush?.();
 }
 
 const BUILTIN: Record<BuiltinBackendName, [file: string, exportName: string]> = {

@@ -54,6 +54,7 @@ export interface RedisBackendConfig extends BackendConfig {
 
 interface OwnedClient extends RedisClientLike {
   stream?: { ref?(): void; unref?(): void };
+  reconnectTimeout?: { unref?(): void } | null;
   status: string;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   once(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -80,6 +81,9 @@ class IoredisTransport implements Transport {
     // A client of ours does not keep the process alive between flushes, so it can exit (and
     // flush at exit) like one without Redis.
     owned?.on("ready", () => this.#setRef(this.#inFlight > 0));
+    // Nor does its timer between reconnection attempts: while Redis is away, a finished
+    // process would otherwise live on (and never reach its exit flush) until Redis is back.
+    owned?.on("reconnecting", () => owned.reconnectTimeout?.unref?.());
   }
 
   async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
@@ -103,6 +107,11 @@ class IoredisTransport implements Transport {
     if (client?.status !== "ready") return;
     if (on) client.stream?.ref?.();
     else client.stream?.unref?.();
+  }
+
+  /** Whether the backend opened this connection (and so closes it). */
+  get owned(): boolean {
+    return this.#owned !== undefined;
   }
 
   // Commands fail at once while disconnected (no offline queue); wait a little for a connection.
@@ -276,6 +285,11 @@ export class RedisBackend extends RemoteValue {
    */
   static async close(): Promise<void> {
     await RedisBackend.flush();
-    await Promise.all([...transports].map((transport) => transport.close()));
+    // Forget what is closed, so a later close() does not touch dead sockets; stores on a
+    // client you passed in stay live.
+    const closing = [...transports].filter((transport) => transport.owned);
+    for (const transport of closing) transports.delete(transport);
+    for (const store of live) if (closing.includes(store.transport as IoredisTransport)) live.delete(store);
+    await Promise.all(closing.map((transport) => transport.close()));
   }
 }

@@ -85,8 +85,11 @@ class UpstashTransport implements Transport {
     return Promise.race([request, timeout]).finally(() => clearTimeout(timer));
   }
 
+  // @upstash/redis appends the whole request body (every change of a batch, or the script) to
+  // its HTTP errors; a message keeps the reason only.
   #redact(text: string): string {
-    return this.#secret ? text.split(this.#secret).join("<token>") : text;
+    const reason = text.replace(/, command was: [\s\S]*$/, "");
+    return this.#secret ? reason.split(this.#secret).join("<token>") : reason;
   }
 }
 

@@ -4,12 +4,13 @@
 import type { Labels, MetricFamily } from "../metrics/types.ts";
 import { escapeHelp, escapeLabelValue } from "./_escape.ts";
 import { formatBound, formatValue } from "./_number.ts";
+import { SLICE_MS, yieldToEventLoop } from "../metrics/_slice.ts";
 
 /** The exposition formats: Prometheus text 0.0.4, or OpenMetrics 1.0. */
 export type Format = "prometheus" | "openmetrics";
 
 const CHUNK_CHARS = 1 << 16;
-const CHECK_EVERY = 256;
+const CHECK_EVERY = 32;
 
 // Rendered label sets, kept for frozen label objects (every theus child has one), so a series
 // is escaped once, not at every scrape.
@@ -26,14 +27,12 @@ function labelText(labels: Labels): string {
   return text;
 }
 
-const yieldToEventLoop: () => Promise<void> =
-  typeof (globalThis as { setImmediate?: unknown }).setImmediate ===
-      "function"
-    ? () =>
-      new Promise((resolve) =>
-        (globalThis as unknown as { setImmediate(f: () => void): void }).setImmediate(resolve)
-      )
-    : () => new Promise((resolve) => setTimeout(resolve, 0));
+// A string built with += is a tree of small pieces until it is read; flattening each chunk
+// before it leaves lets the pieces die young instead of being copied by every minor GC.
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
+}
 
 /**
  * Renders families as chunks of text. Between chunks it gives the event loop a turn whenever
@@ -42,7 +41,7 @@ const yieldToEventLoop: () => Promise<void> =
 export async function* render(
   families: readonly MetricFamily[],
   format: Format,
-  sliceMs = 8,
+  sliceMs: number = SLICE_MS,
 ): AsyncGenerator<string, void, undefined> {
   const om = format === "openmetrics";
   let out = "";
@@ -58,7 +57,7 @@ export async function* render(
       if (++written % CHECK_EVERY !== 0) continue;
       const busy = performance.now() - started >= sliceMs;
       if (busy || out.length >= CHUNK_CHARS) {
-        yield out;
+        yield flat(out);
         out = "";
       }
       if (busy) {
@@ -68,7 +67,7 @@ export async function* render(
     }
   }
   if (om) out += "# EOF\n";
-  if (out !== "") yield out;
+  if (out !== "") yield flat(out);
 }
 
 type SeriesOf<F extends MetricFamily> = F["series"][number];

@@ -4,6 +4,7 @@ import { type Binding, currentBinding } from "../backends/load.ts";
 import type { Backend, GaugeMode } from "../backends/types.ts";
 import { INTERNAL, type MetricInternals } from "./_internal.ts";
 import { checkLabelName, checkMetricName, describe } from "./_names.ts";
+import { SLICE_MS, yieldToEventLoop } from "./_slice.ts";
 import { defaultRegistry, type Registry } from "./registry.ts";
 import type {
   Collector,
@@ -60,7 +61,7 @@ class Family {
 
 // The constructor argument of children and partially labelled metrics.
 class ChildInit {
-  constructor(readonly family: Family, readonly labels: Labels, readonly complete: boolean) {}
+  constructor(readonly family: Family, readonly labels: Labels) {}
 }
 
 /**
@@ -70,7 +71,6 @@ class ChildInit {
 export abstract class Metric implements Collector {
   #family: Family;
   #labels: Labels;
-  #complete: boolean;
 
   /**
    * Validates the options and registers the metric, or takes the state of a child.
@@ -83,7 +83,6 @@ export abstract class Metric implements Collector {
     if (options instanceof ChildInit) {
       this.#family = options.family;
       this.#labels = options.labels;
-      this.#complete = options.complete;
       return;
     }
     if (typeof options !== "object" || options === null) {
@@ -111,9 +110,9 @@ export abstract class Metric implements Collector {
     );
     family.root = this;
     this.#family = family;
-    this.#complete = labelNames.every((label) => Object.hasOwn(defaults, label));
-    this.#labels = this.#complete ? canonical(labelNames, defaults) : Object.freeze({ ...defaults });
-    if (this.#complete && labelNames.length > 0) insert(family, this.#labels, this);
+    const complete = labelNames.every((label) => Object.hasOwn(defaults, label));
+    this.#labels = complete ? canonical(family, defaults) : Object.freeze({ ...defaults });
+    if (complete && labelNames.length > 0) insert(family, this.#labels, this);
     const registry = options.registry === undefined ? defaultRegistry : options.registry;
     registry?.register(this);
   }
@@ -145,7 +144,8 @@ export abstract class Metric implements Collector {
 
   /** Whether every label has a value, so the metric can be observed. */
   get isObservable(): boolean {
-    return this.#complete;
+    // Bound labels only ever hold known names, so counting them is enough.
+    return Object.keys(this.#labels).length === this.#family.labelNames.length;
   }
 
   /**
@@ -179,12 +179,12 @@ export abstract class Metric implements Collector {
     }
     const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
     if (!names.every((label) => Object.hasOwn(merged, label))) {
-      return this.#make(new ChildInit(family, Object.freeze(merged), false)) as this;
+      return this.#make(new ChildInit(family, Object.freeze(merged))) as this;
     }
-    const canon = canonical(names, merged);
+    const canon = canonical(family, merged);
     if (n === 0) return family.root as this;
     return (lookup(family, canon) ??
-      insert(family, canon, this.#make(new ChildInit(family, canon, true)))) as this;
+      insert(family, canon, this.#make(new ChildInit(family, canon)))) as this;
   }
 
   /**
@@ -205,7 +205,7 @@ export abstract class Metric implements Collector {
         `Cannot remove a child of metric "${family.name}": missing values for ${quoteList(missing)}`,
       );
     }
-    const canon = canonical(family.labelNames, merged);
+    const canon = canonical(family, merged);
     const path: Tree[] = [];
     let node: unknown = family.tree;
     for (const label of family.labelNames) {
@@ -227,7 +227,7 @@ export abstract class Metric implements Collector {
     const family = this.#family;
     family.tree.clear();
     const root = family.root;
-    if (root.#complete && family.labelNames.length > 0) insert(family, root.#labels, root);
+    if (root.isObservable && family.labelNames.length > 0) insert(family, root.#labels, root);
   }
 
   /**
@@ -273,6 +273,14 @@ export abstract class Metric implements Collector {
     return this.#family.binding.create(this, histogramBucket);
   }
 
+  /**
+   * Whether the values live in this object rather than in backend instances: true on the
+   * memory backend, where a number field costs less than an object per value.
+   */
+  protected get _inline(): boolean {
+    return this.#family.binding.inline;
+  }
+
   /** Type-specific validated options. */
   protected get _extra(): unknown {
     return this.#family.extra;
@@ -302,15 +310,10 @@ export abstract class Metric implements Collector {
 
   #collectFamily(): MetricFamily | Promise<MetricFamily> {
     const family = this.#family;
-    const series: (Series | Promise<Series>)[] = [];
-    let pending = false;
-    const read = (child: Metric) => {
-      const s = child._read();
-      if (s instanceof Promise) pending = true;
-      series.push(s);
-    };
-    if (family.labelNames.length === 0) read(family.root);
-    else walk(family.tree, family.labelNames.length, read);
+    const children: Metric[] = [];
+    if (family.labelNames.length === 0) children.push(family.root);
+    else walk(family.tree, family.labelNames.length, (child) => children.push(child));
+    const series: (Series | Promise<Series>)[] = new Array(children.length);
     const make = (all: Series[]) =>
       ({
         name: family.exposedName,
@@ -319,7 +322,30 @@ export abstract class Metric implements Collector {
         series: all,
         ...(family.spec.type === "histogram" ? { buckets: family.extra } : {}),
       }) as MetricFamily;
-    return pending ? Promise.all(series).then(make) : make(series as Series[]);
+    const started = performance.now();
+    for (let i = 0; i < children.length; i++) {
+      series[i] = children[i]._read();
+      // A large family is read in slices, giving the event loop a turn in between.
+      if ((i & 63) === 63 && performance.now() - started >= SLICE_MS) {
+        return this.#readRest(children, series, i + 1).then(make);
+      }
+    }
+    return series.some((s) => s instanceof Promise)
+      ? Promise.all(series).then(make)
+      : make(series as Series[]);
+  }
+
+  async #readRest(children: Metric[], series: (Series | Promise<Series>)[], from: number): Promise<Series[]> {
+    await yieldToEventLoop();
+    let started = performance.now();
+    for (let i = from; i < children.length; i++) {
+      series[i] = children[i]._read();
+      if ((i & 63) === 63 && performance.now() - started >= SLICE_MS) {
+        await yieldToEventLoop();
+        started = performance.now();
+      }
+    }
+    return await Promise.all(series);
   }
 }
 
@@ -353,9 +379,9 @@ function insert(family: Family, labels: Labels, child: Metric): Metric {
 }
 
 // A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
-function canonical(names: readonly string[], labels: Record<string, string>): Labels {
+function canonical(family: Family, labels: Record<string, string>): Labels {
   const out: Record<string, string> = {};
-  for (const name of names) out[name] = labels[name];
+  for (const name of family.labelNames) out[name] = labels[name];
   return Object.freeze(out);
 }
 

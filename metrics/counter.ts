@@ -41,7 +41,10 @@ const SPEC: TypeSpec = {
  * ```
  */
 export class Counter extends Metric {
-  #value: Backend | undefined;
+  // On the memory backend the value lives in #value and #backend is null; on other backends
+  // #backend holds it. Undefined while labels are missing.
+  #backend: Backend | null | undefined;
+  #value = 0;
 
   /**
    * Creates a counter and registers it.
@@ -52,7 +55,7 @@ export class Counter extends Metric {
    */
   constructor(options: CounterOptions) {
     super(options, SPEC);
-    if (this.isObservable) this.#value = this._backend();
+    if (this.isObservable) this.#backend = this._inline ? null : this._backend();
   }
 
   /**
@@ -64,9 +67,10 @@ export class Counter extends Metric {
    */
   inc(value = 1): void {
     if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value);
-    const backend = this.#value;
-    if (backend === undefined) throw this._incomplete();
-    backend.inc(value);
+    const backend = this.#backend;
+    if (backend === null) this.#value += value;
+    else if (backend === undefined) throw this._incomplete();
+    else backend.inc(value);
   }
 
   /**
@@ -76,8 +80,10 @@ export class Counter extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   get(): number | Promise<number> {
-    if (this.#value === undefined) throw this._incomplete();
-    return this.#value.get();
+    const backend = this.#backend;
+    if (backend === null) return this.#value;
+    if (backend === undefined) throw this._incomplete();
+    return backend.get();
   }
 
   /**
@@ -87,7 +93,7 @@ export class Counter extends Metric {
    * @returns What `fn` returns.
    */
   countExceptions<T>(fn: () => T): T {
-    if (this.#value === undefined) throw this._incomplete();
+    if (this.#backend === undefined) throw this._incomplete();
     let result: T;
     try {
       result = fn();
@@ -107,7 +113,7 @@ export class Counter extends Metric {
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
     const labels = this.labelValues;
-    const value = this.#value!.get();
+    const value = this.#backend === null ? this.#value : this.#backend!.get();
     return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
   }
 

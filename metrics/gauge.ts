@@ -63,7 +63,10 @@ const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name] };
  * ```
  */
 export class Gauge extends Metric {
-  #value: Backend | undefined;
+  // On the memory backend the value lives in #value and #backend is null; on other backends
+  // #backend holds it. Undefined while labels are missing.
+  #backend: Backend | null | undefined;
+  #value = 0;
 
   /**
    * Creates a gauge and registers it.
@@ -74,7 +77,7 @@ export class Gauge extends Metric {
    */
   constructor(options: GaugeOptions) {
     super(options, SPEC, () => checkMode(options.mode, options.name, options.labelNames));
-    if (this.isObservable) this.#value = this._backend();
+    if (this.isObservable) this.#backend = this._inline ? null : this._backend();
   }
 
   /** How the gauge combines the values of many processes on a shared backend. */
@@ -90,7 +93,7 @@ export class Gauge extends Metric {
    */
   inc(value = 1): void {
     if (typeof value !== "number") checkNumber(value, "inc()", this.name);
-    this.#backend().inc(value);
+    this.#inc(value);
   }
 
   /**
@@ -101,7 +104,7 @@ export class Gauge extends Metric {
    */
   dec(value = 1): void {
     if (typeof value !== "number") checkNumber(value, "dec()", this.name);
-    this.#backend().dec(value);
+    this.#dec(value);
   }
 
   /**
@@ -112,12 +115,12 @@ export class Gauge extends Metric {
    */
   set(value: number): void {
     if (typeof value !== "number") checkNumber(value, "set()", this.name);
-    this.#backend().set(value);
+    this.#set(value);
   }
 
   /** Sets the value to the current Unix time in seconds. */
   setToCurrentTime(): void {
-    this.#backend().set(Date.now() / 1000);
+    this.#set(Date.now() / 1000);
   }
 
   /**
@@ -126,9 +129,8 @@ export class Gauge extends Metric {
    * @returns The tracker; use it with `using`, or call `end()` in a `finally`.
    */
   trackInProgress(): InProgress {
-    const backend = this.#backend();
-    backend.inc(1);
-    return new InProgressImpl(() => backend.dec(1));
+    this.#inc(1);
+    return new InProgressImpl(() => this.#dec(1));
   }
 
   /**
@@ -137,8 +139,8 @@ export class Gauge extends Metric {
    * @returns The timer.
    */
   startTimer(): Timer {
-    const backend = this.#backend();
-    return new TimerImpl((seconds) => backend.set(seconds));
+    if (this.#backend === undefined) throw this._incomplete();
+    return new TimerImpl((seconds) => this.#set(seconds));
   }
 
   /**
@@ -148,8 +150,8 @@ export class Gauge extends Metric {
    * @returns What `fn` returns.
    */
   time<T>(fn: () => T): T {
-    const backend = this.#backend();
-    return timed(fn, (seconds) => backend.set(seconds));
+    if (this.#backend === undefined) throw this._incomplete();
+    return timed(fn, (seconds) => this.#set(seconds));
   }
 
   /**
@@ -159,19 +161,37 @@ export class Gauge extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   get(): number | Promise<number> {
-    return this.#backend().get();
+    const backend = this.#backend;
+    if (backend === null) return this.#value;
+    if (backend === undefined) throw this._incomplete();
+    return backend.get();
   }
 
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
     const labels = this.labelValues;
-    const value = this.#value!.get();
+    const value = this.#backend === null ? this.#value : this.#backend!.get();
     return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
   }
 
-  #backend(): Backend {
-    const backend = this.#value;
-    if (backend === undefined) throw this._incomplete();
-    return backend;
+  #inc(value: number): void {
+    const backend = this.#backend;
+    if (backend === null) this.#value += value;
+    else if (backend === undefined) throw this._incomplete();
+    else backend.inc(value);
+  }
+
+  #dec(value: number): void {
+    const backend = this.#backend;
+    if (backend === null) this.#value -= value;
+    else if (backend === undefined) throw this._incomplete();
+    else backend.dec(value);
+  }
+
+  #set(value: number): void {
+    const backend = this.#backend;
+    if (backend === null) this.#value = value;
+    else if (backend === undefined) throw this._incomplete();
+    else backend.set(value);
   }
 }

@@ -60,8 +60,10 @@ const SPEC: TypeSpec = {
  */
 export class Histogram extends Metric {
   #bounds: readonly number[] = DEFAULT_BUCKETS;
-  #buckets: Backend[] | undefined;
-  #sum: Backend | undefined;
+  // Per-bucket counts and, last, the sum: numbers in #counts on the memory backend, backend
+  // instances in #backends otherwise. Both undefined while labels are missing.
+  #counts: number[] | undefined;
+  #backends: Backend[] | undefined;
 
   /**
    * Creates a histogram and registers it.
@@ -73,9 +75,9 @@ export class Histogram extends Metric {
   constructor(options: HistogramOptions) {
     super(options, SPEC, () => checkBuckets(options.buckets, options.name));
     if (this.isObservable) {
-      this.#bounds = this._extra as readonly number[];
-      this.#buckets = this.#bounds.map((bound) => this._backend(formatBound(bound)));
-      this.#sum = this._backend("sum");
+      const bounds = this.#bounds = this._extra as readonly number[];
+      if (this._inline) this.#counts = new Array<number>(bounds.length + 1).fill(0);
+      else this.#backends = [...bucketNames(bounds), "sum"].map((name) => this._backend(name));
     }
   }
 
@@ -88,13 +90,19 @@ export class Histogram extends Metric {
    */
   observe(value: number): void {
     if (typeof value !== "number" || value !== value) throw invalid(value, this.name);
-    const buckets = this.#buckets;
-    if (buckets === undefined) throw this._incomplete();
     const bounds = this.#bounds;
     let i = 0;
     while (value > bounds[i]) i++;
-    buckets[i].inc(1);
-    this.#sum!.inc(value);
+    const counts = this.#counts;
+    if (counts !== undefined) {
+      counts[i]++;
+      counts[bounds.length] += value;
+      return;
+    }
+    const backends = this.#backends;
+    if (backends === undefined) throw this._incomplete();
+    backends[i].inc(1);
+    backends[bounds.length].inc(value);
   }
 
   /**
@@ -104,7 +112,7 @@ export class Histogram extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   startTimer(): Timer {
-    if (this.#buckets === undefined) throw this._incomplete();
+    if (!this.isObservable) throw this._incomplete();
     return new TimerImpl((seconds) => this.observe(seconds));
   }
 
@@ -116,19 +124,28 @@ export class Histogram extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   time<T>(fn: () => T): T {
-    if (this.#buckets === undefined) throw this._incomplete();
+    if (!this.isObservable) throw this._incomplete();
     return timed(fn, (seconds) => this.observe(seconds));
   }
 
   /** Reads the series of this child. */
   protected _read(): HistogramSeries | Promise<HistogramSeries> {
     const labels = this.labelValues;
-    const raw: (number | Promise<number>)[] = this.#buckets!.map((bucket) => bucket.get());
-    raw.push(this.#sum!.get());
+    if (this.#counts !== undefined) return series(labels, this.#counts.slice());
+    const raw = this.#backends!.map((backend) => backend.get());
     return raw.every((v) => typeof v === "number") ? series(labels, raw as number[]) : Promise.all(raw).then(
       (values) => series(labels, values),
     );
   }
+}
+
+const names = new WeakMap<readonly number[], readonly string[]>();
+
+// The canonical names of a histogram's buckets, made once per set of bounds.
+function bucketNames(bounds: readonly number[]): readonly string[] {
+  let cached = names.get(bounds);
+  if (cached === undefined) names.set(bounds, cached = bounds.map(formatBound));
+  return cached;
 }
 
 function series(labels: HistogramSeries["labels"], values: number[]): HistogramSeries {

@@ -32,8 +32,11 @@ const SPEC: TypeSpec = {
  * ```
  */
 export class Summary extends Metric {
-  #count: Backend | undefined;
-  #sum: Backend | undefined;
+  // On the memory backend the values live in #count and #sum and #backends is null; on other
+  // backends #backends holds [count, sum]. Undefined while labels are missing.
+  #backends: [count: Backend, sum: Backend] | null | undefined;
+  #count = 0;
+  #sum = 0;
 
   /**
    * Creates a summary and registers it.
@@ -45,8 +48,7 @@ export class Summary extends Metric {
   constructor(options: SummaryOptions) {
     super(options, SPEC);
     if (this.isObservable) {
-      this.#count = this._backend("count");
-      this.#sum = this._backend("sum");
+      this.#backends = this._inline ? null : [this._backend("count"), this._backend("sum")];
     }
   }
 
@@ -60,10 +62,16 @@ export class Summary extends Metric {
   observe(value: number): void {
     if (typeof value !== "number") checkNumber(value, "observe()", this.name);
     if (value !== value) throw new RangeError(`Invalid value for observe() on metric "${this.name}": NaN`);
-    const count = this.#count;
-    if (count === undefined) throw this._incomplete();
-    count.inc(1);
-    this.#sum!.inc(value);
+    const backends = this.#backends;
+    if (backends === null) {
+      this.#count++;
+      this.#sum += value;
+    } else if (backends === undefined) {
+      throw this._incomplete();
+    } else {
+      backends[0].inc(1);
+      backends[1].inc(value);
+    }
   }
 
   /**
@@ -73,7 +81,7 @@ export class Summary extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   startTimer(): Timer {
-    if (this.#count === undefined) throw this._incomplete();
+    if (this.#backends === undefined) throw this._incomplete();
     return new TimerImpl((seconds) => this.observe(seconds));
   }
 
@@ -85,15 +93,16 @@ export class Summary extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   time<T>(fn: () => T): T {
-    if (this.#count === undefined) throw this._incomplete();
+    if (this.#backends === undefined) throw this._incomplete();
     return timed(fn, (seconds) => this.observe(seconds));
   }
 
   /** Reads the series of this child. */
   protected _read(): SummarySeries | Promise<SummarySeries> {
     const labels = this.labelValues;
-    const count = this.#count!.get();
-    const sum = this.#sum!.get();
+    if (this.#backends === null) return { labels, count: this.#count, sum: this.#sum };
+    const count = this.#backends![0].get();
+    const sum = this.#backends![1].get();
     if (typeof count === "number" && typeof sum === "number") return { labels, count, sum };
     return Promise.all([count, sum]).then(([count, sum]) => ({ labels, count, sum }));
   }

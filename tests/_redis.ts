@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 
 /** A running redis-server. */
 export interface RedisServer {
@@ -113,6 +114,12 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     child.stderr?.on("data", (chunk) => (output += chunk));
     await Promise.race([waitForPing(port, child, () => output), spawnError]);
   };
+  // process.kill reaches the child on every runtime (Deno's ChildProcess.kill drops SIGCONT).
+  const signal = (name: NodeJS.Signals) => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+      process.kill(child.pid, name);
+    }
+  };
   const exited = () =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -123,19 +130,19 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     port,
     url: `redis://127.0.0.1:${port}`,
     cli: (...cliArgs) => run("redis-cli", ["-p", String(port), ...cliArgs]),
-    pause: () => void child.kill("SIGSTOP"),
-    resume: () => void child.kill("SIGCONT"),
+    pause: () => signal("SIGSTOP"),
+    resume: () => signal("SIGCONT"),
     async restart() {
-      child.kill("SIGCONT");
+      signal("SIGCONT");
       const done = exited();
-      child.kill("SIGTERM");
+      signal("SIGTERM");
       await done;
       await launch();
     },
     async stop() {
-      child.kill("SIGCONT");
+      signal("SIGCONT");
       const done = exited();
-      child.kill("SIGKILL");
+      signal("SIGKILL");
       await done;
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,627 @@
+// The Redis backend against a real redis-server: configuration, the synchronous hot path, one
+// round trip per flush and per collection, shared values across processes, TTLs, health
+// metrics, and outages. Each test starts its own server and stops it, whatever happens.
+// Two config objects make two stores (two "processes", with their own ids and instances).
+
+import assert from "node:assert/strict";
+import process from "node:process";
+import { Redis } from "ioredis";
+import {
+  BackendUnavailableError,
+  Counter,
+  defaultRegistry,
+  flush,
+  Gauge,
+  generateLatest,
+  Histogram,
+  loadBackend,
+  type MetricFamily,
+  metricsHandler,
+  Registry,
+  Summary,
+} from "../mod.ts";
+import { RedisBackend } from "../backends/redis.ts";
+import { type RedisServer, startRedis, type StartRedisOptions } from "./_redis.ts";
+import { runtime, test } from "./_harness.ts";
+
+// --- helpers ---
+
+async function withRedis(
+  fn: (server: RedisServer) => Promise<void>,
+  options: StartRedisOptions = {},
+): Promise<void> {
+  const server = await startRedis(options);
+  try {
+    await fn(server);
+  } finally {
+    await loadBackend({ backend: "memory" });
+    await RedisBackend.close();
+    await server.stop();
+  }
+}
+
+/** Calls of a command since the last CONFIG RESETSTAT, counting the failed and the rejected. */
+async function calls(server: RedisServer, command: string): Promise<number> {
+  const stats = await server.cli("info", "commandstats");
+  const match = stats.match(new RegExp(`^cmdstat_${command}:calls=(\\d+),.*rejected_calls=(\\d+)`, "m"));
+  return match === null ? 0 : Number(match[1]) + Number(match[2]);
+}
+
+async function scripts(server: RedisServer): Promise<{ evalsha: number; eval: number }> {
+  return { evalsha: await calls(server, "evalsha"), eval: await calls(server, "eval") };
+}
+
+/**
+ * Stops (SIGSTOP) and continues (SIGCONT) the server by its pid. The fixture's pause() and
+ * resume() go through ChildProcess.kill(), whose SIGCONT does not reach the process on Deno.
+ */
+async function freezer(server: RedisServer): Promise<{ pause(): void; resume(): void }> {
+  const pid = Number((await server.cli("info", "server")).match(/^process_id:(\d+)/m)?.[1]);
+  assert.ok(pid > 0, "no process_id in INFO server");
+  return { pause: () => void process.kill(pid, "SIGSTOP"), resume: () => void process.kill(pid, "SIGCONT") };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Records unhandled rejections while `fn` runs. */
+async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  if (runtime === "deno") {
+    const listener = (event: PromiseRejectionEvent) => {
+      event.preventDefault();
+      seen.push(event.reason);
+    };
+    g.addEventListener("unhandledrejection", listener);
+    try {
+      await fn();
+      await sleep(50);
+    } finally {
+      g.removeEventListener("unhandledrejection", listener);
+    }
+    return seen;
+  }
+  const listener = (reason: unknown) => void seen.push(reason);
+  g.process.on("unhandledRejection", listener);
+  try {
+    await fn();
+    await sleep(50);
+  } finally {
+    g.process.off("unhandledRejection", listener);
+  }
+  return seen;
+}
+
+function family(families: readonly MetricFamily[], name: string): MetricFamily {
+  const found = families.find((f) => f.name === name);
+  assert.ok(found !== undefined, `family "${name}" was not collected`);
+  return found;
+}
+
+function valueOf(families: readonly MetricFamily[], name: string, labels: Record<string, string>): number {
+  const series = (family(families, name).series as { labels: Record<string, string>; value: number }[])
+    .find((s) =>
+      JSON.stringify(Object.entries(s.labels).sort()) === JSON.stringify(Object.entries(labels).sort())
+    );
+  assert.ok(series !== undefined, `no series ${JSON.stringify(labels)} in "${name}"`);
+  return series.value;
+}
+
+// --- configuration ---
+
+test("an invalid redis config is a clear TypeError from loadBackend() and initialize()", async () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ keyPrefix: "a{b}" }, /keyPrefix.*braces.*"a\{b\}"/],
+    [{ keyPrefix: "}" }, /keyPrefix/],
+    [{ keyPrefix: "" }, /keyPrefix/],
+    [{ expireSeconds: -1 }, /expireSeconds.*-1/],
+    [{ expireSeconds: "60" }, /expireSeconds/],
+    [{ flushIntervalMs: -5 }, /flushIntervalMs/],
+    [{ port: "6379" }, /port must be a number.*"6379"/],
+    [{ url: "http://127.0.0.1:6379" }, /url must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ url: "not a url" }, /url/],
+    [{ client: {} }, /client must be an ioredis client/],
+    [{ client: { evalsha: () => Promise.resolve(0) } }, /client must be an ioredis client/],
+  ];
+  for (const [config, message] of bad) {
+    const what = JSON.stringify(config);
+    await assert.rejects(loadBackend({ backend: "redis", config }), (error: unknown) => {
+      assert.ok(error instanceof TypeError, `${what}: ${error}`);
+      assert.match(error.message, /^Invalid redis backend config: /, what);
+      assert.match(error.message, message, what);
+      return true;
+    });
+    assert.throws(() => RedisBackend.initialize(config), TypeError, what);
+  }
+  // A failed loadBackend() keeps the backend selected before: memory reads synchronously.
+  const c = new Counter({ name: "redis_config_still_memory", help: "Memory", registry: null });
+  c.inc(2);
+  assert.equal(c.get(), 2);
+});
+
+test("loadBackend() selects redis by name or class, from url, host/port and db", async () => {
+  await withRedis(async (server) => {
+    const configs: [string | typeof RedisBackend, Record<string, unknown>, string][] = [
+      ["redis", { url: server.url, keyPrefix: "by_url" }, "0"],
+      ["redis", { host: "127.0.0.1", port: server.port, keyPrefix: "by_port", db: 2 }, "2"],
+      [RedisBackend, { url: `${server.url}/3`, keyPrefix: "by_class" }, "3"],
+    ];
+    for (const [backend, config, db] of configs) {
+      await loadBackend({ backend, config });
+      const c = new Counter({ name: "selected_total", help: "Selected", registry: new Registry() });
+      c.inc(3);
+      c.inc(0.5);
+      await flush();
+      const stored = await server.cli("-n", db, "hvals", `{${config.keyPrefix}}:m:selected_total`);
+      assert.equal(Number(stored), 3.5, `${config.keyPrefix}: ${stored}`);
+      assert.equal(await c.get(), 3.5);
+    }
+  });
+});
+
+test("a client passed in config.client is used and left open", async () => {
+  await withRedis(async (server) => {
+    const client = new Redis(server.url);
+    try {
+      await loadBackend({ backend: "redis", config: { client, keyPrefix: "given" } });
+      const g = new Gauge({ name: "given_gauge", help: "Given", registry: new Registry() });
+      g.set(42);
+      await flush();
+      assert.equal(await server.cli("hvals", "{given}:m:given_gauge"), "42");
+      await RedisBackend.close();
+      assert.equal(await client.ping(), "PONG");
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+// --- health (before any test makes two stores of one prefix) ---
+
+test("theus_backend_* health metrics appear in defaultRegistry once a redis store exists", async () => {
+  await withRedis(async (server) => {
+    const labels = '{backend="redis",key_prefix="health"}';
+    assert.ok(!(await generateLatest(defaultRegistry)).includes(labels));
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: "health", flushIntervalMs: 0 },
+    });
+    const c = new Counter({
+      name: "health_total",
+      help: "Health",
+      labelNames: ["k"],
+      registry: new Registry(),
+    });
+    for (const k of ["a", "b", "c"]) c.labels({ k }).inc();
+    let text = await generateLatest(defaultRegistry);
+    for (const name of ["theus_backend_flushes_total", "theus_backend_flush_failures_total"]) {
+      assert.match(text, new RegExp(`^# TYPE ${name} counter$`, "m"));
+    }
+    for (const name of ["theus_backend_flush_duration_seconds", "theus_backend_pending_series"]) {
+      assert.match(text, new RegExp(`^# TYPE ${name} gauge$`, "m"));
+    }
+    assert.ok(text.includes(`\ntheus_backend_pending_series${labels} 3\n`), text);
+    assert.ok(text.includes(`\ntheus_backend_flushes_total${labels} 0\n`), text);
+    await flush();
+    text = await generateLatest(defaultRegistry);
+    assert.ok(text.includes(`\ntheus_backend_pending_series${labels} 0\n`), text);
+    const flushes = text.match(/^theus_backend_flushes_total\{backend="redis",key_prefix="health"\} (\d+)$/m);
+    assert.ok(flushes !== null && Number(flushes[1]) >= 1, text);
+    assert.ok(text.includes(`\ntheus_backend_flush_failures_total${labels} 0\n`), text);
+  });
+});
+
+test("flush() while redis hangs waits one command timeout, however often loadBackend() chose redis", async () => {
+  await withRedis(async (server) => {
+    const config = { url: server.url, keyPrefix: "hang", flushIntervalMs: 0, commandTimeoutMs: 500 };
+    const counters = [];
+    for (let i = 0; i < 4; i++) {
+      await loadBackend({ backend: "redis", config }); // one config object: one store
+      counters.push(new Counter({ name: `hang${i}_total`, help: "Hang", registry: new Registry() }));
+    }
+    await flush();
+    const frozen = await freezer(server);
+    frozen.pause();
+    try {
+      for (const c of counters) c.inc();
+      const started = Date.now();
+      await flush();
+      const took = Date.now() - started;
+      // One attempt of the store's batch (0.5 s) is enough; four in a row are not.
+      assert.ok(took < 1250, `flush() took ${took} ms`);
+    } finally {
+      frozen.resume();
+    }
+    await flush();
+    for (let i = 0; i < 4; i++) assert.equal(await counters[i].get(), 1);
+  });
+});
+
+// --- the hot path ---
+
+test("inc(), set() and observe() are synchronous and send nothing before a flush", async () => {
+  await withRedis(async (server) => {
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: "hot", flushIntervalMs: 0 },
+    });
+    const registry = new Registry();
+    const c = new Counter({ name: "hot_total", help: "Hot", labelNames: ["k"], registry });
+    const g = new Gauge({ name: "hot_gauge", help: "Hot", registry });
+    const h = new Histogram({ name: "hot_seconds", help: "Hot", buckets: [1], registry });
+    const child = c.labels({ k: "v" });
+    await server.cli("config", "resetstat");
+    for (let i = 0; i < 10_000; i++) {
+      assert.equal(child.inc(), undefined);
+      assert.equal(g.set(i), undefined);
+      assert.equal(h.observe(i % 2), undefined);
+    }
+    assert.deepEqual(await scripts(server), { evalsha: 0, eval: 0 });
+    await flush();
+    assert.equal(await child.get(), 10_000);
+    assert.equal(await g.get(), 9_999);
+    const [hist] = (await registry.collect()).filter((f) => f.name === "hot_seconds");
+    // Half the observations are 0, half 1: all fall into the bucket le="1.0".
+    assert.deepEqual(hist.series, [{ labels: {}, buckets: [10_000, 10_000], sum: 5_000, count: 10_000 }]);
+  });
+});
+
+test("get() reads the shared value: this store's pending changes plus what other stores flushed", async () => {
+  await withRedis(async (server) => {
+    const a = { url: server.url, keyPrefix: "shared", flushIntervalMs: 0 };
+    const b = { url: server.url, keyPrefix: "shared", flushIntervalMs: 0 };
+    await loadBackend({ backend: "redis", config: a });
+    const ca = new Counter({
+      name: "shared_total",
+      help: "Shared",
+      labelNames: ["k"],
+      registry: new Registry(),
+    });
+    const ga = new Gauge({ name: "shared_gauge", help: "Shared", registry: new Registry() });
+    await loadBackend({ backend: "redis", config: b });
+    const cb = new Counter({
+      name: "shared_total",
+      help: "Shared",
+      labelNames: ["k"],
+      registry: new Registry(),
+    });
+    const gb = new Gauge({ name: "shared_gauge", help: "Shared", registry: new Registry() });
+
+    cb.labels({ k: "x" }).inc(3);
+    assert.equal(await cb.labels({ k: "x" }).get(), 3); // b flushes its own changes to read
+    ca.labels({ k: "x" }).inc(2); // pending in a
+    assert.equal(await ca.labels({ k: "x" }).get(), 5);
+    assert.equal(await cb.labels({ k: "x" }).get(), 5);
+    // A child only b has written is read by a.
+    cb.labels({ k: "only_b" }).inc(7);
+    await flush();
+    assert.equal(await ca.labels({ k: "only_b" }).get(), 7);
+
+    gb.set(10);
+    await flush();
+    ga.inc(1); // pending in a: adds to the shared value
+    assert.equal(await ga.get(), 11);
+    ga.set(4); // last writer wins
+    assert.equal(await ga.get(), 4);
+    assert.equal(await gb.get(), 4);
+    gb.dec(1.5);
+    assert.equal(await ga.get(), 4); // b has not flushed yet
+    await flush();
+    assert.equal(await ga.get(), 2.5);
+  });
+});
+
+// --- round trips ---
+
+test("a flush is one EVALSHA whatever the number of series, plus one EVAL after SCRIPT FLUSH", async () => {
+  await withRedis(async (server) => {
+    await loadBackend({ backend: "redis", config: { url: server.url, keyPrefix: "rt", flushIntervalMs: 0 } });
+    const registry = new Registry();
+    const one = new Counter({ name: "rt_one_total", help: "One", registry });
+    const many = new Counter({ name: "rt_many_total", help: "Many", labelNames: ["i"], registry });
+    const h = new Histogram({ name: "rt_hist", help: "Hist", labelNames: ["i"], buckets: [1, 2], registry });
+    await flush(); // loads the script (EVALSHA, then EVAL on NOSCRIPT)
+
+    await server.cli("config", "resetstat");
+    one.inc();
+    await flush();
+    assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 });
+
+    await server.cli("config", "resetstat");
+    for (let i = 0; i < 1000; i++) {
+      many.labels({ i: String(i) }).inc(i + 1);
+      many.labels({ i: String(i) }).inc();
+    }
+    for (let i = 0; i < 100; i++) h.labels({ i: String(i) }).observe(1.5);
+    await flush();
+    assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 });
+    assert.equal(Number(await server.cli("hlen", "{rt}:m:rt_many_total")), 1000);
+    assert.equal(await many.labels({ i: "999" }).get(), 1001);
+
+    // Nothing pending: no round trip at all.
+    await server.cli("config", "resetstat");
+    await flush();
+    assert.deepEqual(await scripts(server), { evalsha: 0, eval: 0 });
+
+    await server.cli("script", "flush");
+    await server.cli("config", "resetstat");
+    one.inc(2);
+    await flush();
+    assert.deepEqual(await scripts(server), { evalsha: 1, eval: 1 });
+    await server.cli("config", "resetstat");
+    one.inc(4);
+    await flush();
+    assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 });
+    assert.equal(await one.get(), 7);
+  });
+});
+
+test("collecting many metrics is one round trip, includes other stores' children, never KEYS or SCAN", async () => {
+  await withRedis(async (server) => {
+    const a = { url: server.url, keyPrefix: "col", flushIntervalMs: 0 };
+    const b = { url: server.url, keyPrefix: "col", flushIntervalMs: 0 };
+    const build = (registry: Registry) => {
+      const metrics = [];
+      for (let i = 0; i < 10; i++) {
+        metrics.push({
+          c: new Counter({ name: `col_c${i}_total`, help: "C", labelNames: ["k"], registry }),
+          g: new Gauge({ name: `col_g${i}`, help: "G", labelNames: ["k"], registry }),
+          h: new Histogram({ name: `col_h${i}`, help: "H", labelNames: ["k"], buckets: [1], registry }),
+          s: new Summary({ name: `col_s${i}`, help: "S", labelNames: ["k"], registry }),
+        });
+      }
+      return metrics;
+    };
+    await server.cli("config", "resetstat");
+    await loadBackend({ backend: "redis", config: a });
+    const ra = new Registry();
+    const ma = build(ra);
+    await loadBackend({ backend: "redis", config: b });
+    const rb = new Registry();
+    const mb = build(rb);
+    for (let i = 0; i < 10; i++) {
+      ma[i].c.labels({ k: "a" }).inc(i + 1);
+      mb[i].c.labels({ k: "a" }).inc(1);
+      mb[i].c.labels({ k: "only_b" }).inc(2 * (i + 1));
+      ma[i].g.labels({ k: "a" }).set(i);
+      mb[i].g.labels({ k: "only_b" }).set(-i - 1);
+      ma[i].h.labels({ k: "a" }).observe(0.5);
+      mb[i].h.labels({ k: "only_b" }).observe(i + 2);
+      mb[i].s.labels({ k: "only_b" }).observe(i);
+    }
+    await flush();
+    await rb.collect(); // loads the collection script (EVALSHA, then EVAL on NOSCRIPT)
+    let before = await scripts(server);
+    const families = await ra.collect();
+    let after = await scripts(server);
+    assert.deepEqual({ evalsha: after.evalsha - before.evalsha, eval: after.eval - before.eval }, {
+      evalsha: 1,
+      eval: 0,
+    });
+    assert.equal(families.length, 40);
+    for (let i = 0; i < 10; i++) {
+      assert.equal(valueOf(families, `col_c${i}`, { k: "a" }), i + 2);
+      assert.equal(valueOf(families, `col_c${i}`, { k: "only_b" }), 2 * (i + 1));
+      assert.equal(valueOf(families, `col_g${i}`, { k: "a" }), i);
+      assert.equal(valueOf(families, `col_g${i}`, { k: "only_b" }), -i - 1);
+      assert.deepEqual(family(families, `col_h${i}`).series, [
+        { labels: { k: "a" }, buckets: [1, 1], sum: 0.5, count: 1 },
+        { labels: { k: "only_b" }, buckets: [0, 1], sum: i + 2, count: 1 },
+      ]);
+      assert.deepEqual(family(families, `col_s${i}`).series, [{ labels: { k: "only_b" }, sum: i, count: 1 }]);
+    }
+
+    // With changes pending: one flush, then one read.
+    ma[0].c.labels({ k: "a" }).inc(100);
+    before = await scripts(server);
+    const text = await generateLatest(ra);
+    after = await scripts(server);
+    assert.deepEqual({ evalsha: after.evalsha - before.evalsha, eval: after.eval - before.eval }, {
+      evalsha: 2,
+      eval: 0,
+    });
+    assert.ok(text.includes('\ncol_c0_total{k="a"} 102\n'), text);
+
+    const stats = await server.cli("info", "commandstats");
+    assert.doesNotMatch(stats, /^cmdstat_keys:/m);
+    assert.doesNotMatch(stats, /^cmdstat_scan:/m);
+  });
+});
+
+// --- TTL ---
+
+test("every key expires after expireSeconds, and a write refreshes it", async () => {
+  await withRedis(async (server) => {
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: "ttl", expireSeconds: 3, flushIntervalMs: 0 },
+    });
+    const registry = new Registry();
+    const c = new Counter({ name: "ttl_total", help: "TTL", registry });
+    new Gauge({ name: "ttl_max", help: "TTL", mode: "max", registry }).set(1);
+    c.inc();
+    await flush();
+    const keys = (await server.cli("--scan", "--pattern", "{ttl}:*")).split("\n").filter((k) => k !== "");
+    assert.ok(keys.includes("{ttl}:m:ttl_total") && keys.includes("{ttl}:m:ttl_max"), keys.join(" "));
+    assert.ok(keys.includes("{ttl}:instances"), keys.join(" "));
+    assert.ok(keys.some((key) => key.startsWith("{ttl}:applied:")), keys.join(" "));
+    for (const key of keys) {
+      const ms = Number(await server.cli("pttl", key));
+      assert.ok(ms > 2000 && ms <= 3000, `${key}: PTTL ${ms}`);
+    }
+    await sleep(1200);
+    assert.ok(Number(await server.cli("pttl", "{ttl}:m:ttl_total")) <= 1800);
+    c.inc();
+    await flush();
+    const refreshed = Number(await server.cli("pttl", "{ttl}:m:ttl_total"));
+    assert.ok(refreshed > 2500 && refreshed <= 3000, `PTTL ${refreshed}`);
+  });
+});
+
+// --- faults ---
+
+test("while redis is paused or down: updates work, flush() resolves, scrapes answer 503; then all arrives once", async () => {
+  await withRedis(async (server) => {
+    const prefix = "outage";
+    const registry = new Registry();
+    const handler = metricsHandler({ registry });
+    const scrape = () => handler(new Request("http://localhost/metrics"));
+    let c!: Counter;
+    // The hash has one field, the counter's: HVALS reads it without knowing its encoding.
+    const stored = async () => Number(await server.cli("hvals", `{${prefix}}:m:outage_total`));
+    // Read from the health collector itself, so the count does not depend on other stores.
+    const failures = async () => {
+      const health = defaultRegistry.get("theus_backend");
+      assert.ok(health !== undefined, "the health collector is not registered");
+      const families = await health.collect();
+      return valueOf(families, "theus_backend_flush_failures", { backend: "redis", key_prefix: prefix });
+    };
+    const unhandled = await unhandledDuring(async () => {
+      await loadBackend({
+        backend: "redis",
+        config: { url: server.url, keyPrefix: prefix, flushIntervalMs: 100, commandTimeoutMs: 300 },
+      });
+      c = new Counter({ name: "outage_total", help: "Outage", registry });
+      c.inc();
+      await flush();
+      assert.equal((await scrape()).status, 200);
+      const failedBefore = await failures();
+
+      // Paused: connections stay open, nothing answers.
+      const frozen = await freezer(server);
+      frozen.pause();
+      try {
+        assert.equal(c.inc(2), undefined);
+        // Resolves: the failure is counted, the changes kept. (RedisBackend.flush() is what
+        // flush() calls; called directly, its time does not depend on earlier tests' bindings.)
+        await RedisBackend.flush();
+        const started = Date.now();
+        const response = await scrape();
+        assert.ok(Date.now() - started < 5000, `the scrape took ${Date.now() - started} ms`);
+        assert.equal(response.status, 503);
+        const body = await response.text();
+        assert.match(body, /Cannot collect metrics/);
+        assert.ok(body.includes(`redis://127.0.0.1:${server.port}`), body);
+        await assert.rejects(registry.collect(), BackendUnavailableError);
+        assert.ok((await failures()) > failedBefore);
+      } finally {
+        frozen.resume();
+      }
+      await flush();
+      await flush();
+      assert.equal(await stored(), 3);
+      assert.equal((await scrape()).status, 200);
+
+      // Down: the server is gone; it comes back with its data (append-only file).
+      await server.cli("shutdown").catch(() => "");
+      for (let i = 0; i < 100; i++) {
+        if (!(await server.cli("ping").then(() => true, () => false))) break;
+        await sleep(50);
+      }
+      assert.equal(c.inc(4), undefined);
+      await RedisBackend.flush();
+      assert.equal((await scrape()).status, 503);
+      await server.restart();
+      for (let i = 0; i < 100 && (await stored()) !== 7; i++) {
+        await flush();
+        await sleep(100);
+      }
+      await flush();
+      await sleep(300); // a few background flushes
+      assert.equal(await stored(), 7);
+      const response = await scrape();
+      assert.equal(response.status, 200);
+      assert.ok((await response.text()).includes("\noutage_total 7\n"));
+    });
+    assert.deepEqual(unhandled, []);
+  }, { appendOnly: true });
+});
+
+test("a change Redis rejects is skipped and counted; it neither blocks later flushes nor applies others twice", async () => {
+  await withRedis(async (server) => {
+    const prefix = "poison";
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: prefix, flushIntervalMs: 0 },
+    });
+    const registry = new Registry();
+    const c = new Counter({ name: "poison_total", help: "Counter", registry });
+    const g = new Gauge({ name: "poison_gauge", help: "Gauge", registry });
+    const h = new Histogram({ name: "poison_hist", help: "Hist", buckets: [1], registry });
+    await flush();
+    // A field that is not a number makes HINCRBYFLOAT fail, whatever the increment.
+    const client = new Redis(server.url);
+    try {
+      const key = `{${prefix}}:m:poison_gauge`;
+      const [field] = await client.hkeys(key);
+      await client.hset(key, field, "not a number");
+    } finally {
+      await client.quit();
+    }
+    c.inc(1); // applied before the rejected change, in the same batch
+    g.inc(1);
+    h.observe(0.5);
+    for (let i = 0; i < 3; i++) await flush();
+    assert.equal(await c.get(), 1);
+    c.inc(1);
+    await flush();
+    assert.equal(await c.get(), 2);
+    const families = await registry.collect();
+    assert.deepEqual(family(families, "poison_hist").series, [
+      { labels: {}, buckets: [1, 1], sum: 0.5, count: 1 },
+    ]);
+    const health = defaultRegistry.get("theus_backend");
+    assert.ok(health !== undefined);
+    const rejected = valueOf(await health.collect(), "theus_backend_rejected_changes", {
+      backend: "redis",
+      key_prefix: prefix,
+    });
+    assert.equal(rejected, 1);
+  });
+});
+
+test("non-finite values read back as on the memory backend: Infinity and NaN", async () => {
+  await withRedis(async (server) => {
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: "inf", flushIntervalMs: 0 },
+    });
+    const registry = new Registry();
+    const c = new Counter({ name: "inf_total", help: "Counter", registry });
+    const g = new Gauge({ name: "inf_gauge", help: "Gauge", registry });
+    const h = new Histogram({ name: "inf_hist", help: "Hist", buckets: [1], registry });
+    c.inc(1);
+    g.set(NaN);
+    await flush();
+    c.inc(Infinity); // 1 + Infinity
+    g.inc(1); // NaN + 1
+    h.observe(Infinity);
+    h.observe(2);
+    const families = await registry.collect();
+    assert.equal(valueOf(families, "inf", {}), Infinity);
+    assert.ok(Number.isNaN(valueOf(families, "inf_gauge", {})));
+    assert.deepEqual(family(families, "inf_hist").series, [
+      { labels: {}, buckets: [0, 2], sum: Infinity, count: 2 },
+    ]);
+  });
+});
+
+test("health metrics stay valid when two stores share a keyPrefix", async () => {
+  await withRedis(async (server) => {
+    // Two loadBackend() calls with equal configs (two objects) make two stores of one prefix.
+    for (let i = 0; i < 2; i++) {
+      await loadBackend({
+        backend: "redis",
+        config: { url: server.url, keyPrefix: "twice", flushIntervalMs: 0 },
+      });
+      new Counter({ name: "twice_total", help: "Twice", registry: new Registry() }).inc();
+    }
+    await flush();
+    const text = await generateLatest(defaultRegistry);
+    const lines = text.split("\n").filter((line) => line.includes('key_prefix="twice"'));
+    const names = lines.map((line) => line.slice(0, line.indexOf("{")));
+    assert.equal(new Set(names).size, names.length, `duplicate series:\n${lines.join("\n")}`);
+    assert.ok(lines.includes('theus_backend_pending_series{backend="redis",key_prefix="twice"} 0'), text);
+  });
+});
