@@ -9,6 +9,9 @@ import type { Backend, BackendConfig, MetricInfo } from "./types.ts";
 /**
  * MemoryBackend keeps one value in this process. Mutations are synchronous and a read always
  * returns the last value written. It is the default backend, so there is nothing to load.
+ * Metrics on the memory backend keep their numbers in their own fields, which is smaller than
+ * an instance per value and behaves the same; the class is the protocol's reference, and what
+ * `loadBackend({ backend: MemoryBackend })` selects.
  *
  * @example Select it explicitly
  * ```ts
