@@ -139,7 +139,14 @@ function createTransport(config: UpstashBackendConfig): UpstashTransport {
     fail("url must be an http:// or https:// URL");
   }
   // Replies stay as Redis sent them: the backend converts numbers itself.
-  const client = new Redis({ url: url as string, token: token as string, automaticDeserialization: false });
+  // One quick retry of a network error; beyond that the batch is kept and retried by the next
+  // flush, so a long client-side retry loop would only hold up the invocation.
+  const client = new Redis({
+    url: url as string,
+    token: token as string,
+    automaticDeserialization: false,
+    retry: { retries: 1, backoff: () => 50 },
+  });
   return new UpstashTransport(client as unknown as UpstashClientLike, where, token as string, timeout);
 }
 

@@ -5,7 +5,7 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import Redis from "ioredis";
 
 /** How the next requests fail. */
