@@ -146,7 +146,10 @@ export class RemoteStore {
   #startTimer(): void {
     const interval = this.options.flushIntervalMs;
     if (this.#timer !== undefined || interval <= 0) return;
-    this.#timer = setInterval(() => void this.flush(), interval);
+    // A tick that finds a flush running skips: queued behind it, background flushes would follow
+    // one another with no gap while Redis is away (each waits out a timeout), and a process that
+    // is done would never end, since its exit flush runs only once the event loop is idle.
+    this.#timer = setInterval(() => this.#active === undefined && void this.flush(), interval);
     unrefTimer(this.#timer);
   }
 

@@ -114,17 +114,29 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     child.stderr?.on("data", (chunk) => (output += chunk));
     await Promise.race([waitForPing(port, child, () => output), spawnError]);
   };
-  // process.kill reaches the child on every runtime (Deno's ChildProcess.kill drops SIGCONT).
+  // Signals go by pid: on Deno a child spawned through node:child_process takes only its first
+  // ChildProcess.kill() and then reports that signal as its exit, even while it still runs.
   const signal = (name: NodeJS.Signals) => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      process.kill(child.pid, name);
+    try {
+      if (child.pid !== undefined) process.kill(child.pid, name);
+    } catch {
+      // already gone
     }
   };
-  const exited = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve();
-      else child.once("exit", () => resolve());
-    });
+  const alive = () => {
+    try {
+      if (child.pid === undefined) return false;
+      process.kill(child.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const exited = async () => {
+    const deadline = Date.now() + 10_000;
+    while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (alive()) throw new Error(`redis-server (pid ${child.pid}) did not exit within 10 s`);
+  };
   await launch();
   return {
     port,
@@ -134,16 +146,14 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
     resume: () => signal("SIGCONT"),
     async restart() {
       signal("SIGCONT");
-      const done = exited();
       signal("SIGTERM");
-      await done;
+      await exited();
       await launch();
     },
     async stop() {
       signal("SIGCONT");
-      const done = exited();
       signal("SIGKILL");
-      await done;
+      await exited();
       rmSync(dir, { recursive: true, force: true });
     },
   };
