@@ -61,6 +61,8 @@ export {
   type BackendConfig,
   BackendUnavailableError,
   type CollectTarget,
+  GAUGE_MODES,
   type GaugeMode,
+  INSTANCE_LABEL,
   type MetricInfo,
 } from "./backends/types.ts";

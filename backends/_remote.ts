@@ -6,11 +6,15 @@ import { formatBound } from "../exposition/_number.ts";
 import type { Labels, MetricFamily } from "../metrics/types.ts";
 import { COLLECT_SCRIPT, FLUSH_SCRIPT, type Script } from "./_scripts.ts";
 import { onExit } from "./_exit.ts";
+import { trackStore } from "./_health.ts";
 import {
   type Backend,
+  type BackendConfig,
   BackendUnavailableError,
   type CollectTarget,
+  GAUGE_MODES,
   type GaugeMode,
+  INSTANCE_LABEL,
   type MetricInfo,
 } from "./types.ts";
 
@@ -46,21 +50,8 @@ export interface StoreStats {
   lastError: string | undefined;
 }
 
-const PER_INSTANCE = new Set<GaugeMode>([
-  "sum",
-  "max",
-  "min",
-  "latest",
-  "all",
-  "livesum",
-  "livemax",
-  "livemin",
-  "livelatest",
-  "liveall",
-]);
-
-/** The label that tells instances apart in the `all` gauge modes. */
-export const INSTANCE_LABEL = "theus_instance";
+// Every mode but "shared" keeps one value per instance.
+const PER_INSTANCE = new Set<GaugeMode>(GAUGE_MODES.slice(1));
 
 interface Batch {
   readonly seq: number;
@@ -371,6 +362,44 @@ function aggregate(kind: string, values: string[]): number {
   if (kind === "max") return Math.max(...numbers);
   if (kind === "min") return Math.min(...numbers);
   return numbers.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The stores of one remote backend class: one per config object, created on first use, so
+ * the class-level hooks (`initialize`, `flush`, `collect`) share one implementation.
+ */
+export class StoreSet {
+  readonly live: Set<RemoteStore> = new Set();
+  #byConfig = new WeakMap<object, RemoteStore>();
+  #backend: string;
+  #create: (config: BackendConfig) => RemoteStore;
+
+  constructor(backend: string, create: (config: BackendConfig) => RemoteStore) {
+    this.#backend = backend;
+    this.#create = create;
+  }
+
+  /** The store of a config, created (and its config validated) on first use. */
+  get(config: BackendConfig): RemoteStore {
+    let store = this.#byConfig.get(config);
+    if (store === undefined) {
+      store = this.#create(config);
+      this.#byConfig.set(config, store);
+      this.live.add(store);
+      trackStore(store, this.#backend);
+    }
+    return store;
+  }
+
+  /** Flushes every live store; never rejects. */
+  async flush(): Promise<void> {
+    await Promise.all([...this.live].map((store) => store.flush()));
+  }
+
+  /** Reads every series of these metrics from the store of a config. */
+  collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
+    return this.get(config).collect(targets);
+  }
 }
 
 /**

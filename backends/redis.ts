@@ -8,8 +8,7 @@
  */
 
 import Redis from "ioredis";
-import { type RemoteOptions, remoteOptions, RemoteStore, RemoteValue, type Transport } from "./_remote.ts";
-import { trackStore } from "./_health.ts";
+import { remoteOptions, RemoteStore, RemoteValue, StoreSet, type Transport } from "./_remote.ts";
 import type { Script } from "./_scripts.ts";
 import type { BackendConfig, CollectTarget, MetricInfo } from "./types.ts";
 import type { MetricFamily } from "../metrics/types.ts";
@@ -143,21 +142,11 @@ class IoredisTransport implements Transport {
   }
 }
 
-const stores = new WeakMap<object, RemoteStore>();
 const transports = new Set<IoredisTransport>();
-const live = new Set<RemoteStore>();
-
-function storeFor(config: BackendConfig): RemoteStore {
-  let store = stores.get(config);
-  if (store !== undefined) return store;
-  const options: RemoteOptions = remoteOptions(config, "redis");
-  const transport = createTransport(config as RedisBackendConfig);
-  store = new RemoteStore(transport, options);
-  stores.set(config, store);
-  live.add(store);
-  trackStore(store, "redis");
-  return store;
-}
+const stores = new StoreSet(
+  "redis",
+  (config) => new RemoteStore(createTransport(config as RedisBackendConfig), remoteOptions(config, "redis")),
+);
 
 function createTransport(config: RedisBackendConfig): IoredisTransport {
   const fail = (why: string): never => {
@@ -243,7 +232,7 @@ export class RedisBackend extends RemoteValue {
    * @param histogramBucket Which value of a histogram or summary series.
    */
   constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
-    super(storeFor(config), metric, histogramBucket);
+    super(stores.get(config), metric, histogramBucket);
   }
 
   /**
@@ -253,7 +242,7 @@ export class RedisBackend extends RemoteValue {
    * @throws {TypeError} For an invalid config.
    */
   static initialize(config: BackendConfig): void {
-    storeFor(config);
+    stores.get(config);
   }
 
   /**
@@ -262,8 +251,8 @@ export class RedisBackend extends RemoteValue {
    *
    * @returns Once the flush has been attempted.
    */
-  static async flush(): Promise<void> {
-    await Promise.all([...live].map((store) => store.flush()));
+  static flush(): Promise<void> {
+    return stores.flush();
   }
 
   /**
@@ -275,7 +264,7 @@ export class RedisBackend extends RemoteValue {
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
-    return storeFor(config).collect(targets);
+    return stores.collect(config, targets);
   }
 
   /**
@@ -289,7 +278,9 @@ export class RedisBackend extends RemoteValue {
     // client you passed in stay live.
     const closing = [...transports].filter((transport) => transport.owned);
     for (const transport of closing) transports.delete(transport);
-    for (const store of live) if (closing.includes(store.transport as IoredisTransport)) live.delete(store);
+    for (const store of stores.live) {
+      if (closing.includes(store.transport as IoredisTransport)) stores.live.delete(store);
+    }
     await Promise.all(closing.map((transport) => transport.close()));
   }
 }

@@ -22,18 +22,25 @@ export type BackendConfig = Record<string, unknown>;
  * instances whose heartbeat has not expired. The memory backend has one instance, so every
  * mode reads the same there.
  */
-export type GaugeMode =
-  | "shared"
-  | "sum"
-  | "max"
-  | "min"
-  | "latest"
-  | "all"
-  | "livesum"
-  | "livemax"
-  | "livemin"
-  | "livelatest"
-  | "liveall";
+export type GaugeMode = (typeof GAUGE_MODES)[number];
+
+/** Every {@linkcode GaugeMode}, the default first. */
+export const GAUGE_MODES = [
+  "shared",
+  "sum",
+  "max",
+  "min",
+  "latest",
+  "all",
+  "livesum",
+  "livemax",
+  "livemin",
+  "livelatest",
+  "liveall",
+] as const;
+
+/** The label that tells instances apart in the `all` and `liveall` gauge modes. */
+export const INSTANCE_LABEL = "theus_instance";
 
 /** What a backend knows of the series it holds a value for. */
 export interface MetricInfo {

@@ -8,8 +8,7 @@
 
 import { Redis } from "@upstash/redis";
 import { readEnv } from "./load.ts";
-import { remoteOptions, RemoteStore, RemoteValue, type Transport } from "./_remote.ts";
-import { trackStore } from "./_health.ts";
+import { remoteOptions, RemoteStore, RemoteValue, StoreSet, type Transport } from "./_remote.ts";
 import type { Script } from "./_scripts.ts";
 import type { BackendConfig, CollectTarget, MetricInfo } from "./types.ts";
 import type { MetricFamily } from "../metrics/types.ts";
@@ -97,19 +96,14 @@ function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-const stores = new WeakMap<object, RemoteStore>();
-const live = new Set<RemoteStore>();
-
-function storeFor(config: BackendConfig): RemoteStore {
-  let store = stores.get(config);
-  if (store !== undefined) return store;
-  const options = remoteOptions({ flushIntervalMs: 0, ...config }, "upstash");
-  store = new RemoteStore(createTransport(config as UpstashBackendConfig), options);
-  stores.set(config, store);
-  live.add(store);
-  trackStore(store, "upstash");
-  return store;
-}
+const stores = new StoreSet(
+  "upstash",
+  (config) =>
+    new RemoteStore(
+      createTransport(config as UpstashBackendConfig),
+      remoteOptions({ flushIntervalMs: 0, ...config }, "upstash"),
+    ),
+);
 
 function createTransport(config: UpstashBackendConfig): UpstashTransport {
   const fail = (why: string): never => {
@@ -179,7 +173,7 @@ export class UpstashBackend extends RemoteValue {
    * @param histogramBucket Which value of a histogram or summary series.
    */
   constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
-    super(storeFor(config), metric, histogramBucket);
+    super(stores.get(config), metric, histogramBucket);
   }
 
   /**
@@ -189,7 +183,7 @@ export class UpstashBackend extends RemoteValue {
    * @throws {TypeError} For an invalid config, or no url or token.
    */
   static initialize(config: BackendConfig): void {
-    storeFor(config);
+    stores.get(config);
   }
 
   /**
@@ -198,8 +192,8 @@ export class UpstashBackend extends RemoteValue {
    *
    * @returns Once the flush has been attempted.
    */
-  static async flush(): Promise<void> {
-    await Promise.all([...live].map((store) => store.flush()));
+  static flush(): Promise<void> {
+    return stores.flush();
   }
 
   /**
@@ -211,6 +205,6 @@ export class UpstashBackend extends RemoteValue {
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
-    return storeFor(config).collect(targets);
+    return stores.collect(config, targets);
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Backend, GaugeMode } from "../backends/types.ts";
+import { type Backend, GAUGE_MODES, type GaugeMode, INSTANCE_LABEL } from "../backends/types.ts";
 import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { checkNumber, type InProgress, InProgressImpl, timed, type Timer, TimerImpl } from "./_timer.ts";
 import type { ValueSeries } from "./types.ts";
@@ -18,31 +18,19 @@ export interface GaugeOptions extends MetricOptions {
   mode?: GaugeMode;
 }
 
-const MODES: readonly GaugeMode[] = [
-  "shared",
-  "sum",
-  "max",
-  "min",
-  "latest",
-  "all",
-  "livesum",
-  "livemax",
-  "livemin",
-  "livelatest",
-  "liveall",
-];
-
 function checkMode(mode: unknown, metric: string, labelNames: readonly string[] | undefined): GaugeMode {
   if (mode === undefined) return "shared";
-  if (!MODES.includes(mode as GaugeMode)) {
+  if (!(GAUGE_MODES as readonly unknown[]).includes(mode)) {
     throw new TypeError(
       `Invalid mode ${JSON.stringify(mode)} for gauge "${metric}": expected one of ${
-        MODES.map((m) => `"${m}"`).join(", ")
+        GAUGE_MODES.map((m) => `"${m}"`).join(", ")
       }`,
     );
   }
-  if ((mode === "all" || mode === "liveall") && labelNames?.includes("theus_instance")) {
-    throw new TypeError(`Invalid label name "theus_instance" for gauge "${metric}": mode "${mode}" adds it`);
+  if ((mode === "all" || mode === "liveall") && labelNames?.includes(INSTANCE_LABEL)) {
+    throw new TypeError(
+      `Invalid label name "${INSTANCE_LABEL}" for gauge "${metric}": mode "${mode}" adds it`,
+    );
   }
   return mode as GaugeMode;
 }
