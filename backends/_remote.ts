@@ -416,6 +416,9 @@ export class RemoteValue implements Backend {
   queued = false;
   #store: RemoteStore;
   #delta = 0;
+  // Increments of exactly 1 (counters, histogram buckets) counted apart, as an integer: a
+  // fractional sum elsewhere would otherwise make engines keep every delta as a double.
+  #ones = 0;
   #setTo = 0;
   #hasSet = false;
   // Per-instance gauges: this process owns the value and writes it whole.
@@ -437,6 +440,7 @@ export class RemoteValue implements Backend {
 
   inc(value: number): void {
     if (this.#perInstance) this.#local += value;
+    else if (value === 1) this.#ones++;
     else this.#delta += value;
     if (!this.queued) this.#store.enqueue(this);
   }
@@ -451,6 +455,7 @@ export class RemoteValue implements Backend {
     } else {
       this.#setTo = value;
       this.#delta = 0;
+      this.#ones = 0;
       this.#hasSet = true;
     }
     if (!this.queued) this.#store.enqueue(this);
@@ -479,11 +484,12 @@ export class RemoteValue implements Backend {
         this.#latest ? `${Date.now()}:${this.#local}` : String(this.#local),
       );
     } else if (this.#hasSet) {
-      args.push(keyIndex, "s", this.field, String(this.#setTo + this.#delta));
+      args.push(keyIndex, "s", this.field, String(this.#setTo + this.#delta + this.#ones));
     } else {
-      args.push(keyIndex, "i", this.field, String(this.#delta));
+      args.push(keyIndex, "i", this.field, String(this.#delta + this.#ones));
     }
     this.#delta = 0;
+    this.#ones = 0;
     this.#hasSet = false;
   }
 }
