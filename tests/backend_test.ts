@@ -31,7 +31,14 @@ function fixtureModule(name: string): string {
 
 /** The absolute path of a data fixture, which only the sources hold. */
 function fixtureData(name: string): string {
-  for (const candidate of [`./fixtures/${name}`, `../../../tests/fixtures/${name}`]) {
+  // Sources: ./fixtures; a build in dist/tests or in a deeper directory: the sources' fixtures.
+  for (
+    const candidate of [
+      `./fixtures/${name}`,
+      `../../tests/fixtures/${name}`,
+      `../../../tests/fixtures/${name}`,
+    ]
+  ) {
     const path = fileURLToPath(new URL(candidate, import.meta.url));
     if (existsSync(path)) return path;
   }
