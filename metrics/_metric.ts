@@ -46,6 +46,9 @@ type Tree = Map<string, unknown>;
 class Family {
   readonly tree: Tree = new Map();
   root!: Metric;
+  // Makes the label sets of this family's children. A constructor of its own, rather than {},
+  // lets V8 size them to the family's label count (40 bytes for two labels instead of 56).
+  readonly Labels: new () => Record<string, string> = plainObjectConstructor();
 
   constructor(
     readonly name: string,
@@ -379,8 +382,15 @@ function insert(family: Family, labels: Labels, child: Metric): Metric {
 }
 
 // A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
+// A constructor of plain objects: what it makes has Object.prototype, like a literal.
+function plainObjectConstructor(): new () => Record<string, string> {
+  const make = function () {} as unknown as new () => Record<string, string>;
+  make.prototype = Object.prototype;
+  return make;
+}
+
 function canonical(family: Family, labels: Record<string, string>): Labels {
-  const out: Record<string, string> = {};
+  const out = new family.Labels();
   for (const name of family.labelNames) out[name] = labels[name];
   return Object.freeze(out);
 }
