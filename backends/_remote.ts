@@ -6,6 +6,7 @@ import { formatBound } from "../exposition/_number.ts";
 import type { Labels, MetricFamily } from "../metrics/types.ts";
 import { COLLECT_SCRIPT, FLUSH_SCRIPT, type Script } from "./_scripts.ts";
 import { onExit } from "./_exit.ts";
+import { Slicer } from "../metrics/_slice.ts";
 import { trackStore } from "./_health.ts";
 import {
   type Backend,
@@ -231,7 +232,13 @@ export class RemoteStore {
     const live = new Set<string>();
     const beats = parts[1] as string[];
     for (let i = 0; i < beats.length; i += 2) if (Number(beats[i + 1]) > now) live.add(String(beats[i]));
-    return targets.map((target, i) => this.#assemble(target, (parts[i + 2] ?? []) as string[], live));
+    // Assembled in slices: ten thousand series take long enough to hold up the event loop.
+    const slicer = new Slicer();
+    const families: MetricFamily[] = [];
+    for (const [i, target] of targets.entries()) {
+      families.push(await this.#assemble(target, (parts[i + 2] ?? []) as string[], live, slicer));
+    }
+    return families;
   }
 
   /**
@@ -275,7 +282,12 @@ export class RemoteStore {
     return labels;
   }
 
-  #assemble(target: CollectTarget, flat: readonly string[], live: ReadonlySet<string>): MetricFamily {
+  async #assemble(
+    target: CollectTarget,
+    flat: readonly string[],
+    live: ReadonlySet<string>,
+    slicer: Slicer,
+  ): Promise<MetricFamily> {
     // Group the fields of each series: label set -> bucket or instance -> value.
     const groups = new Map<string, Map<string, string>>();
     for (let i = 0; i < flat.length; i += 2) {
@@ -289,6 +301,7 @@ export class RemoteStore {
       if (group === undefined) groups.set(json, group = new Map());
       const instance = field.slice(b + 1);
       group.set(instance === "" ? field.slice(a + 1, b) : instance, String(flat[i + 1]));
+      if (slicer.due()) await slicer.pause();
     }
     const jsons = [...groups.keys()].sort();
     const base = { name: target.exposedName, help: target.help };
@@ -297,6 +310,7 @@ export class RemoteStore {
       const bounds = target.buckets!.map(formatBound);
       const series = [];
       for (const json of jsons) {
+        if (slicer.due()) await slicer.pause();
         const labels = this.#labelsOf(json, labelNames);
         if (labels === undefined) continue;
         const group = groups.get(json)!;
@@ -309,6 +323,7 @@ export class RemoteStore {
     if (target.type === "summary") {
       const series = [];
       for (const json of jsons) {
+        if (slicer.due()) await slicer.pause();
         const labels = this.#labelsOf(json, labelNames);
         if (labels === undefined) continue;
         const group = groups.get(json)!;
@@ -319,6 +334,7 @@ export class RemoteStore {
     const mode = target.gaugeMode ?? "shared";
     const series = [];
     for (const json of jsons) {
+      if (slicer.due()) await slicer.pause();
       const labels = this.#labelsOf(json, labelNames);
       if (labels === undefined) continue;
       const group = groups.get(json)!;
