@@ -84,6 +84,7 @@ export class RemoteStore {
     lastError: undefined,
   };
   #queue: RemoteValue[] = [];
+  #removals: { key: string; op: "d" | "p"; field: string }[] = [];
   #outstanding: Batch | undefined;
   #seq = 0;
   #active: Promise<void> | undefined;
@@ -121,7 +122,7 @@ export class RemoteStore {
 
   /** Series with changes not yet confirmed by Redis. */
   get pendingSeries(): number {
-    return this.#queue.length + (this.#outstanding?.size ?? 0);
+    return this.#queue.length + this.#removals.length + (this.#outstanding?.size ?? 0);
   }
 
   usePerInstance(): void {
@@ -167,7 +168,7 @@ export class RemoteStore {
         this.#outstanding = undefined;
       }
       const beat = this.#perInstance && Date.now() - this.#lastBeat >= this.options.instanceTtlSeconds * 250;
-      if (this.#queue.length > 0 || beat) {
+      if (this.#queue.length > 0 || this.#removals.length > 0 || beat) {
         this.#outstanding = this.#drain();
         await this.#send(this.#outstanding);
         this.#outstanding = undefined;
@@ -187,6 +188,8 @@ export class RemoteStore {
     this.#queue = [];
     const keyIndex = new Map<string, number>();
     const keys = [`{${this.options.keyPrefix}}:applied:${this.processId}`, this.#instancesKey];
+    const removals = this.#removals;
+    this.#removals = [];
     const seq = ++this.#seq;
     const args = [
       String(this.options.expireSeconds),
@@ -194,17 +197,38 @@ export class RemoteStore {
       String(this.options.instanceTtlSeconds * 1000),
       "1",
       String(seq),
-      String(queue.length),
+      "",
     ];
-    for (const value of queue) {
-      let index = keyIndex.get(value.key);
+    const indexOf = (key: string): string => {
+      let index = keyIndex.get(key);
       if (index === undefined) {
-        keys.push(value.key);
-        keyIndex.set(value.key, index = keys.length);
+        keys.push(key);
+        keyIndex.set(key, index = keys.length);
       }
-      value.drain(args, String(index));
+      return String(index);
+    };
+    // Removals first: a series re-created after its removal writes after it.
+    for (const { key, op, field } of removals) args.push(indexOf(key), op, field, "");
+    for (const value of queue) value.drain(args, indexOf(value.key));
+    args[5] = String((args.length - 6) / 4);
+    return { seq, keys, args, size: queue.length + removals.length };
+  }
+
+  /** Queues the removal of every field of a series from its metric's hash. */
+  remove(target: CollectTarget, labels: Labels): void {
+    const key = this.metricKey(target.name);
+    const start = `${fieldLabels(labels)}|`;
+    const mode = target.type === "gauge" ? target.gaugeMode ?? "shared" : "shared";
+    let buckets = [""];
+    if (target.type === "histogram") buckets = [...target.buckets!.map(formatBound), "sum"];
+    else if (target.type === "summary") buckets = ["count", "sum"];
+    if (PER_INSTANCE.has(mode)) {
+      // Other instances' ids are not known here: match every field of the label set.
+      this.#removals.push({ key, op: "p", field: start });
+    } else {
+      for (const bucket of buckets) this.#removals.push({ key, op: "d", field: `${start}${bucket}|` });
     }
-    return { seq, keys, args, size: queue.length };
+    if (this.#timer === undefined) this.#startTimer();
   }
 
   async #send(batch: Batch): Promise<void> {
@@ -412,6 +436,11 @@ export class StoreSet {
     await Promise.all([...this.live].map((store) => store.flush()));
   }
 
+  /** Queues the removal of a series from the store of a config. */
+  remove(config: BackendConfig, target: CollectTarget, labels: Labels): void {
+    this.get(config).remove(target, labels);
+  }
+
   /** Reads every series of these metrics from the store of a config. */
   collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     return this.get(config).collect(targets);
@@ -437,6 +466,7 @@ export class RemoteValue implements Backend {
   #ones = 0;
   #setTo = 0;
   #hasSet = false;
+  #disposed = false;
   // Per-instance gauges: this process owns the value and writes it whole.
   #perInstance: boolean;
   #latest: boolean;
@@ -489,10 +519,22 @@ export class RemoteValue implements Backend {
     return await this.#store.read(this.key, this.field);
   }
 
-  /** Appends this value's change to a batch and resets it. */
+  /** Drops what is buffered; the series was removed, and later writes are ignored. */
+  dispose(): void {
+    this.#disposed = true;
+    this.#delta = 0;
+    this.#ones = 0;
+    this.#hasSet = false;
+  }
+
+  /** Appends this value's change to a batch (nothing once disposed) and resets it. */
   drain(args: string[], keyIndex: string): void {
     this.queued = false;
-    if (this.#perInstance) {
+    if (this.#disposed) {
+      this.#delta = 0;
+      this.#ones = 0;
+      this.#hasSet = false;
+    } else if (this.#perInstance) {
       args.push(
         keyIndex,
         "s",

@@ -11,7 +11,8 @@ export interface Script {
 // KEYS[1]: this process's applied-batch marker; KEYS[2]: the instance heartbeats;
 // KEYS[3..]: the metric hashes.
 // ARGV: ttl, instance id ("" for none), heartbeat lifetime in ms, batch count, then per batch:
-// sequence number, change count, then per change: key index, op ("i" add, "s" set), field, value.
+// sequence number, change count, then per change: key index, op ("i" add, "s" set, "d" delete
+// the field, "p" delete every field starting with the given text), field, value.
 // A change Redis rejects (an increment to infinity, a key of another type) is skipped and
 // counted, never aborting the script halfway: a batch is applied whole, once.
 // Returns { the sequence number applied last, the number of changes rejected }.
@@ -29,7 +30,19 @@ for _ = 1, tonumber(ARGV[4]) do
     for _ = 1, n do
       local key = KEYS[tonumber(ARGV[pos])]
       local reply
-      if ARGV[pos + 1] == 'i' then
+      local op = ARGV[pos + 1]
+      if op == 'd' then
+        reply = redis.pcall('HDEL', key, ARGV[pos + 2])
+      elseif op == 'p' then
+        -- Remove every field that starts with the given text (a per-instance gauge's series).
+        local prefix = ARGV[pos + 2]
+        reply = redis.pcall('HKEYS', key)
+        if reply.err == nil then
+          for _, field in ipairs(reply) do
+            if string.sub(field, 1, #prefix) == prefix then redis.pcall('HDEL', key, field) end
+          end
+        end
+      elseif op == 'i' then
         reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
         if type(reply) == 'table' and reply.err then
           -- Redis refuses non-finite results; compute them here, as JavaScript would.

@@ -84,6 +84,11 @@ export interface Backend {
   set(value: number): void;
   /** Returns the current value. */
   get(): number | Promise<number>;
+  /**
+   * Called when the series is removed (`remove()`, `clear()`): the value may drop what it
+   * still buffers and ignore later writes, which go to a series nobody collects.
+   */
+  dispose?(): void;
 }
 
 /** A backend class: a constructor plus optional class-level hooks. */
@@ -107,6 +112,11 @@ export interface BackendClass {
    * Returns one family per target, in order.
    */
   collect?(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]>;
+  /**
+   * Removes a series from a shared store, after `remove()` or `clear()` dropped it here, so that
+   * `collect` no longer returns it. Needed only by backends with a `collect` hook.
+   */
+  remove?(config: BackendConfig, target: CollectTarget, labels: Labels): void;
 }
 
 /**

@@ -11,7 +11,7 @@ import { readEnv } from "./load.ts";
 import { remoteOptions, RemoteStore, RemoteValue, StoreSet, type Transport } from "./_remote.ts";
 import type { Script } from "./_scripts.ts";
 import type { BackendConfig, CollectTarget, MetricInfo } from "./types.ts";
-import type { MetricFamily } from "../metrics/types.ts";
+import type { Labels, MetricFamily } from "../metrics/types.ts";
 
 /** The members of an @upstash/redis client the backend uses. */
 export interface UpstashClientLike {
@@ -206,5 +206,16 @@ export class UpstashBackend extends RemoteValue {
    */
   static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     return stores.collect(config, targets);
+  }
+
+  /**
+   * Removes a series from Redis with the next flush, after `remove()` or `clear()`.
+   *
+   * @param config The backend config.
+   * @param target The metric.
+   * @param labels The series' complete label set.
+   */
+  static remove(config: BackendConfig, target: CollectTarget, labels: Labels): void {
+    stores.remove(config, target, labels);
   }
 }

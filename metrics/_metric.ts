@@ -193,7 +193,8 @@ export abstract class Metric implements Collector {
   /**
    * Removes the child with this label set (merged onto the labels bound so far) from the
    * metric, so it is no longer collected. A removed child keeps working but is not exported;
-   * `labels()` then creates a fresh child. The metric itself is never removed.
+   * `labels()` then creates a fresh child. On a shared backend the series is also deleted from
+   * the store. The metric itself is never removed.
    *
    * @param labels A label set that, with the bound labels, gives every label a value.
    * @returns Whether a child was removed.
@@ -222,12 +223,16 @@ export abstract class Metric implements Collector {
       path[i].delete(canon[family.labelNames[i]]);
       if (path[i].size > 0) break;
     }
+    this.#drop(node as Metric);
     return true;
   }
 
   /** Removes every child, except the metric itself when it is observable. */
   clear(): void {
     const family = this.#family;
+    if (family.labelNames.length > 0) {
+      walk(family.tree, family.labelNames.length, (child) => child !== family.root && this.#drop(child));
+    }
     family.tree.clear();
     const root = family.root;
     if (root.isObservable && family.labelNames.length > 0) insert(family, root.#labels, root);
@@ -299,12 +304,22 @@ export abstract class Metric implements Collector {
     );
   }
 
+  /** Tells this child's backend values that the series was removed. */
+  protected abstract _dispose(): void;
+
   /** Reads the current series of this child. */
   protected abstract _read():
     | ValueSeries
     | HistogramSeries
     | SummarySeries
     | Promise<ValueSeries | HistogramSeries | SummarySeries>;
+
+  // A removed child's values stop writing, and a shared store forgets its series.
+  #drop(child: Metric): void {
+    child._dispose();
+    const binding = this.#family.binding;
+    binding.cls?.remove?.(binding.config, this[INTERNAL].target, child.#labels);
+  }
 
   #make(init: ChildInit): Metric {
     const Ctor = this.constructor as new (init: MetricOptions) => Metric;

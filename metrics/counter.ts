@@ -110,6 +110,11 @@ export class Counter extends Metric {
     return result;
   }
 
+  /** Tells this child's backend values that the series was removed. */
+  protected _dispose(): void {
+    this.#backend?.dispose?.();
+  }
+
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
     const labels = this.labelValues;

@@ -155,6 +155,11 @@ export class Gauge extends Metric {
     return backend.get();
   }
 
+  /** Tells this child's backend values that the series was removed. */
+  protected _dispose(): void {
+    this.#backend?.dispose?.();
+  }
+
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
     const labels = this.labelValues;

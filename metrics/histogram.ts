@@ -128,6 +128,11 @@ export class Histogram extends Metric {
     return timed(fn, (seconds) => this.observe(seconds));
   }
 
+  /** Tells this child's backend values that the series was removed. */
+  protected _dispose(): void {
+    for (const backend of this.#backends ?? []) backend.dispose?.();
+  }
+
   /** Reads the series of this child. */
   protected _read(): HistogramSeries | Promise<HistogramSeries> {
     const labels = this.labelValues;

@@ -97,6 +97,11 @@ export class Summary extends Metric {
     return timed(fn, (seconds) => this.observe(seconds));
   }
 
+  /** Tells this child's backend values that the series was removed. */
+  protected _dispose(): void {
+    for (const backend of this.#backends ?? []) backend.dispose?.();
+  }
+
   /** Reads the series of this child. */
   protected _read(): SummarySeries | Promise<SummarySeries> {
     const labels = this.labelValues;

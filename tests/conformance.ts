@@ -326,6 +326,65 @@ export function conformance(name: string, setup: ConformanceSetup): void {
 
   // --- Collection and exposition ---
 
+  check(
+    "remove() drops one child from collection; labels() then starts that series afresh",
+    async (registry) => {
+      const labelNames = ["k"];
+      const c = new Counter({ name: "conf_remove_total", help: "Remove", labelNames, registry });
+      const g = new Gauge({ name: "conf_remove_gauge", help: "Remove", labelNames, registry });
+      const h = new Histogram({
+        name: "conf_remove_seconds",
+        help: "Remove",
+        labelNames,
+        buckets: [1],
+        registry,
+      });
+      const s = new Summary({ name: "conf_remove_bytes", help: "Remove", labelNames, registry });
+      for (const k of ["a", "b"]) {
+        c.labels({ k }).inc(3);
+        g.labels({ k }).set(2);
+        h.labels({ k }).observe(0.5);
+        s.labels({ k }).observe(4);
+      }
+      await flush();
+      const removed = c.labels({ k: "a" });
+      for (const metric of [c, g, h, s]) assert.equal(metric.remove({ k: "a" }), true, metric.name);
+      assert.equal(c.remove({ k: "a" }), false, "a second remove() finds nothing");
+      removed.inc(5); // a removed child keeps working, but is not exported
+      for (const family of await registry.collect()) {
+        assert.deepEqual(family.series.map((series) => series.labels), [{ k: "b" }], family.name);
+      }
+      c.labels({ k: "a" }).inc(1);
+      const counter = await collectOne(registry, "conf_remove");
+      assert.deepEqual(
+        counter.series.map((series) => [series.labels.k, (series as { value: number }).value]),
+        [["a", 1], ["b", 3]],
+      );
+    },
+  );
+
+  check("clear() drops every child from collection", async (registry) => {
+    const c = new Counter({ name: "conf_clear_total", help: "Clear", labelNames: ["k"], registry });
+    const h = new Histogram({
+      name: "conf_clear_seconds",
+      help: "Clear",
+      labelNames: ["k"],
+      buckets: [1],
+      registry,
+    });
+    for (const k of ["a", "b", "c"]) {
+      c.labels({ k }).inc();
+      h.labels({ k }).observe(2);
+    }
+    await flush();
+    c.clear();
+    h.clear();
+    for (const family of await registry.collect()) assert.deepEqual(family.series, [], family.name);
+    c.labels({ k: "b" }).inc(2);
+    const counter = await collectOne(registry, "conf_clear");
+    assert.deepEqual(counter.series.map((series) => (series as { value: number }).value), [2]);
+  });
+
   check("flush() resolves and keeps every value", async (registry) => {
     const c = new Counter({ name: "conf_flush", help: "Flush", registry });
     c.inc(4);

@@ -12,6 +12,7 @@ class MapBackend implements Backend {
   static initialized = 0;
   #store: Store;
   #key: string;
+  #removed = false;
 
   static initialize(config: BackendConfig): void {
     if (!(config.store instanceof Map)) throw new TypeError("MapBackend needs a Map in config.store");
@@ -29,6 +30,7 @@ class MapBackend implements Backend {
   }
 
   inc(value: number): void {
+    if (this.#removed) return;
     this.#store.set(this.#key, (this.#store.get(this.#key) ?? 0) + value);
   }
 
@@ -37,7 +39,14 @@ class MapBackend implements Backend {
   }
 
   set(value: number): void {
+    if (this.#removed) return;
     this.#store.set(this.#key, value);
+  }
+
+  // The series was removed: a child made later for the same labels starts from zero.
+  dispose(): void {
+    this.#removed = true;
+    this.#store.delete(this.#key);
   }
 
   async get(): Promise<number> {
