@@ -258,7 +258,7 @@ async function staticChecks() {
   const entryPoints = typeof deno.exports === "string" ? [deno.exports] : Object.values(deno.exports ?? {});
   const sources = [
     "mod.ts",
-    ...["backends", "exposition", "metrics", "tests", "tests/once", "bench", "examples"]
+    ...["core", "backends", "metrics", "exposition", "setup", "adapters", "tests", "tests/once", "bench", "examples"]
       .flatMap((dir) => tsFiles(dir)),
   ];
   await staticCheck("deno fmt --check", ["fmt", "--check"]);
@@ -269,9 +269,12 @@ async function staticChecks() {
     "test",
     "--doc",
     "mod.ts",
-    "metrics/",
+    "core/",
     "backends/",
+    "metrics/",
     "exposition/",
+    "setup/",
+    "adapters/",
   ]);
   await staticCheck("deno publish --dry-run", ["publish", "--dry-run", "--allow-dirty"]);
 }
