@@ -3,6 +3,10 @@
  * isolates. Every value lives in a backend: the memory backend by default, or a shared Redis
  * (`redis`, `upstash`) chosen by configuration, never by changing the code that records.
  *
+ * This entry point holds what an application uses. Writing a backend: `@theus/theus/backend`;
+ * content negotiation for a hand-made endpoint: `@theus/theus/exposition`; serving from Node's
+ * `http` or Express: `@theus/theus/node`.
+ *
  * @example Count requests and serve /metrics
  * ```ts ignore
  * import { Counter, metricsHandler } from "@theus/theus";
@@ -42,27 +46,14 @@ export type {
   SummarySeries,
   ValueFamily,
   ValueSeries,
-} from "./metrics/types.ts";
+} from "./core/types.ts";
 export { type Format, generateLatest, type GenerateOptions } from "./exposition/generate.ts";
 export { metricsHandler, type MetricsHandlerOptions } from "./exposition/handler.ts";
+export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./setup/load.ts";
+export { type WaitUntilContext, withFlush } from "./adapters/serverless.ts";
 export {
-  acceptsGzip,
-  contentType,
-  negotiateFormat,
-  OPENMETRICS_CONTENT_TYPE,
-  PROMETHEUS_CONTENT_TYPE,
-} from "./exposition/negotiate.ts";
-export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./backends/load.ts";
-export { MemoryBackend } from "./backends/memory.ts";
-export { type WaitUntilContext, withFlush } from "./backends/serverless.ts";
-export {
-  type Backend,
   type BackendClass,
   type BackendConfig,
   BackendUnavailableError,
-  type CollectTarget,
-  GAUGE_MODES,
   type GaugeMode,
-  INSTANCE_LABEL,
-  type MetricInfo,
-} from "./backends/types.ts";
+} from "./core/backend.ts";

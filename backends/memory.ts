@@ -4,14 +4,15 @@
  * @module
  */
 
-import type { Backend, BackendConfig, MetricInfo } from "./types.ts";
+import type { Backend, BackendConfig, MetricInfo, SeriesValues } from "../core/backend.ts";
 
 /**
- * MemoryBackend keeps one value in this process. Mutations are synchronous and a read always
- * returns the last value written. It is the default backend, so there is nothing to load.
- * Metrics on the memory backend keep their numbers in their own fields, which is smaller than
- * an instance per value and behaves the same; the class is the protocol's reference, and what
- * `loadBackend({ backend: MemoryBackend })` selects.
+ * MemoryBackend keeps values in this process. Mutations are synchronous and a read always
+ * returns the last value written. It is the default backend, so there is nothing to load;
+ * `loadBackend({ backend: MemoryBackend })` (or `"memory"`) selects it again.
+ *
+ * Metrics use its class-level `values` hook, which keeps a whole series in one small object; an
+ * instance holds one value, as the protocol's reference.
  *
  * @example Select it explicitly
  * ```ts
@@ -67,5 +68,68 @@ export class MemoryBackend implements Backend {
    */
   get(): number {
     return this.#value;
+  }
+
+  /**
+   * Creates the values of one series, all in one object: a single number for a counter or a
+   * gauge, an array for a histogram or a summary.
+   *
+   * @param _config Ignored.
+   * @param _metric Ignored.
+   * @param names The names of the values; undefined for a single value.
+   * @returns The series' values, all zero.
+   */
+  static values(
+    _config: BackendConfig,
+    _metric: MetricInfo,
+    names: readonly string[] | undefined,
+  ): SeriesValues {
+    return names === undefined ? new OneValue() : new ManyValues(names.length);
+  }
+}
+
+// The value of a counter or gauge series.
+class OneValue implements SeriesValues {
+  #value = 0;
+
+  inc(_index: number, value: number): void {
+    this.#value += value;
+  }
+
+  dec(_index: number, value: number): void {
+    this.#value -= value;
+  }
+
+  set(_index: number, value: number): void {
+    this.#value = value;
+  }
+
+  get(_index: number): number {
+    return this.#value;
+  }
+}
+
+// The values of a histogram or summary series.
+class ManyValues implements SeriesValues {
+  #values: number[];
+
+  constructor(size: number) {
+    this.#values = new Array<number>(size).fill(0);
+  }
+
+  inc(index: number, value: number): void {
+    this.#values[index] += value;
+  }
+
+  dec(index: number, value: number): void {
+    this.#values[index] -= value;
+  }
+
+  set(index: number, value: number): void {
+    this.#values[index] = value;
+  }
+
+  get(index: number): number {
+    return this.#values[index];
   }
 }

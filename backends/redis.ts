@@ -8,10 +8,11 @@
  */
 
 import Redis from "ioredis";
-import { remoteOptions, RemoteStore, RemoteValue, StoreSet, type Transport } from "./_remote.ts";
-import type { Script } from "./_scripts.ts";
-import type { BackendConfig, CollectTarget, MetricInfo } from "./types.ts";
-import type { Labels, MetricFamily } from "../metrics/types.ts";
+import type { BackendConfig } from "../core/backend.ts";
+import { RemoteBackend, useStores } from "./_remote/backend.ts";
+import { checkClient, configError } from "./_remote/options.ts";
+import type { Script } from "./_remote/scripts.ts";
+import { runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
 /** The members of an ioredis client the backend uses. */
 export interface RedisClientLike {
@@ -67,13 +68,16 @@ const READY_WAIT_MS = 1000;
 
 class IoredisTransport implements Transport {
   readonly description: string;
-  #client: RedisClientLike;
+  #calls: ScriptCalls;
   #owned: OwnedClient | undefined;
   #inFlight = 0;
   #timeout: number;
 
   constructor(client: RedisClientLike, description: string, owned: OwnedClient | undefined, timeout: number) {
-    this.#client = client;
+    this.#calls = {
+      evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, [...keys, ...args]),
+      eval: (source, keys, args) => client.eval(source, keys.length, [...keys, ...args]),
+    };
     this.description = description;
     this.#owned = owned;
     this.#timeout = timeout;
@@ -86,15 +90,11 @@ class IoredisTransport implements Transport {
   }
 
   async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    const all = [...keys, ...args];
     this.#inFlight++;
     this.#setRef(true);
     try {
       await this.#ready();
-      return await this.#client.evalsha(script.sha, keys.length, all);
-    } catch (error) {
-      if (!String((error as Error)?.message ?? error).startsWith("NOSCRIPT")) throw error;
-      return await this.#client.eval(script.source, keys.length, all);
+      return await runScript(this.#calls, script, keys, args);
     } finally {
       if (--this.#inFlight === 0) this.#setRef(false);
     }
@@ -108,7 +108,6 @@ class IoredisTransport implements Transport {
     else client.stream?.unref?.();
   }
 
-  /** Whether the backend opened this connection (and so closes it). */
   get owned(): boolean {
     return this.#owned !== undefined;
   }
@@ -142,24 +141,11 @@ class IoredisTransport implements Transport {
   }
 }
 
-const transports = new Set<IoredisTransport>();
-const stores = new StoreSet(
-  "redis",
-  (config) => new RemoteStore(createTransport(config as RedisBackendConfig), remoteOptions(config, "redis")),
-);
-
 function createTransport(config: RedisBackendConfig): IoredisTransport {
-  const fail = (why: string): never => {
-    throw new TypeError(`Invalid redis backend config: ${why}`);
-  };
+  const fail = configError("redis");
   if (config.client !== undefined) {
-    const client = config.client;
-    if (typeof client?.evalsha !== "function" || typeof client?.eval !== "function") {
-      fail("client must be an ioredis client (with evalsha() and eval())");
-    }
-    const transport = new IoredisTransport(client, "the given Redis client", undefined, 0);
-    transports.add(transport);
-    return transport;
+    const client = checkClient<RedisClientLike>(config.client, "redis", "ioredis");
+    return new IoredisTransport(client, "the given Redis client", undefined, 0);
   }
   const optional = (name: keyof RedisBackendConfig, type: "string" | "number") => {
     const value = config[name];
@@ -203,9 +189,7 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
     (url !== undefined ? new RedisClient(url, options) : new RedisClient(options)) as OwnedClient;
   // Connection errors surface as failed flushes (counted), never as unhandled error events.
   client.on("error", () => {});
-  const transport = new IoredisTransport(client, where, client, timeout);
-  transports.add(transport);
-  return transport;
+  return new IoredisTransport(client, where, client, timeout);
 }
 
 /**
@@ -223,75 +207,6 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
  * jobs.inc(); // recorded by every process into one shared total
  * ```
  */
-export class RedisBackend extends RemoteValue {
-  /**
-   * Creates one value of one series.
-   *
-   * @param config The backend config, as given to `loadBackend`.
-   * @param metric The series.
-   * @param histogramBucket Which value of a histogram or summary series.
-   */
-  constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
-    super(stores.get(config), metric, histogramBucket);
-  }
+export class RedisBackend extends RemoteBackend {}
 
-  /**
-   * Validates the config and connects; called by `loadBackend`.
-   *
-   * @param config The backend config.
-   * @throws {TypeError} For an invalid config.
-   */
-  static initialize(config: BackendConfig): void {
-    stores.get(config);
-  }
-
-  /**
-   * Flushes every Redis store of this process. Never rejects: failures are counted in
-   * `theus_backend_flush_failures_total` and the changes kept for the next flush.
-   *
-   * @returns Once the flush has been attempted.
-   */
-  static flush(): Promise<void> {
-    return stores.flush();
-  }
-
-  /**
-   * Reads every series of these metrics in one round trip.
-   *
-   * @param config The backend config.
-   * @param targets The metrics to read.
-   * @returns One family per target.
-   * @throws {BackendUnavailableError} When Redis cannot be read.
-   */
-  static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
-    return stores.collect(config, targets);
-  }
-
-  /**
-   * Removes a series from Redis with the next flush, after `remove()` or `clear()`.
-   *
-   * @param config The backend config.
-   * @param target The metric.
-   * @param labels The series' complete label set.
-   */
-  static remove(config: BackendConfig, target: CollectTarget, labels: Labels): void {
-    stores.remove(config, target, labels);
-  }
-
-  /**
-   * Flushes, then closes the connections the backend opened (not a client you passed in).
-   *
-   * @returns Once closed.
-   */
-  static async close(): Promise<void> {
-    await RedisBackend.flush();
-    // Forget what is closed, so a later close() does not touch dead sockets; stores on a
-    // client you passed in stay live.
-    const closing = [...transports].filter((transport) => transport.owned);
-    for (const transport of closing) transports.delete(transport);
-    for (const store of stores.live) {
-      if (closing.includes(store.transport as IoredisTransport)) stores.live.delete(store);
-    }
-    await Promise.all(closing.map((transport) => transport.close()));
-  }
-}
+useStores(RedisBackend, "redis", 1000, (config) => createTransport(config as RedisBackendConfig));

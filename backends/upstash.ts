@@ -7,11 +7,12 @@
  */
 
 import { Redis } from "@upstash/redis";
-import { readEnv } from "./load.ts";
-import { remoteOptions, RemoteStore, RemoteValue, StoreSet, type Transport } from "./_remote.ts";
-import type { Script } from "./_scripts.ts";
-import type { BackendConfig, CollectTarget, MetricInfo } from "./types.ts";
-import type { Labels, MetricFamily } from "../metrics/types.ts";
+import type { BackendConfig } from "../core/backend.ts";
+import { errorMessage, readEnv } from "../core/_runtime.ts";
+import { RemoteBackend, useStores } from "./_remote/backend.ts";
+import { checkClient, configError } from "./_remote/options.ts";
+import type { Script } from "./_remote/scripts.ts";
+import { runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
 /** The members of an @upstash/redis client the backend uses. */
 export interface UpstashClientLike {
@@ -48,29 +49,32 @@ export interface UpstashBackendConfig extends BackendConfig {
 
 class UpstashTransport implements Transport {
   readonly description: string;
-  #client: UpstashClientLike;
+  readonly owned: boolean;
+  #calls: ScriptCalls;
   #secret: string | undefined;
   #timeout: number;
 
   constructor(client: UpstashClientLike, description: string, secret: string | undefined, timeout: number) {
-    this.#client = client;
+    this.#calls = {
+      evalsha: (sha, keys, args) => this.#bounded(client.evalsha(sha, [...keys], [...args])),
+      eval: (source, keys, args) => this.#bounded(client.eval(source, [...keys], [...args])),
+    };
     this.description = description;
+    this.owned = secret !== undefined;
     this.#secret = secret;
     this.#timeout = timeout;
   }
 
   async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     try {
-      try {
-        return await this.#bounded(this.#client.evalsha(script.sha, [...keys], [...args]));
-      } catch (error) {
-        if (!/NOSCRIPT/.test(message(error))) throw error;
-        return await this.#bounded(this.#client.eval(script.source, [...keys], [...args]));
-      }
+      return await runScript(this.#calls, script, keys, args);
     } catch (error) {
-      throw new Error(this.#redact(message(error)));
+      throw new Error(this.#redact(errorMessage(error)));
     }
   }
+
+  // Nothing to close: every request is its own HTTP exchange.
+  async close(): Promise<void> {}
 
   // An answer that does not come in time counts as a failure; the batch is retried with its
   // id, so a late answer to this request cannot count twice.
@@ -92,30 +96,12 @@ class UpstashTransport implements Transport {
   }
 }
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-const stores = new StoreSet(
-  "upstash",
-  (config) =>
-    new RemoteStore(
-      createTransport(config as UpstashBackendConfig),
-      remoteOptions({ flushIntervalMs: 0, ...config }, "upstash"),
-    ),
-);
-
 function createTransport(config: UpstashBackendConfig): UpstashTransport {
-  const fail = (why: string): never => {
-    throw new TypeError(`Invalid upstash backend config: ${why}`);
-  };
+  const fail = configError("upstash");
   const timeout = config.requestTimeoutMs ?? 5000;
   if (typeof timeout !== "number" || !(timeout >= 0)) fail("requestTimeoutMs must be a number >= 0");
   if (config.client !== undefined) {
-    const client = config.client;
-    if (typeof client?.evalsha !== "function" || typeof client?.eval !== "function") {
-      fail("client must be an @upstash/redis client (with evalsha() and eval())");
-    }
+    const client = checkClient<UpstashClientLike>(config.client, "upstash", "@upstash/redis");
     return new UpstashTransport(client, "the given Upstash client", undefined, timeout);
   }
   const url = config.url ?? readEnv("UPSTASH_REDIS_REST_URL");
@@ -164,58 +150,7 @@ function createTransport(config: UpstashBackendConfig): UpstashTransport {
  * export default { fetch: withFlush(() => (hits.inc(), new Response("ok"))) };
  * ```
  */
-export class UpstashBackend extends RemoteValue {
-  /**
-   * Creates one value of one series.
-   *
-   * @param config The backend config, as given to `loadBackend`.
-   * @param metric The series.
-   * @param histogramBucket Which value of a histogram or summary series.
-   */
-  constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
-    super(stores.get(config), metric, histogramBucket);
-  }
+export class UpstashBackend extends RemoteBackend {}
 
-  /**
-   * Validates the config and creates the client; called by `loadBackend`.
-   *
-   * @param config The backend config.
-   * @throws {TypeError} For an invalid config, or no url or token.
-   */
-  static initialize(config: BackendConfig): void {
-    stores.get(config);
-  }
-
-  /**
-   * Flushes every Upstash store of this isolate: one request each. Never rejects: failures
-   * are counted and the changes kept for the next flush.
-   *
-   * @returns Once the flush has been attempted.
-   */
-  static flush(): Promise<void> {
-    return stores.flush();
-  }
-
-  /**
-   * Reads every series of these metrics in one request.
-   *
-   * @param config The backend config.
-   * @param targets The metrics to read.
-   * @returns One family per target.
-   * @throws {BackendUnavailableError} When Redis cannot be read.
-   */
-  static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
-    return stores.collect(config, targets);
-  }
-
-  /**
-   * Removes a series from Redis with the next flush, after `remove()` or `clear()`.
-   *
-   * @param config The backend config.
-   * @param target The metric.
-   * @param labels The series' complete label set.
-   */
-  static remove(config: BackendConfig, target: CollectTarget, labels: Labels): void {
-    stores.remove(config, target, labels);
-  }
-}
+// Serverless functions flush once per invocation (withFlush), not on an interval.
+useStores(UpstashBackend, "upstash", 0, (config) => createTransport(config as UpstashBackendConfig));

@@ -3,12 +3,11 @@
 //   node examples/node.mjs
 // PORT (default 8080, 0 picks a free one) and HOST (default 127.0.0.1) set the address;
 // THEUS_BACKEND and THEUS_BACKEND_CONFIG choose where the values live (memory by default).
-// It is the service of app.ts (Deno, Bun), with a small adapter from node:http to fetch.
+// It is the service of app.ts (Deno, Bun), served by node:http through nodeListener().
 
 import { createServer } from "node:http";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { Counter, flush, Gauge, Histogram, metricsHandler } from "theus";
+import { nodeListener } from "theus/node";
 
 const requests = new Counter({
   name: "http_requests_total",
@@ -46,36 +45,9 @@ async function app(req) {
   }
 }
 
-// node:http to fetch and back: an IncomingMessage becomes a Request, and the Response's
-// body streams into the ServerResponse (an aborted client cancels the stream).
-function toRequest(req) {
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-  const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  return new Request(new URL(req.url, `http://${req.headers.host ?? "localhost"}`), {
-    method: req.method,
-    headers,
-    body: hasBody ? Readable.toWeb(req) : undefined,
-    duplex: hasBody ? "half" : undefined,
-  });
-}
-
-async function send(response, res) {
-  const headers = [];
-  response.headers.forEach((value, name) => headers.push(name, value));
-  res.writeHead(response.status, headers);
-  if (response.body === null) res.end();
-  else await pipeline(Readable.fromWeb(response.body), res);
-}
-
-const server = createServer((req, res) => {
-  app(toRequest(req))
-    .then((response) => send(response, res))
-    .catch((error) => {
-      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
-      res.end(res.headersSent ? undefined : `Internal error: ${error}\n`);
-    });
-});
+// nodeListener() turns the fetch-style handler into a node:http listener: the request's
+// method, headers and body in, the response streamed out (an aborted client cancels it).
+const server = createServer(nodeListener(app));
 
 const hostname = process.env.HOST ?? "127.0.0.1";
 server.listen(Number(process.env.PORT ?? 8080), hostname, () => {

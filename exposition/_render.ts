@@ -1,10 +1,10 @@
 // Writes collected families as text 0.0.4 or OpenMetrics 1.0, in chunks, pausing for the
 // event loop so that a large registry never holds it for long.
 
-import type { Labels, MetricFamily } from "../metrics/types.ts";
+import { formatBound, formatValue } from "../core/_format.ts";
+import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
+import type { Labels, MetricFamily } from "../core/types.ts";
 import { escapeHelp, escapeLabelValue } from "./_escape.ts";
-import { formatBound, formatValue } from "./_number.ts";
-import { SLICE_MS, yieldToEventLoop } from "../metrics/_slice.ts";
 
 /** The exposition formats: Prometheus text 0.0.4, or OpenMetrics 1.0. */
 export type Format = "prometheus" | "openmetrics";

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { BackendUnavailableError } from "../backends/types.ts";
+import { BackendUnavailableError } from "../core/backend.ts";
+import type { MetricFamily } from "../core/types.ts";
 import { defaultRegistry, type Registry } from "../metrics/registry.ts";
-import type { MetricFamily } from "../metrics/types.ts";
 import { type Format, render } from "./_render.ts";
 import {
   acceptsGzip,

@@ -1,8 +1,8 @@
 // Checks what custom collectors return, so a bad family fails the collection with a clear
 // error instead of writing an exposition that Prometheus rejects.
 
-import { checkLabelName, checkMetricName, describe } from "./_names.ts";
-import type { MetricFamily, MetricType } from "./types.ts";
+import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
+import type { MetricFamily, MetricType } from "../core/types.ts";
 
 const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary"]);
 

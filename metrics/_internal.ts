@@ -1,8 +1,8 @@
 // What the registry needs from a theus metric beyond the public Collector interface.
 
-import type { Binding } from "../backends/load.ts";
-import type { CollectTarget } from "../backends/types.ts";
-import type { MetricFamily } from "./types.ts";
+import type { CollectTarget } from "../core/backend.ts";
+import type { MetricFamily } from "../core/types.ts";
+import type { Binding } from "./_binding.ts";
 
 /** The key of a metric's internal view. */
 export const INTERNAL: unique symbol = Symbol("theus.metric");

@@ -1,11 +1,8 @@
 // The machinery every metric type shares: options, labels, the cache of children, collection.
 
-import { type Binding, currentBinding } from "../backends/load.ts";
-import type { Backend, GaugeMode } from "../backends/types.ts";
-import { INTERNAL, type MetricInternals } from "./_internal.ts";
-import { checkLabelName, checkMetricName, describe } from "./_names.ts";
-import { SLICE_MS, yieldToEventLoop } from "./_slice.ts";
-import { defaultRegistry, type Registry } from "./registry.ts";
+import type { GaugeMode, SeriesValues } from "../core/backend.ts";
+import { checkLabelName, checkMetricName, describe, quoteList } from "../core/_names.ts";
+import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type {
   Collector,
   HistogramSeries,
@@ -14,7 +11,10 @@ import type {
   MetricType,
   SummarySeries,
   ValueSeries,
-} from "./types.ts";
+} from "../core/types.ts";
+import { type Binding, currentBinding } from "./_binding.ts";
+import { INTERNAL, type MetricInternals } from "./_internal.ts";
+import { defaultRegistry, type Registry } from "./registry.ts";
 
 /** Options every metric takes. */
 export interface MetricOptions {
@@ -46,9 +46,8 @@ type Tree = Map<string, unknown>;
 class Family {
   readonly tree: Tree = new Map();
   root!: Metric;
-  // Makes the label sets of this family's children. A constructor of its own, rather than {},
-  // lets V8 size them to the family's label count (40 bytes for two labels instead of 56).
-  readonly Labels: new () => Record<string, string> = plainObjectConstructor();
+  // Makes the label sets of this family's children (see labelSetConstructor).
+  readonly Labels: LabelSetConstructor;
 
   constructor(
     readonly name: string,
@@ -59,7 +58,9 @@ class Family {
     readonly labelSet: ReadonlySet<string>,
     readonly binding: Binding,
     readonly extra: unknown,
-  ) {}
+  ) {
+    this.Labels = labelSetConstructor(labelNames);
+  }
 }
 
 // The constructor argument of children and partially labelled metrics.
@@ -148,7 +149,9 @@ export abstract class Metric implements Collector {
   /** Whether every label has a value, so the metric can be observed. */
   get isObservable(): boolean {
     // Bound labels only ever hold known names, so counting them is enough.
-    return Object.keys(this.#labels).length === this.#family.labelNames.length;
+    let count = 0;
+    for (const _ in this.#labels) count++;
+    return count === this.#family.labelNames.length;
   }
 
   /**
@@ -166,17 +169,35 @@ export abstract class Metric implements Collector {
     const names = family.labelNames;
     const n = names.length;
     if (typeof labels === "object" && labels !== null && n > 0) {
-      // Fast path: a complete label set that is already cached.
-      let given = 0;
-      for (const _ in labels) given++;
-      if (given === n) {
-        let node: unknown = family.tree;
-        for (let i = 0; i < n; i++) {
-          const value = (labels as Record<string, unknown>)[names[i]];
-          if (typeof value !== "string") break;
-          node = (node as Tree).get(value);
-          if (node === undefined) break;
-          if (i === n - 1) return node as this;
+      // Fast path: a complete label set that is already cached. Keys in declaration order are
+      // read as for-in gives them; any other order is looked up by name.
+      let node: unknown = family.tree;
+      let i = 0;
+      let extra = false;
+      for (const name in labels) {
+        if (i === n) {
+          extra = true;
+          break;
+        }
+        const value = (labels as Record<string, unknown>)[name];
+        if (name !== names[i] || typeof value !== "string") break;
+        node = (node as Tree).get(value);
+        if (node === undefined) break;
+        i++;
+      }
+      if (i === n && !extra) return node as this;
+      if (i < n) {
+        let given = 0;
+        for (const _ in labels) given++;
+        if (given === n) {
+          node = family.tree;
+          for (let j = 0; j < n; j++) {
+            const value = (labels as Record<string, unknown>)[names[j]];
+            if (typeof value !== "string") break;
+            node = (node as Tree).get(value);
+            if (node === undefined) break;
+            if (j === n - 1) return node as this;
+          }
         }
       }
     }
@@ -276,17 +297,16 @@ export abstract class Metric implements Collector {
     };
   }
 
-  /** Creates one of the values of a complete child in the backend. */
-  protected _backend(histogramBucket?: string): Backend {
-    return this.#family.binding.create(this, histogramBucket);
-  }
-
   /**
-   * Whether the values live in this object rather than in backend instances: true on the
-   * memory backend, where a number field costs less than an object per value.
+   * Creates the values of this series in the backend; for a metric whose labels are not all
+   * bound, values that throw the error naming the missing labels.
+   *
+   * @param names The names of the values (histogram buckets and sum, summary count and sum);
+   * undefined for the single value of a counter or gauge.
    */
-  protected get _inline(): boolean {
-    return this.#family.binding.inline;
+  protected _values(names?: readonly string[]): SeriesValues {
+    if (!this.isObservable) return new Incomplete(() => this._incomplete());
+    return this.#family.binding.values(this, names);
   }
 
   /** Type-specific validated options. */
@@ -317,8 +337,7 @@ export abstract class Metric implements Collector {
   // A removed child's values stop writing, and a shared store forgets its series.
   #drop(child: Metric): void {
     child._dispose();
-    const binding = this.#family.binding;
-    binding.cls?.remove?.(binding.config, this[INTERNAL].target, child.#labels);
+    this.#family.binding.remove(this[INTERNAL].target, child.#labels);
   }
 
   #make(init: ChildInit): Metric {
@@ -367,6 +386,12 @@ export abstract class Metric implements Collector {
   }
 }
 
+/** Reads the single value of a counter or gauge series. */
+export function readValue(labels: Labels, values: SeriesValues): ValueSeries | Promise<ValueSeries> {
+  const value = values.get(0);
+  return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
+}
+
 function walk(tree: Tree, depth: number, visit: (child: Metric) => void): void {
   if (depth === 1) {
     for (const child of tree.values()) visit(child as Metric);
@@ -396,18 +421,37 @@ function insert(family: Family, labels: Labels, child: Metric): Metric {
   return child;
 }
 
-// A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
-// A constructor of plain objects: what it makes has Object.prototype, like a literal.
-function plainObjectConstructor(): new () => Record<string, string> {
-  const make = function () {} as unknown as new () => Record<string, string>;
+type LabelSetConstructor = new (labels: Readonly<Record<string, string>>) => Labels;
+
+let codeFromStrings = true;
+
+// A constructor of the label sets of one family: plain objects (Object.prototype, like a
+// literal) with the label names as keys, in declaration order. One per family sizes the objects
+// to the family: V8 learns the size by slack tracking, JavaScriptCore from the `this.x = `
+// assignments written in the constructor, so it is written for the family's names (32 bytes for
+// two labels instead of 64). Label names match [a-zA-Z_][a-zA-Z0-9_]*, so they are safe to
+// write into code. Where code cannot be made from strings (Workers, a strict CSP), a loop does
+// the same work, at the larger size on JavaScriptCore.
+function labelSetConstructor(names: readonly string[]): LabelSetConstructor {
+  let make: LabelSetConstructor | undefined;
+  if (codeFromStrings) {
+    try {
+      const body = names.map((name) => `this[${JSON.stringify(name)}] = labels[${JSON.stringify(name)}];`);
+      make = new Function("labels", body.join("\n")) as LabelSetConstructor;
+    } catch {
+      codeFromStrings = false;
+    }
+  }
+  make ??= function (this: Record<string, string>, labels: Readonly<Record<string, string>>) {
+    for (const name of names) this[name] = labels[name];
+  } as unknown as LabelSetConstructor;
   make.prototype = Object.prototype;
   return make;
 }
 
+// A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
 function canonical(family: Family, labels: Record<string, string>): Labels {
-  const out = new family.Labels();
-  for (const name of family.labelNames) out[name] = labels[name];
-  return Object.freeze(out);
+  return Object.freeze(new family.Labels(labels));
 }
 
 function checkLabelNames(value: unknown, metric: string, reserved: string | undefined): readonly string[] {
@@ -451,6 +495,27 @@ function checkLabels(
   return labels as Record<string, string>;
 }
 
-function quoteList(names: readonly string[]): string {
-  return names.map((name) => `"${name}"`).join(", ");
+// The values of a metric whose labels are not all bound: every use names the missing labels.
+class Incomplete implements SeriesValues {
+  #error: () => Error;
+
+  constructor(error: () => Error) {
+    this.#error = error;
+  }
+
+  inc(): void {
+    throw this.#error();
+  }
+
+  dec(): void {
+    throw this.#error();
+  }
+
+  set(): void {
+    throw this.#error();
+  }
+
+  get(): number {
+    throw this.#error();
+  }
 }

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { Backend } from "../backends/types.ts";
+import type { SeriesValues } from "../core/backend.ts";
+import type { ValueSeries } from "../core/types.ts";
 import { sampleNames } from "./_check.ts";
-import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
+import { Metric, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
 import { isThenable } from "./_timer.ts";
-import type { ValueSeries } from "./types.ts";
 
 /** Options of {@linkcode Counter}. */
 export type CounterOptions = MetricOptions;
@@ -41,10 +41,7 @@ const SPEC: TypeSpec = {
  * ```
  */
 export class Counter extends Metric {
-  // On the memory backend the value lives in #value and #backend is null; on other backends
-  // #backend holds it. Undefined while labels are missing.
-  #backend: Backend | null | undefined;
-  #value = 0;
+  #values: SeriesValues;
 
   /**
    * Creates a counter and registers it.
@@ -55,7 +52,7 @@ export class Counter extends Metric {
    */
   constructor(options: CounterOptions) {
     super(options, SPEC);
-    if (this.isObservable) this.#backend = this._inline ? null : this._backend();
+    this.#values = this._values();
   }
 
   /**
@@ -67,10 +64,7 @@ export class Counter extends Metric {
    */
   inc(value = 1): void {
     if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value);
-    const backend = this.#backend;
-    if (backend === null) this.#value += value;
-    else if (backend === undefined) throw this._incomplete();
-    else backend.inc(value);
+    this.#values.inc(0, value);
   }
 
   /**
@@ -80,10 +74,7 @@ export class Counter extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   get(): number | Promise<number> {
-    const backend = this.#backend;
-    if (backend === null) return this.#value;
-    if (backend === undefined) throw this._incomplete();
-    return backend.get();
+    return this.#values.get(0);
   }
 
   /**
@@ -93,7 +84,7 @@ export class Counter extends Metric {
    * @returns What `fn` returns.
    */
   countExceptions<T>(fn: () => T): T {
-    if (this.#backend === undefined) throw this._incomplete();
+    if (!this.isObservable) throw this._incomplete();
     let result: T;
     try {
       result = fn();
@@ -112,14 +103,12 @@ export class Counter extends Metric {
 
   /** Tells this child's backend values that the series was removed. */
   protected _dispose(): void {
-    this.#backend?.dispose?.();
+    this.#values.dispose?.();
   }
 
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
-    const labels = this.labelValues;
-    const value = this.#backend === null ? this.#value : this.#backend!.get();
-    return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
+    return readValue(this.labelValues, this.#values);
   }
 
   #invalid(value: unknown): Error {

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { type Backend, GAUGE_MODES, type GaugeMode, INSTANCE_LABEL } from "../backends/types.ts";
-import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
+import { GAUGE_MODES, type GaugeMode, INSTANCE_LABEL, type SeriesValues } from "../core/backend.ts";
+import type { ValueSeries } from "../core/types.ts";
+import { Metric, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
 import { checkNumber, type InProgress, InProgressImpl, timed, type Timer, TimerImpl } from "./_timer.ts";
-import type { ValueSeries } from "./types.ts";
 
 /** Options of {@linkcode Gauge}. */
 export interface GaugeOptions extends MetricOptions {
@@ -51,10 +51,7 @@ const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name] };
  * ```
  */
 export class Gauge extends Metric {
-  // On the memory backend the value lives in #value and #backend is null; on other backends
-  // #backend holds it. Undefined while labels are missing.
-  #backend: Backend | null | undefined;
-  #value = 0;
+  #values: SeriesValues;
 
   /**
    * Creates a gauge and registers it.
@@ -65,7 +62,7 @@ export class Gauge extends Metric {
    */
   constructor(options: GaugeOptions) {
     super(options, SPEC, () => checkMode(options.mode, options.name, options.labelNames));
-    if (this.isObservable) this.#backend = this._inline ? null : this._backend();
+    this.#values = this._values();
   }
 
   /** How the gauge combines the values of many processes on a shared backend. */
@@ -81,7 +78,7 @@ export class Gauge extends Metric {
    */
   inc(value = 1): void {
     if (typeof value !== "number") checkNumber(value, "inc()", this.name);
-    this.#inc(value);
+    this.#values.inc(0, value);
   }
 
   /**
@@ -92,7 +89,7 @@ export class Gauge extends Metric {
    */
   dec(value = 1): void {
     if (typeof value !== "number") checkNumber(value, "dec()", this.name);
-    this.#dec(value);
+    this.#values.dec(0, value);
   }
 
   /**
@@ -103,12 +100,12 @@ export class Gauge extends Metric {
    */
   set(value: number): void {
     if (typeof value !== "number") checkNumber(value, "set()", this.name);
-    this.#set(value);
+    this.#values.set(0, value);
   }
 
   /** Sets the value to the current Unix time in seconds. */
   setToCurrentTime(): void {
-    this.#set(Date.now() / 1000);
+    this.#values.set(0, Date.now() / 1000);
   }
 
   /**
@@ -117,8 +114,9 @@ export class Gauge extends Metric {
    * @returns The tracker; use it with `using`, or call `end()` in a `finally`.
    */
   trackInProgress(): InProgress {
-    this.#inc(1);
-    return new InProgressImpl(() => this.#dec(1));
+    const values = this.#values;
+    values.inc(0, 1);
+    return new InProgressImpl(() => values.dec(0, 1));
   }
 
   /**
@@ -127,8 +125,9 @@ export class Gauge extends Metric {
    * @returns The timer.
    */
   startTimer(): Timer {
-    if (this.#backend === undefined) throw this._incomplete();
-    return new TimerImpl((seconds) => this.#set(seconds));
+    if (!this.isObservable) throw this._incomplete();
+    const values = this.#values;
+    return new TimerImpl((seconds) => values.set(0, seconds));
   }
 
   /**
@@ -138,8 +137,9 @@ export class Gauge extends Metric {
    * @returns What `fn` returns.
    */
   time<T>(fn: () => T): T {
-    if (this.#backend === undefined) throw this._incomplete();
-    return timed(fn, (seconds) => this.#set(seconds));
+    if (!this.isObservable) throw this._incomplete();
+    const values = this.#values;
+    return timed(fn, (seconds) => values.set(0, seconds));
   }
 
   /**
@@ -149,42 +149,16 @@ export class Gauge extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   get(): number | Promise<number> {
-    const backend = this.#backend;
-    if (backend === null) return this.#value;
-    if (backend === undefined) throw this._incomplete();
-    return backend.get();
+    return this.#values.get(0);
   }
 
   /** Tells this child's backend values that the series was removed. */
   protected _dispose(): void {
-    this.#backend?.dispose?.();
+    this.#values.dispose?.();
   }
 
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
-    const labels = this.labelValues;
-    const value = this.#backend === null ? this.#value : this.#backend!.get();
-    return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
-  }
-
-  #inc(value: number): void {
-    const backend = this.#backend;
-    if (backend === null) this.#value += value;
-    else if (backend === undefined) throw this._incomplete();
-    else backend.inc(value);
-  }
-
-  #dec(value: number): void {
-    const backend = this.#backend;
-    if (backend === null) this.#value -= value;
-    else if (backend === undefined) throw this._incomplete();
-    else backend.dec(value);
-  }
-
-  #set(value: number): void {
-    const backend = this.#backend;
-    if (backend === null) this.#value = value;
-    else if (backend === undefined) throw this._incomplete();
-    else backend.set(value);
+    return readValue(this.labelValues, this.#values);
   }
 }

@@ -4,12 +4,13 @@
  * @module
  */
 
-import type { Backend } from "../backends/types.ts";
-import { formatBound } from "../exposition/_number.ts";
+import type { SeriesValues } from "../core/backend.ts";
+import type { HistogramSeries } from "../core/types.ts";
+import { valueNames } from "../core/_values.ts";
 import { sampleNames } from "./_check.ts";
-import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
-import { checkNumber, timed, type Timer, TimerImpl } from "./_timer.ts";
-import type { HistogramSeries } from "./types.ts";
+import type { MetricOptions, TypeSpec } from "./_metric.ts";
+import { Observer } from "./_observer.ts";
+import { checkNumber } from "./_timer.ts";
 
 /** The default buckets, as in pytheus and client_python. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
@@ -58,12 +59,10 @@ const SPEC: TypeSpec = {
  * }
  * ```
  */
-export class Histogram extends Metric {
-  #bounds: readonly number[] = DEFAULT_BUCKETS;
-  // Per-bucket counts and, last, the sum: numbers in #counts on the memory backend, backend
-  // instances in #backends otherwise. Both undefined while labels are missing.
-  #counts: number[] | undefined;
-  #backends: Backend[] | undefined;
+export class Histogram extends Observer {
+  #bounds: readonly number[];
+  // The count of each bucket on its own, then the sum.
+  #values: SeriesValues;
 
   /**
    * Creates a histogram and registers it.
@@ -74,11 +73,8 @@ export class Histogram extends Metric {
    */
   constructor(options: HistogramOptions) {
     super(options, SPEC, () => checkBuckets(options.buckets, options.name));
-    if (this.isObservable) {
-      const bounds = this.#bounds = this._extra as readonly number[];
-      if (this._inline) this.#counts = new Array<number>(bounds.length + 1).fill(0);
-      else this.#backends = [...bucketNames(bounds), "sum"].map((name) => this._backend(name));
-    }
+    const bounds = this.#bounds = this._extra as readonly number[];
+    this.#values = this._values(valueNames("histogram", bounds));
   }
 
   /**
@@ -93,64 +89,30 @@ export class Histogram extends Metric {
     const bounds = this.#bounds;
     let i = 0;
     while (value > bounds[i]) i++;
-    const counts = this.#counts;
-    if (counts !== undefined) {
-      counts[i]++;
-      counts[bounds.length] += value;
-      return;
-    }
-    const backends = this.#backends;
-    if (backends === undefined) throw this._incomplete();
-    backends[i].inc(1);
-    backends[bounds.length].inc(value);
-  }
-
-  /**
-   * Starts a timer that observes the elapsed seconds when stopped or disposed.
-   *
-   * @returns The timer.
-   * @throws {TypeError} When labels are missing.
-   */
-  startTimer(): Timer {
-    if (!this.isObservable) throw this._incomplete();
-    return new TimerImpl((seconds) => this.observe(seconds));
-  }
-
-  /**
-   * Runs `fn` (sync or async) and observes its duration in seconds.
-   *
-   * @param fn The function to time.
-   * @returns What `fn` returns.
-   * @throws {TypeError} When labels are missing.
-   */
-  time<T>(fn: () => T): T {
-    if (!this.isObservable) throw this._incomplete();
-    return timed(fn, (seconds) => this.observe(seconds));
+    const values = this.#values;
+    values.inc(i, 1);
+    values.inc(bounds.length, value);
   }
 
   /** Tells this child's backend values that the series was removed. */
   protected _dispose(): void {
-    for (const backend of this.#backends ?? []) backend.dispose?.();
+    this.#values.dispose?.();
   }
 
   /** Reads the series of this child. */
   protected _read(): HistogramSeries | Promise<HistogramSeries> {
     const labels = this.labelValues;
-    if (this.#counts !== undefined) return series(labels, this.#counts.slice());
-    const raw = this.#backends!.map((backend) => backend.get());
-    return raw.every((v) => typeof v === "number") ? series(labels, raw as number[]) : Promise.all(raw).then(
-      (values) => series(labels, values),
-    );
+    const values = this.#values;
+    const raw = new Array<number | Promise<number>>(this.#bounds.length + 1);
+    let pending = false;
+    for (let i = 0; i < raw.length; i++) {
+      const value = raw[i] = values.get(i);
+      if (typeof value !== "number") pending = true;
+    }
+    return pending
+      ? Promise.all(raw).then((values) => series(labels, values))
+      : series(labels, raw as number[]);
   }
-}
-
-const names = new WeakMap<readonly number[], readonly string[]>();
-
-// The canonical names of a histogram's buckets, made once per set of bounds.
-function bucketNames(bounds: readonly number[]): readonly string[] {
-  let cached = names.get(bounds);
-  if (cached === undefined) names.set(bounds, cached = bounds.map(formatBound));
-  return cached;
 }
 
 function series(labels: HistogramSeries["labels"], values: number[]): HistogramSeries {

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { Binding } from "../backends/load.ts";
-import { INTERNAL, type MaybeInternal } from "./_internal.ts";
-import { checkMetricName, describe } from "./_names.ts";
+import { checkMetricName, describe } from "../core/_names.ts";
+import type { Collector, MetricFamily } from "../core/types.ts";
+import type { Binding } from "./_binding.ts";
 import { checkFamily, sampleNames } from "./_check.ts";
-import type { Collector, MetricFamily } from "./types.ts";
+import { INTERNAL, type MaybeInternal } from "./_internal.ts";
 
 /**
  * Thrown when a collector is registered under a name that is taken. `existing` is the

@@ -4,11 +4,13 @@
  * @module
  */
 
-import type { Backend } from "../backends/types.ts";
+import type { SeriesValues } from "../core/backend.ts";
+import type { SummarySeries } from "../core/types.ts";
+import { valueNames } from "../core/_values.ts";
 import { sampleNames } from "./_check.ts";
-import { Metric, type MetricOptions, type TypeSpec } from "./_metric.ts";
-import { checkNumber, timed, type Timer, TimerImpl } from "./_timer.ts";
-import type { SummarySeries } from "./types.ts";
+import type { MetricOptions, TypeSpec } from "./_metric.ts";
+import { Observer } from "./_observer.ts";
+import { checkNumber } from "./_timer.ts";
 
 /** Options of {@linkcode Summary}. */
 export type SummaryOptions = MetricOptions;
@@ -31,12 +33,9 @@ const SPEC: TypeSpec = {
  * sizes.observe(512);
  * ```
  */
-export class Summary extends Metric {
-  // On the memory backend the values live in #count and #sum and #backends is null; on other
-  // backends #backends holds [count, sum]. Undefined while labels are missing.
-  #backends: [count: Backend, sum: Backend] | null | undefined;
-  #count = 0;
-  #sum = 0;
+export class Summary extends Observer {
+  // The count, then the sum.
+  #values: SeriesValues;
 
   /**
    * Creates a summary and registers it.
@@ -47,9 +46,7 @@ export class Summary extends Metric {
    */
   constructor(options: SummaryOptions) {
     super(options, SPEC);
-    if (this.isObservable) {
-      this.#backends = this._inline ? null : [this._backend("count"), this._backend("sum")];
-    }
+    this.#values = this._values(valueNames("summary"));
   }
 
   /**
@@ -62,52 +59,21 @@ export class Summary extends Metric {
   observe(value: number): void {
     if (typeof value !== "number") checkNumber(value, "observe()", this.name);
     if (value !== value) throw new RangeError(`Invalid value for observe() on metric "${this.name}": NaN`);
-    const backends = this.#backends;
-    if (backends === null) {
-      this.#count++;
-      this.#sum += value;
-    } else if (backends === undefined) {
-      throw this._incomplete();
-    } else {
-      backends[0].inc(1);
-      backends[1].inc(value);
-    }
-  }
-
-  /**
-   * Starts a timer that observes the elapsed seconds when stopped or disposed.
-   *
-   * @returns The timer.
-   * @throws {TypeError} When labels are missing.
-   */
-  startTimer(): Timer {
-    if (this.#backends === undefined) throw this._incomplete();
-    return new TimerImpl((seconds) => this.observe(seconds));
-  }
-
-  /**
-   * Runs `fn` (sync or async) and observes its duration in seconds.
-   *
-   * @param fn The function to time.
-   * @returns What `fn` returns.
-   * @throws {TypeError} When labels are missing.
-   */
-  time<T>(fn: () => T): T {
-    if (this.#backends === undefined) throw this._incomplete();
-    return timed(fn, (seconds) => this.observe(seconds));
+    const values = this.#values;
+    values.inc(0, 1);
+    values.inc(1, value);
   }
 
   /** Tells this child's backend values that the series was removed. */
   protected _dispose(): void {
-    for (const backend of this.#backends ?? []) backend.dispose?.();
+    this.#values.dispose?.();
   }
 
   /** Reads the series of this child. */
   protected _read(): SummarySeries | Promise<SummarySeries> {
     const labels = this.labelValues;
-    if (this.#backends === null) return { labels, count: this.#count, sum: this.#sum };
-    const count = this.#backends![0].get();
-    const sum = this.#backends![1].get();
+    const count = this.#values.get(0);
+    const sum = this.#values.get(1);
     if (typeof count === "number" && typeof sum === "number") return { labels, count, sum };
     return Promise.all([count, sum]).then(([count, sum]) => ({ labels, count, sum }));
   }

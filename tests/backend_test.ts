@@ -5,18 +5,9 @@ import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import {
-  type Backend,
-  type BackendConfig,
-  Counter,
-  flush,
-  Gauge,
-  Histogram,
-  loadBackend,
-  MemoryBackend,
-  type MetricInfo,
-  Summary,
-} from "../mod.ts";
+import { type BackendConfig, Counter, flush, Gauge, Histogram, loadBackend, Summary } from "../mod.ts";
+import type { Backend, MetricInfo } from "../core/backend.ts";
+import { MemoryBackend } from "../backends/memory.ts";
 import { runtime, test } from "./_harness.ts";
 import { myBackendKey, myBackendStore, resetMyBackendStore } from "./fixtures/my_backend.ts";
 
@@ -302,6 +293,21 @@ test("loadBackend() reads THEUS_BACKEND and the JSON file named by THEUS_BACKEND
   }
 });
 
+test("loadBackend() takes THEUS_BACKEND_CONFIG as inline JSON when it starts with {", async () => {
+  for (const inline of [JSON.stringify(CONFIG), `  \n${JSON.stringify(CONFIG, null, 2)}\n`]) {
+    resetMyBackendStore();
+    await withEnv({ THEUS_BACKEND: MY_BACKEND, THEUS_BACKEND_CONFIG: inline }, () => loadBackend());
+    try {
+      new Counter({ name: "inline_total", help: "Inline", registry: null }).inc();
+      assert.deepEqual(myBackendStore().initialized, [CONFIG]);
+      assert.deepEqual(myBackendStore().created, [{ key: myBackendKey("inline_total", {}), config: CONFIG }]);
+    } finally {
+      await restoreMemory();
+      resetMyBackendStore();
+    }
+  }
+});
+
 test("loadBackend() without THEUS_BACKEND_CONFIG gives the env backend an empty config", async () => {
   resetMyBackendStore();
   await withEnv({ THEUS_BACKEND: MY_BACKEND, THEUS_BACKEND_CONFIG: undefined }, () => loadBackend());
@@ -454,6 +460,30 @@ test("loadBackend() rejects a THEUS_BACKEND_CONFIG file whose JSON is not an obj
       file.remove();
     }
   }
+});
+
+test("an invalid inline THEUS_BACKEND_CONFIG says it was read as inline JSON, and why it failed", async () => {
+  await assertLoadFails(
+    undefined,
+    { THEUS_BACKEND: MY_BACKEND, THEUS_BACKEND_CONFIG: '{ "host": ' },
+    (e) =>
+      e instanceof TypeError && e.message.includes("THEUS_BACKEND_CONFIG") &&
+      e.message.includes("inline JSON") && e.message.includes("Invalid JSON"),
+  );
+  await assertLoadFails(
+    undefined,
+    { THEUS_BACKEND: MY_BACKEND, THEUS_BACKEND_CONFIG: "{} trailing" },
+    (e) => e instanceof TypeError && e.message.includes("inline JSON"),
+  );
+});
+
+test("a THEUS_BACKEND_CONFIG that is neither inline JSON nor a readable file says it was taken as a path", async () => {
+  const path = join(tmpdir(), "theus-no-such-dir", "config.json");
+  await assertLoadFails(
+    undefined,
+    { THEUS_BACKEND: MY_BACKEND, THEUS_BACKEND_CONFIG: path },
+    (e) => e.message.includes("file path") && e.message.includes('does not start with "{"'),
+  );
 });
 
 // --- flush() ---

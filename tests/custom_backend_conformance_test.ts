@@ -2,7 +2,8 @@
 // documented protocol only: a class over a Map given in the config, with asynchronous reads.
 
 import assert from "node:assert/strict";
-import { type Backend, type BackendConfig, Counter, loadBackend, type MetricInfo, Registry } from "../mod.ts";
+import { type BackendConfig, Counter, loadBackend, Registry } from "../mod.ts";
+import type { Backend, MetricInfo } from "../core/backend.ts";
 import { test } from "./_harness.ts";
 import { conformance } from "./conformance.ts";
 

@@ -2,11 +2,12 @@
 // and a check that the external validators really reject what they should.
 
 import assert from "node:assert/strict";
-import { acceptsGzip, Counter, generateLatest, negotiateFormat, Registry } from "../mod.ts";
+import { Counter, generateLatest, Registry } from "../mod.ts";
+import { acceptsGzip, negotiateFormat } from "../exposition/mod.ts";
 import { escapeHelp, escapeLabelValue } from "../exposition/_escape.ts";
-import { formatBound, formatValue } from "../exposition/_number.ts";
+import { formatBound, formatValue } from "../core/_format.ts";
 import { render } from "../exposition/_render.ts";
-import type { MetricFamily } from "../metrics/types.ts";
+import type { MetricFamily } from "../core/types.ts";
 import { runtime, test } from "./_harness.ts";
 import { assertOpenMetrics, assertPromtool, parseOpenMetrics, promtool } from "./_validate.ts";
 

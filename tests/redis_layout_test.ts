@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { Counter, flush, Gauge, generateLatest, Histogram, loadBackend, Registry, Summary } from "../mod.ts";
 import type { Labels } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
-import { fieldLabels } from "../backends/_remote.ts";
+import { labelsText } from "../backends/_remote/layout.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { test } from "./_harness.ts";
 
@@ -34,7 +34,7 @@ function hashTag(key: string): string {
 
 /** The field of one value: the label set, the bucket (or "") and the instance (or ""). */
 function field(labels: Labels, bucket = "", instance = ""): string {
-  return `${fieldLabels(labels)}|${bucket}|${instance}`;
+  return `${labelsText(labels)}|${bucket}|${instance}`;
 }
 
 // Label text made of the characters that break naive encodings, plus anything else.
@@ -130,7 +130,7 @@ test("every key shares the {keyPrefix} hash tag; one hash per metric, one field 
   });
 });
 
-test("fieldLabels() is canonical and unambiguous for any label names and values", () => {
+test("labelsText() is canonical and unambiguous for any label names and values", () => {
   const labelSet = fc.uniqueArray(fc.tuple(tricky, tricky), { selector: ([name]) => name, maxLength: 5 });
   const same = (a: [string, string][], b: [string, string][]) =>
     a.length === b.length && a.every(([name, value]) => b.some(([n, v]) => n === name && v === value));
@@ -139,12 +139,12 @@ test("fieldLabels() is canonical and unambiguous for any label names and values"
       const shuffled = [...a].sort((x, y) =>
         ((x[0].length * 31 + seed) % 7) - ((y[0].length * 31 + seed) % 7)
       );
-      const fa = fieldLabels(Object.fromEntries(a));
+      const fa = labelsText(Object.fromEntries(a));
       // The same label set in any key order: the same field.
-      assert.equal(fieldLabels(Object.fromEntries(shuffled)), fa);
-      assert.equal(fieldLabels(Object.fromEntries([...a].reverse())), fa);
+      assert.equal(labelsText(Object.fromEntries(shuffled)), fa);
+      assert.equal(labelsText(Object.fromEntries([...a].reverse())), fa);
       // Different label sets: different fields.
-      assert.equal(fieldLabels(Object.fromEntries(b)) === fa, same(a, b));
+      assert.equal(labelsText(Object.fromEntries(b)) === fa, same(a, b));
       // The field decodes back to the label set, and is one line.
       const flat = JSON.parse(fa) as string[];
       const decoded: [string, string][] = [];
@@ -162,7 +162,7 @@ test("fieldLabels() is canonical and unambiguous for any label names and values"
     [{ "a": "" }, {}],
     [{ a: "\ud800" }, { a: "\ufffd" }],
   ];
-  for (const [x, y] of pairs) assert.notEqual(fieldLabels(x), fieldLabels(y), JSON.stringify([x, y]));
+  for (const [x, y] of pairs) assert.notEqual(labelsText(x), labelsText(y), JSON.stringify([x, y]));
 });
 
 test("random label sets written through Redis are collected back exactly", async () => {

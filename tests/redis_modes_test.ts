@@ -13,7 +13,7 @@ import {
   type MetricFamily,
   Registry,
 } from "../mod.ts";
-import type { GaugeMode } from "../backends/types.ts";
+import type { GaugeMode } from "../core/backend.ts";
 import { RedisBackend } from "../backends/redis.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { test } from "./_harness.ts";

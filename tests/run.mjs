@@ -258,7 +258,9 @@ async function staticChecks() {
   const entryPoints = typeof deno.exports === "string" ? [deno.exports] : Object.values(deno.exports ?? {});
   const sources = [
     "mod.ts",
-    ...["core", "backends", "metrics", "exposition", "setup", "adapters", "tests", "tests/once", "bench", "examples"]
+    ...["core", "backends", "backends/_remote", "metrics", "exposition", "setup", "adapters"]
+      .flatMap((dir) => tsFiles(dir)),
+    ...["tests", "tests/once", "tests/fixtures", "tests/fixtures/bundles", "bench", "examples"]
       .flatMap((dir) => tsFiles(dir)),
   ];
   await staticCheck("deno fmt --check", ["fmt", "--check"]);

@@ -20,7 +20,7 @@ import {
   type ValueFamily,
 } from "../mod.ts";
 import { UpstashBackend, type UpstashBackendConfig } from "../backends/upstash.ts";
-import { fieldLabels } from "../backends/_remote.ts";
+import { labelsText } from "../backends/_remote/layout.ts";
 import { runtime, test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { startUpstashBridge, type UpstashBridge } from "./_upstash_bridge.ts";
@@ -195,7 +195,7 @@ async function assertExact(
   const raw = await redis.cli(
     "HGET",
     `{${prefix}}:m:fault_requests_total`,
-    `${fieldLabels({ route: "/a" })}||`,
+    `${labelsText({ route: "/a" })}||`,
   );
   assert.equal(Number(raw), w.expected.a);
 }

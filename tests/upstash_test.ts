@@ -25,8 +25,8 @@ import {
 } from "../mod.ts";
 import { UpstashBackend } from "../backends/upstash.ts";
 import { RedisBackend } from "../backends/redis.ts";
-import { fieldLabels } from "../backends/_remote.ts";
-import { BackendUnavailableError } from "../backends/types.ts";
+import { labelsText } from "../backends/_remote/layout.ts";
+import { BackendUnavailableError } from "../core/backend.ts";
 import { runtime, test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { startUpstashBridge, type UpstashBridge } from "./_upstash_bridge.ts";
@@ -78,7 +78,7 @@ const NO_UPSTASH_ENV = { UPSTASH_REDIS_REST_URL: undefined, UPSTASH_REDIS_REST_T
 
 /** The field of a counter or gauge series in its metric's hash. */
 function field(labels: Labels, bucket = ""): string {
-  return `${fieldLabels(labels)}|${bucket}|`;
+  return `${labelsText(labels)}|${bucket}|`;
 }
 
 async function hget(redis: RedisServer, prefix: string, metric: string, fieldName: string): Promise<number> {

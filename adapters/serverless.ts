@@ -4,7 +4,7 @@
  * @module
  */
 
-import { flush } from "./load.ts";
+import { flush } from "../setup/load.ts";
 
 /** What a platform passes to handlers to keep work going after the response (Workers, Vercel). */
 export interface WaitUntilContext {

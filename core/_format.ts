@@ -1,4 +1,4 @@
-// Number formatting for the exposition formats.
+// Number formatting for the exposition formats and the names of histogram buckets.
 
 /** Formats a sample value: shortest round-trip digits, `NaN`, `+Inf`, `-Inf`. */
 export function formatValue(value: number): string {

@@ -4,7 +4,7 @@
 
 type Hook = () => Promise<void> | undefined;
 
-const hooks: Hook[] = [];
+const hooks = new Set<Hook>();
 let installed = false;
 const SIGNALS = ["SIGINT", "SIGTERM"] as const;
 const GRACE_MS = 5000;
@@ -12,9 +12,13 @@ const GRACE_MS = 5000;
 // deno-lint-ignore no-explicit-any
 const runtime = globalThis as any;
 
-/** Registers a flush to run at exit; it returns undefined when it has nothing to do. */
-export function onExit(hook: Hook): void {
-  hooks.push(hook);
+/**
+ * Registers a flush to run at exit; it returns undefined when it has nothing to do.
+ *
+ * @returns A function that removes the hook again.
+ */
+export function onExit(hook: Hook): () => void {
+  hooks.add(hook);
   if (!installed) {
     installed = true;
     try {
@@ -23,10 +27,11 @@ export function onExit(hook: Hook): void {
       // No exit hooks here (or no permission): flushes still run on the interval and on demand.
     }
   }
+  return () => hooks.delete(hook);
 }
 
 function runHooks(): Promise<void> | undefined {
-  const pending = hooks.map((hook) => hook()).filter((p) => p !== undefined);
+  const pending = [...hooks].map((hook) => hook()).filter((p) => p !== undefined);
   return pending.length === 0 ? undefined : Promise.all(pending).then(() => undefined);
 }
 

@@ -1,15 +1,48 @@
 /**
- * The backend protocol: where metric values live.
+ * The backend protocol: where metric values live. This is the entry point for writing a backend
+ * (`@theus/theus/backend`, npm `theus/backend`); applications only choose one, with `loadBackend`.
  *
  * A backend instance holds one value: the value of a counter or gauge series, or one bucket,
  * the sum or the count of a histogram or summary series. Writing a backend means writing a
  * class that implements {@linkcode Backend} and whose constructor matches
- * {@linkcode BackendClass}.
+ * {@linkcode BackendClass}. A class may also hold a whole series in one object
+ * ({@linkcode SeriesValues}, through the optional `values` hook), as the built-in backends do.
+ *
+ * @example A backend that keeps every value in one Map
+ * ```ts
+ * import type { Backend, BackendConfig, MetricInfo } from "./backend.ts";
+ * import { Counter, loadBackend, Registry } from "../mod.ts";
+ *
+ * const store = new Map<string, number>();
+ *
+ * class MapBackend implements Backend {
+ *   #key: string;
+ *   constructor(_config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
+ *     this.#key = JSON.stringify([metric.name, metric.labelValues, histogramBucket ?? ""]);
+ *   }
+ *   inc(value: number): void {
+ *     store.set(this.#key, (store.get(this.#key) ?? 0) + value);
+ *   }
+ *   dec(value: number): void {
+ *     this.inc(-value);
+ *   }
+ *   set(value: number): void {
+ *     store.set(this.#key, value);
+ *   }
+ *   get(): number {
+ *     return store.get(this.#key) ?? 0;
+ *   }
+ * }
+ *
+ * await loadBackend({ backend: MapBackend });
+ * new Counter({ name: "jobs_total", help: "Jobs", registry: new Registry() }).inc();
+ * await loadBackend({ backend: "memory" });
+ * ```
  *
  * @module
  */
 
-import type { Labels, MetricFamily, MetricType } from "../metrics/types.ts";
+import type { Collector, Labels, MetricFamily, MetricType } from "./types.ts";
 
 /** Backend configuration, as given to `loadBackend` or read from `THEUS_BACKEND_CONFIG`. */
 export type BackendConfig = Record<string, unknown>;
@@ -91,6 +124,49 @@ export interface Backend {
   dispose?(): void;
 }
 
+/**
+ * The values of one series, held together by a backend that implements
+ * {@linkcode BackendClass.values}. Values are addressed by position: a counter or gauge has one
+ * (0); a histogram one per bucket, in the order of its bounds, then its sum; a summary its
+ * count, then its sum. A bucket holds the count of observations that fell into it alone; the
+ * exposition makes buckets cumulative. Mutations are synchronous; a read may be asynchronous.
+ */
+export interface SeriesValues {
+  /**
+   * Adds `value` to the value at `index` (never negative for counters, histograms and summaries).
+   *
+   * @param index The position of the value.
+   * @param value The amount to add.
+   */
+  inc(index: number, value: number): void;
+  /**
+   * Subtracts `value` from the value at `index` (gauges only).
+   *
+   * @param index The position of the value.
+   * @param value The amount to subtract.
+   */
+  dec(index: number, value: number): void;
+  /**
+   * Replaces the value at `index` (gauges only).
+   *
+   * @param index The position of the value.
+   * @param value The new value.
+   */
+  set(index: number, value: number): void;
+  /**
+   * Returns the value at `index`.
+   *
+   * @param index The position of the value.
+   * @returns The value, or a promise of it.
+   */
+  get(index: number): number | Promise<number>;
+  /**
+   * Called when the series is removed (`remove()`, `clear()`): the values may drop what they
+   * still buffer and ignore later writes, which go to a series nobody collects.
+   */
+  dispose?(): void;
+}
+
 /** A backend class: a constructor plus optional class-level hooks. */
 export interface BackendClass {
   /**
@@ -117,6 +193,19 @@ export interface BackendClass {
    * `collect` no longer returns it. Needed only by backends with a `collect` hook.
    */
   remove?(config: BackendConfig, target: CollectTarget, labels: Labels): void;
+  /**
+   * Creates the values of a whole series in one object, instead of one instance per value:
+   * smaller and faster, and what the built-in backends do. Optional: without it, each value is
+   * an instance of the class. `names` are the values' names, as the constructor's
+   * `histogramBucket` would get them (`"0.1"`, `"+Inf"`, `"sum"`; `"count"`, `"sum"`), in
+   * position order; undefined for a counter or gauge, which have one value.
+   */
+  values?(config: BackendConfig, metric: MetricInfo, names: readonly string[] | undefined): SeriesValues;
+  /**
+   * The backend's own metrics (flushes, failures), registered in `defaultRegistry` the first
+   * time the class is selected.
+   */
+  readonly health?: Collector;
 }
 
 /**

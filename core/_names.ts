@@ -1,4 +1,4 @@
-// Name and label validation, shared by metrics, the registry and custom-collector checks.
+// Name and label validation, shared by metrics, the registry and the checks of custom collectors.
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -48,4 +48,9 @@ export function describe(value: unknown): string {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "object") return "an object";
   return `${typeof value} ${String(value)}`;
+}
+
+/** Names quoted and joined for error messages: `"a", "b"`. */
+export function quoteList(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(", ");
 }

@@ -1,0 +1,173 @@
+// The read side of a remote store: every series of many metrics in one round trip, including
+// series only other processes created, assembled into families along one path for all types.
+
+import { BackendUnavailableError, type CollectTarget, INSTANCE_LABEL } from "../../core/backend.ts";
+import { errorMessage } from "../../core/_runtime.ts";
+import { Slicer } from "../../core/_slice.ts";
+import { valueNames } from "../../core/_values.ts";
+import type { Labels, MetricFamily } from "../../core/types.ts";
+import { instancesKey, metricKey, parseField, parseLabels } from "./layout.ts";
+import type { RemoteOptions } from "./options.ts";
+import { COLLECT_SCRIPT } from "./scripts.ts";
+import type { Transport } from "./transport.ts";
+import { perInstance } from "./values.ts";
+
+type Series = MetricFamily["series"][number];
+// The fields of one series: value name (or instance id, for per-instance gauges) -> value.
+type Fields = ReadonlyMap<string, string>;
+// Turns the fields of one series into its series (none, one, or one per instance).
+type Shape = (labels: Labels, fields: Fields, out: Series[]) => void;
+
+/** Reads metrics from one store. */
+export class Reader {
+  #transport: Transport;
+  #options: RemoteOptions;
+  // Label sets parsed from field text, kept so that every scrape returns the same objects (the
+  // exposition caches their rendered text).
+  #labels = new Map<string, Labels>();
+
+  constructor(transport: Transport, options: RemoteOptions) {
+    this.#transport = transport;
+    this.#options = options;
+  }
+
+  /**
+   * Reads every series of these metrics in one round trip.
+   *
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
+    const prefix = this.#options.keyPrefix;
+    const parts = await this.#read([instancesKey(prefix), ...targets.map((t) => metricKey(prefix, t.name))]);
+    const [seconds, micros] = (parts[0] as (string | number)[]).map(Number);
+    const now = seconds * 1000 + Math.floor(micros / 1000);
+    const live = new Set<string>();
+    const beats = parts[1] as string[];
+    for (let i = 0; i < beats.length; i += 2) if (Number(beats[i + 1]) > now) live.add(String(beats[i]));
+    // Assembled in slices: ten thousand series take long enough to hold up the event loop.
+    const slicer = new Slicer();
+    const families: MetricFamily[] = [];
+    for (const [i, target] of targets.entries()) {
+      families.push(await this.#assemble(target, (parts[i + 2] ?? []) as string[], live, slicer));
+    }
+    return families;
+  }
+
+  /**
+   * Reads one field of a metric hash; 0 when it is absent.
+   *
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  async read(key: string, field: string): Promise<number> {
+    const flat = (await this.#read([instancesKey(this.#options.keyPrefix), key]))[2] as string[];
+    for (let i = 0; i < flat.length; i += 2) if (String(flat[i]) === field) return Number(flat[i + 1]);
+    return 0;
+  }
+
+  async #read(keys: string[]): Promise<unknown[][]> {
+    try {
+      return (await this.#transport.run(await COLLECT_SCRIPT, keys, [])) as unknown[][];
+    } catch (error) {
+      throw new BackendUnavailableError(
+        `Cannot read metrics from ${this.#transport.description}: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async #assemble(
+    target: CollectTarget,
+    flat: readonly string[],
+    live: ReadonlySet<string>,
+    slicer: Slicer,
+  ): Promise<MetricFamily> {
+    // Group the fields of each series: labels text -> value name or instance -> value.
+    const groups = new Map<string, Map<string, string>>();
+    for (let i = 0; i < flat.length; i += 2) {
+      const parts = parseField(String(flat[i]));
+      if (parts === undefined) continue;
+      let group = groups.get(parts.labels);
+      if (group === undefined) groups.set(parts.labels, group = new Map());
+      group.set(parts.instance === "" ? parts.value : parts.instance, String(flat[i + 1]));
+      if (slicer.due()) await slicer.pause();
+    }
+    const shape = shapeOf(target, live);
+    const series: Series[] = [];
+    for (const text of [...groups.keys()].sort()) {
+      if (slicer.due()) await slicer.pause();
+      const labels = this.#labelsOf(text, target.labelNames);
+      if (labels !== undefined) shape(labels, groups.get(text)!, series);
+    }
+    const family = { name: target.exposedName, help: target.help, type: target.type, series };
+    return (target.type === "histogram" ? { ...family, buckets: target.buckets } : family) as MetricFamily;
+  }
+
+  #labelsOf(text: string, names: readonly string[]): Labels | undefined {
+    const key = `${names.join(",")}|${text}`;
+    let labels = this.#labels.get(key);
+    if (labels === undefined) {
+      labels = parseLabels(text, names);
+      if (labels !== undefined) this.#labels.set(key, labels);
+    }
+    return labels;
+  }
+}
+
+const number = (fields: Fields, name: string): number => Number(fields.get(name) ?? 0);
+
+// How the fields of one series become its series, by type (and gauge mode).
+function shapeOf(target: CollectTarget, live: ReadonlySet<string>): Shape {
+  if (target.type === "histogram") {
+    const names = valueNames("histogram", target.buckets)!;
+    const last = names.length - 1;
+    return (labels, fields, out) => {
+      let count = 0;
+      const buckets = new Array<number>(last);
+      for (let i = 0; i < last; i++) buckets[i] = count += number(fields, names[i]);
+      out.push({ labels, buckets, sum: number(fields, "sum"), count });
+    };
+  }
+  if (target.type === "summary") {
+    return (labels, fields, out) =>
+      out.push({ labels, sum: number(fields, "sum"), count: number(fields, "count") });
+  }
+  const mode = target.gaugeMode;
+  if (target.type !== "gauge" || !perInstance(mode)) {
+    return (labels, fields, out) => out.push({ labels, value: number(fields, "") });
+  }
+  // A per-instance gauge: one value per instance, the expired ones left out in the live modes.
+  const onlyLive = mode!.startsWith("live");
+  const kind = onlyLive ? mode!.slice(4) : mode!;
+  return (labels, fields, out) => {
+    const entries = [...fields].filter(([instance]) => !onlyLive || live.has(instance));
+    if (entries.length === 0) return;
+    if (kind === "all") {
+      for (const [instance, value] of entries) {
+        out.push({ labels: { ...labels, [INSTANCE_LABEL]: instance }, value: Number(value) });
+      }
+    } else {
+      out.push({ labels, value: aggregate(kind, entries.map(([, value]) => value)) });
+    }
+  };
+}
+
+function aggregate(kind: string, values: string[]): number {
+  if (kind === "latest") {
+    // Values are "<unix ms>:<value>"; the most recent write wins.
+    let best = -Infinity;
+    let value = NaN;
+    for (const text of values) {
+      const colon = text.indexOf(":");
+      const at = Number(text.slice(0, colon));
+      if (at >= best) {
+        best = at;
+        value = Number(text.slice(colon + 1));
+      }
+    }
+    return value;
+  }
+  const numbers = values.map(Number);
+  if (kind === "max") return Math.max(...numbers);
+  if (kind === "min") return Math.min(...numbers);
+  return numbers.reduce((a, b) => a + b, 0);
+}

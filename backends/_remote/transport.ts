@@ -1,0 +1,43 @@
+// How scripts reach Redis: the interface both transports implement, and the one place where a
+// script the server does not know yet is sent whole.
+
+import { errorMessage } from "../../core/_runtime.ts";
+import type { Script } from "./scripts.ts";
+
+/** How scripts reach Redis: over TCP (ioredis) or over HTTP (Upstash's REST API). */
+export interface Transport {
+  /** Runs a script in one round trip. */
+  run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Where the transport connects, for error messages (never with credentials). */
+  readonly description: string;
+  /** Whether the backend created the connection (and so closes it); false for a client passed in. */
+  readonly owned: boolean;
+  /** Closes what the transport opened. */
+  close(): Promise<void>;
+}
+
+/** The two calls a client offers to run a script, with keys and arguments as arrays. */
+export interface ScriptCalls {
+  /** Runs a script the server has cached, by its SHA-1 (`EVALSHA`). */
+  evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Runs a script from its source (`EVAL`), which also caches it. */
+  eval(source: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+}
+
+/**
+ * Runs a script by its SHA-1, and sends the source only when the server answers `NOSCRIPT`
+ * (after a restart or `SCRIPT FLUSH`): one round trip almost always, two at worst.
+ */
+export async function runScript(
+  calls: ScriptCalls,
+  script: Script,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  try {
+    return await calls.evalsha(script.sha, keys, args);
+  } catch (error) {
+    if (!errorMessage(error).includes("NOSCRIPT")) throw error;
+    return await calls.eval(script.source, keys, args);
+  }
+}
