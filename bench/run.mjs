@@ -7,126 +7,52 @@
 //
 // `--only` groups: hot, exposition, memory (bench.ts, theus vs prom-client); remote, or redis
 // and upstash separately (remote.ts). Missed targets are reported, never fatal: the exit code is
-// non-zero only when a runtime fails to run a benchmark or a sanity check fails.
+// non-zero only when a runtime fails to run a benchmark or a sanity check fails. How each runtime
+// is built and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
 
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import {
+  buildNode,
+  commandsFor,
+  ensureDependencies,
+  environment,
+  list,
+  load,
+  parseArgs,
+  runBench,
+  selectGroups,
+  selectRuntimes,
+} from "./_runner.mjs";
 
-const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const bin = (name) => join(root, "node_modules", ".bin", name);
-const OUT_DIR = join(root, ".tmp", "bench-dist");
+const { values, flags } = parseArgs(process.argv.slice(2), {
+  options: ["runtime", "only"],
+  flags: ["quick"],
+  expected: "--runtime <name>, --only <groups> or --quick",
+});
+const quick = flags.has("quick");
+const runtimes = selectRuntimes(list(values.runtime));
+const groups = selectGroups(list(values.only));
+const { benchGroups, remoteGroups } = groups;
 
-const args = process.argv.slice(2);
-const quick = args.includes("--quick");
-const ALL = ["node", "bun", "deno"];
-const BENCH_GROUPS = ["memory", "hot", "exposition"];
-const REMOTE_GROUPS = ["remote", "redis", "upstash"];
-const chosen = [];
-const groups = [];
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === "--runtime") chosen.push(...(args[++i] ?? "").split(","));
-  else if (args[i].startsWith("--runtime=")) chosen.push(...args[i].slice(10).split(","));
-  else if (args[i] === "--only") groups.push(...(args[++i] ?? "").split(","));
-  else if (args[i].startsWith("--only=")) groups.push(...args[i].slice(7).split(","));
-  else if (args[i] !== "--quick") {
-    fail(`Unknown argument "${args[i]}": expected --runtime <name>, --only <groups> or --quick`);
-  }
-}
-const runtimes = chosen.length > 0 ? chosen : ALL;
-for (const name of runtimes) {
-  if (!ALL.includes(name)) fail(`Unknown runtime "${name}": expected one of ${ALL.join(", ")}`);
-}
-for (const group of groups) {
-  if (![...BENCH_GROUPS, ...REMOTE_GROUPS].includes(group)) {
-    fail(`Unknown group "${group}": expected some of ${[...BENCH_GROUPS, ...REMOTE_GROUPS].join(", ")}`);
-  }
-}
-const all = groups.length === 0;
-const benchGroups = all ? BENCH_GROUPS : BENCH_GROUPS.filter((g) => groups.includes(g));
-const remoteGroups = all ? ["remote"] : REMOTE_GROUPS.filter((g) => groups.includes(g));
+ensureDependencies();
 
-function fail(message) {
-  console.error(`bench: ${message}`);
-  process.exit(2);
-}
-
-function run(command, argv) {
-  const result = spawnSync(command, argv, { cwd: root, stdio: "inherit" });
-  if (result.status !== 0) {
-    fail(`${[command, ...argv].join(" ")} exited with ${result.status ?? result.signal}`);
-  }
-}
-
-function version(command, argv) {
-  const result = spawnSync(command, argv, { cwd: root, encoding: "utf8" });
-  return result.status === 0 ? result.stdout.split("\n")[0].trim() : "unavailable";
-}
-
-// Runs one runtime, echoing its output (without the machine-readable line) as it comes.
-function bench(name, command, argv) {
-  return new Promise((resolve) => {
-    console.log(`\n=== ${name}: ${[command, ...argv].map((a) => a.replace(root + "/", "")).join(" ")}\n`);
-    const child = spawn(command, argv, { cwd: root, stdio: ["ignore", "pipe", "inherit"] });
-    let buffered = "";
-    let json;
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        if (line.startsWith("BENCH_JSON ")) json = JSON.parse(line.slice(11));
-        else console.log(line);
-      }
-    });
-    child.on("close", (code, signal) => resolve({ name, code: code ?? signal, report: json }));
-  });
-}
-
-if (!existsSync(bin("tsc")) || !existsSync(join(root, "node_modules", "prom-client"))) run("npm", ["ci"]);
-
-const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/^model name\s*:\s*(.*)$/m)?.[1] ?? cpus()[0]?.model;
-const promVersion =
-  JSON.parse(readFileSync(join(root, "node_modules", "prom-client", "package.json"), "utf8")).version;
+const { machine, runtimes: versions } = environment();
 console.log(`theus bench, ${new Date().toISOString()}${quick ? ", quick" : ""}`);
-const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");
-console.log(`machine: ${cpus().length} CPUs, ${cpu}; load average ${load()}`);
-console.log(
-  `runtimes: node ${process.version}, bun ${version(bin("bun"), ["--version"])}, ` +
-    `${version(bin("deno"), ["--version"])}; prom-client ${promVersion}`,
-);
+console.log(machine);
+console.log(versions);
 
 if (runtimes.includes("node")) {
   console.log("\nbuilding the Node variant: tsc -p bench/tsconfig.json (into .tmp/bench-dist)");
-  run(process.execPath, [
-    join(root, "node_modules", "typescript", "bin", "tsc"),
-    "-p",
-    join(root, "bench", "tsconfig.json"),
-  ]);
+  buildNode();
 }
 
-const q = quick ? ["--quick"] : [];
-const benchExtra = [...q, ...(all ? [] : ["--only", benchGroups.join(",")])];
-const remoteExtra = [...q, ...(all ? [] : ["--only", remoteGroups.join(",")])];
-const commands = {
-  node: [process.execPath, ["--expose-gc", join(OUT_DIR, "bench", "bench.js"), ...benchExtra]],
-  bun: [bin("bun"), ["bench/bench.ts", ...benchExtra]],
-  deno: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/bench.ts", ...benchExtra]],
-};
-const remoteCommands = {
-  node: [process.execPath, [join(OUT_DIR, "bench", "remote.js"), ...remoteExtra]],
-  bun: [bin("bun"), ["bench/remote.ts", ...remoteExtra]],
-  deno: [bin("deno"), ["run", "-A", "bench/remote.ts", ...remoteExtra]],
-};
+const commands = Object.fromEntries(runtimes.map((name) => [name, commandsFor(name, { quick, groups })]));
 const results = [];
 const remoteResults = [];
 for (const name of runtimes) {
-  if (benchGroups.length > 0) results.push(await bench(name, ...commands[name]));
-  if (remoteGroups.length > 0) remoteResults.push(await bench(`${name} remote`, ...remoteCommands[name]));
+  if (benchGroups.length > 0) results.push(await runBench(name, ...commands[name].bench));
+  if (remoteGroups.length > 0) {
+    remoteResults.push(await runBench(`${name} remote`, ...commands[name].remote));
+  }
 }
 
 const lines = [];
