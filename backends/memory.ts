@@ -107,6 +107,10 @@ class OneValue implements SeriesValues {
   get(_index: number): number {
     return this.#value;
   }
+
+  getAll(): number[] {
+    return [this.#value];
+  }
 }
 
 // The values of a histogram or summary series.
@@ -131,5 +135,9 @@ class ManyValues implements SeriesValues {
 
   get(index: number): number {
     return this.#values[index];
+  }
+
+  getAll(): number[] {
+    return this.#values.slice();
   }
 }

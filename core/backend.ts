@@ -161,6 +161,13 @@ export interface SeriesValues {
    */
   get(index: number): number | Promise<number>;
   /**
+   * Returns every value, in position order, in a new array the caller may keep: how a
+   * histogram or summary series is read for collection.
+   *
+   * @returns The values, or a promise of them.
+   */
+  getAll(): number[] | Promise<number[]>;
+  /**
    * Called when the series is removed (`remove()`, `clear()`): the values may drop what they
    * still buffer and ignore later writes, which go to a series nobody collects.
    */

@@ -145,6 +145,10 @@ class PerValue implements SeriesValues {
     return this.#backends[index].get();
   }
 
+  getAll(): number[] | Promise<number[]> {
+    return settleAll(this.#backends.map((backend) => backend.get()));
+  }
+
   dispose(): void {
     for (const backend of this.#backends) backend.dispose?.();
   }
@@ -204,11 +208,20 @@ class Standin implements SeriesValues {
     return this.#binding.ready().then(() => this.get(index), () => this.get(index));
   }
 
+  getAll(): number[] | Promise<number[]> {
+    return settleAll(this.#deltas.map((_, i) => this.get(i)));
+  }
+
   dispose(): void {
     this.#disposed = true;
     this.#binding.forget(this);
     this.#real?.dispose?.();
   }
+}
+
+/** The values as an array of numbers, or a promise of one when any of them is a promise. */
+export function settleAll(values: (number | Promise<number>)[]): number[] | Promise<number[]> {
+  return values.every((value) => typeof value === "number") ? values as number[] : Promise.all(values);
 }
 
 const memory = new Binding(MemoryBackend);

@@ -179,9 +179,9 @@ export abstract class Metric implements Collector {
           extra = true;
           break;
         }
-        const value = (labels as Record<string, unknown>)[name];
-        if (name !== names[i] || typeof value !== "string") break;
-        node = (node as Tree).get(value);
+        // A value that is not a string finds no child: the tree's keys are all strings.
+        if (name !== names[i]) break;
+        node = (node as Tree).get((labels as Record<string, string>)[name]);
         if (node === undefined) break;
         i++;
       }
@@ -516,6 +516,10 @@ class Incomplete implements SeriesValues {
   }
 
   get(): number {
+    throw this.#error();
+  }
+
+  getAll(): number[] {
     throw this.#error();
   }
 }

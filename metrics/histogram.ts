@@ -102,16 +102,8 @@ export class Histogram extends Observer {
   /** Reads the series of this child. */
   protected _read(): HistogramSeries | Promise<HistogramSeries> {
     const labels = this.labelValues;
-    const values = this.#values;
-    const raw = new Array<number | Promise<number>>(this.#bounds.length + 1);
-    let pending = false;
-    for (let i = 0; i < raw.length; i++) {
-      const value = raw[i] = values.get(i);
-      if (typeof value !== "number") pending = true;
-    }
-    return pending
-      ? Promise.all(raw).then((values) => series(labels, values))
-      : series(labels, raw as number[]);
+    const values = this.#values.getAll();
+    return Array.isArray(values) ? series(labels, values) : values.then((values) => series(labels, values));
   }
 }
 

@@ -72,9 +72,8 @@ export class Summary extends Observer {
   /** Reads the series of this child. */
   protected _read(): SummarySeries | Promise<SummarySeries> {
     const labels = this.labelValues;
-    const count = this.#values.get(0);
-    const sum = this.#values.get(1);
-    if (typeof count === "number" && typeof sum === "number") return { labels, count, sum };
-    return Promise.all([count, sum]).then(([count, sum]) => ({ labels, count, sum }));
+    const values = this.#values.getAll();
+    if (Array.isArray(values)) return { labels, count: values[0], sum: values[1] };
+    return values.then(([count, sum]) => ({ labels, count, sum }));
   }
 }

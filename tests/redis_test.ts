@@ -212,6 +212,31 @@ test("theus_backend_* health metrics appear in defaultRegistry once a redis stor
   });
 });
 
+test("RedisBackend.close() takes its stores out of the health metrics; the same config then gets a new store", async () => {
+  await withRedis(async (server) => {
+    const labels = '{backend="redis",key_prefix="closing"}';
+    const config = { url: server.url, keyPrefix: "closing", flushIntervalMs: 0 };
+    await loadBackend({ backend: "redis", config });
+    const before = new Counter({ name: "closing_total", help: "Closing", registry: new Registry() });
+    before.inc(2);
+    assert.ok((await generateLatest(defaultRegistry)).includes(`theus_backend_pending_series${labels} 1\n`));
+    await RedisBackend.close();
+    assert.equal(await server.cli("HGET", "{closing}:m:closing_total", "[]||"), "2", "close() flushes first");
+    assert.ok(
+      !(await generateLatest(defaultRegistry)).includes(labels),
+      "a closed store has no health series",
+    );
+    // The closed store takes no more writes; selecting the same config again opens a new one.
+    before.inc(100);
+    await loadBackend({ backend: "redis", config });
+    const after = new Counter({ name: "closing_total", help: "Closing", registry: new Registry() });
+    after.inc(3);
+    await flush();
+    assert.equal(await server.cli("HGET", "{closing}:m:closing_total", "[]||"), "5");
+    assert.ok((await generateLatest(defaultRegistry)).includes(`theus_backend_pending_series${labels} 0\n`));
+  });
+});
+
 test("flush() while redis hangs waits one command timeout, however often loadBackend() chose redis", async () => {
   await withRedis(async (server) => {
     const config = { url: server.url, keyPrefix: "hang", flushIntervalMs: 0, commandTimeoutMs: 500 };

@@ -54,14 +54,15 @@ export class Reader {
   }
 
   /**
-   * Reads one field of a metric hash; 0 when it is absent.
+   * Reads fields of a metric hash in one round trip; 0 for an absent one.
    *
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
-  async read(key: string, field: string): Promise<number> {
+  async read(key: string, fields: readonly string[]): Promise<number[]> {
     const flat = (await this.#read([instancesKey(this.#options.keyPrefix), key]))[2] as string[];
-    for (let i = 0; i < flat.length; i += 2) if (String(flat[i]) === field) return Number(flat[i + 1]);
-    return 0;
+    const found = new Map<string, number>();
+    for (let i = 0; i < flat.length; i += 2) found.set(String(flat[i]), Number(flat[i + 1]));
+    return fields.map((field) => found.get(field) ?? 0);
   }
 
   async #read(keys: string[]): Promise<unknown[][]> {

@@ -119,9 +119,9 @@ export class RemoteStore implements ValueStore, HealthSource {
     return this.#reader.collect(targets);
   }
 
-  /** Reads one field, for `get()`. */
-  read(key: string, field: string): Promise<number> {
-    return this.#reader.read(key, field);
+  /** Reads fields of a metric hash, for `get()`. */
+  read(key: string, fields: readonly string[]): Promise<number[]> {
+    return this.#reader.read(key, fields);
   }
 
   /** Leaves the exit hooks and the health metrics, stops flushing and closes the transport it opened. */

@@ -25,8 +25,8 @@ export interface ValueStore {
   usePerInstance(): void;
   /** Pushes what is pending; never rejects. */
   flush(): Promise<void>;
-  /** Reads one field of a metric hash. */
-  read(key: string, field: string): Promise<number>;
+  /** Reads fields of a metric hash, 0 for an absent one, in one round trip. */
+  read(key: string, fields: readonly string[]): Promise<number[]>;
 }
 
 /** The changes of one batch: flat `key index, op, field, value` quadruples. */
@@ -93,7 +93,15 @@ export class RemoteValues implements SeriesValues {
   async get(index: number): Promise<number> {
     if (this.#perInstance) return this.#local;
     await this.#store.flush();
-    return await this.#store.read(this.key, field(this.#labels, this.#names?.[index]));
+    return (await this.#store.read(this.key, [field(this.#labels, this.#names?.[index])]))[0];
+  }
+
+  /** Every shared value of the series, in one round trip after the flush. */
+  async getAll(): Promise<number[]> {
+    if (this.#perInstance) return [this.#local];
+    await this.#store.flush();
+    const labels = this.#labels;
+    return await this.#store.read(this.key, (this.#names ?? [""]).map((name) => field(labels, name)));
   }
 
   /** Drops what is pending; the series was removed, and later writes are ignored. */
