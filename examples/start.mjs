@@ -70,8 +70,10 @@ if (installStale() && !run("npm", ["ci"])) {
   console.error("npm start: npm ci failed, trying npm install --no-save");
   if (!run("npm", ["install", "--no-save"])) fail("npm install");
 }
-const sources = ["mod.ts", "metrics", "backends", "exposition", "tsconfig.json"].map((p) => at(p));
-if (newest(at("dist", "mod.js")) < newest(...sources)) {
+const sources = ["mod.ts", "core", "backends", "metrics", "exposition", "setup", "adapters", "tsconfig.json"]
+  .map((p) => at(p));
+// The example imports the root and the Node adapter: both must be built, and newer than the sources.
+if (Math.min(newest(at("dist", "mod.js")), newest(at("dist", "adapters", "node.js"))) < newest(...sources)) {
   if (!run(process.execPath, [at("node_modules", "typescript", "bin", "tsc"), "-p", at("tsconfig.json")])) {
     fail("the build (tsc)");
   }

@@ -5,11 +5,11 @@
 // client, and no import() takes a specifier a tool cannot read.
 
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { test } from "./_harness.ts";
+import { ROOT } from "./_root.ts";
 
 /** Which folders each folder may import from; mod.ts, the root entry point, may import any. */
 const LAYERS: Record<string, readonly string[]> = {
@@ -40,18 +40,6 @@ interface Graph {
   /** import() calls whose specifier is not a string literal. */
   unreadable: string[];
 }
-
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "mod.ts")) && existsSync(join(dir, "deno.json"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`No mod.ts with deno.json above ${import.meta.url}`);
-    dir = parent;
-  }
-}
-
-const ROOT = findRoot();
 
 function sourceFiles(dir: string): string[] {
   const out: string[] = [];

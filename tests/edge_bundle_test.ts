@@ -4,27 +4,15 @@
 // then run as it is, against the REST bridge.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
 import { test } from "./_harness.ts";
 import { startRedis } from "./_redis.ts";
 import { startUpstashBridge } from "./_upstash_bridge.ts";
-
-/** The repository root: the sources, wherever this test runs from (the sources or a build). */
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "mod.ts")) && existsSync(join(dir, "node_modules", "esbuild"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`No mod.ts with node_modules/esbuild above ${import.meta.url}`);
-    dir = parent;
-  }
-}
-
-const ROOT = findRoot();
+import { ROOT } from "./_root.ts";
 
 const WORKER_ENTRY = `
 import { Counter, loadBackend, metricsHandler, Registry, withFlush } from "./mod.ts";

@@ -3,23 +3,11 @@
 
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { runtime, test } from "./_harness.ts";
+import { ROOT } from "./_root.ts";
 
-/** The repository root: the first directory above this file that holds deno.json. */
-function repoRoot(): string {
-  // On Node this file runs as dist/tests/manifest_test.js, hence the walk.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "deno.json"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`No deno.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-}
-
-const root = repoRoot();
+const root = ROOT;
 
 // deno-lint-ignore no-explicit-any
 function readJson(name: string): any {

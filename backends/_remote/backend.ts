@@ -7,7 +7,7 @@ import { healthCollector } from "./health.ts";
 import { remoteOptions } from "./options.ts";
 import { RemoteStore } from "./store.ts";
 import type { Transport } from "./transport.ts";
-import { RemoteValues } from "./values.ts";
+import { RemoteValue, remoteValues } from "./values.ts";
 
 /** The stores of one remote backend class: one per config object, created on first use. */
 export class StoreSet {
@@ -82,7 +82,7 @@ function storesOf(cls: object): StoreSet {
 export abstract class RemoteBackend implements Backend {
   /** The health metrics of every remote store, registered in `defaultRegistry` on selection. */
   static readonly health: Collector = healthCollector;
-  #values: RemoteValues;
+  #value: RemoteValue;
 
   /**
    * Creates one value of one series.
@@ -92,8 +92,7 @@ export abstract class RemoteBackend implements Backend {
    * @param histogramBucket Which value of a histogram or summary series.
    */
   constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
-    const names = histogramBucket === undefined ? undefined : [histogramBucket];
-    this.#values = new RemoteValues(storesOf(new.target).get(config), metric, names);
+    this.#value = new RemoteValue(storesOf(new.target).get(config), metric, histogramBucket ?? "");
   }
 
   /**
@@ -102,7 +101,7 @@ export abstract class RemoteBackend implements Backend {
    * @param value The amount to add.
    */
   inc(value: number): void {
-    this.#values.inc(0, value);
+    this.#value.inc(0, value);
   }
 
   /**
@@ -111,7 +110,7 @@ export abstract class RemoteBackend implements Backend {
    * @param value The amount to subtract.
    */
   dec(value: number): void {
-    this.#values.dec(0, value);
+    this.#value.dec(0, value);
   }
 
   /**
@@ -120,7 +119,7 @@ export abstract class RemoteBackend implements Backend {
    * @param value The new value.
    */
   set(value: number): void {
-    this.#values.set(0, value);
+    this.#value.set(0, value);
   }
 
   /**
@@ -129,12 +128,12 @@ export abstract class RemoteBackend implements Backend {
    * @returns The value.
    */
   get(): Promise<number> {
-    return this.#values.get(0);
+    return this.#value.get(0);
   }
 
   /** Drops what is buffered; the series was removed. */
   dispose(): void {
-    this.#values.dispose();
+    this.#value.dispose();
   }
 
   /**
@@ -150,7 +149,7 @@ export abstract class RemoteBackend implements Backend {
     metric: MetricInfo,
     names: readonly string[] | undefined,
   ): SeriesValues {
-    return new RemoteValues(storesOf(this).get(config), metric, names);
+    return remoteValues(storesOf(this).get(config), metric, names);
   }
 
   /**

@@ -10,7 +10,7 @@ import { field, labelsText, metricKey, seriesPrefix } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { Reader } from "./reader.ts";
 import type { Transport } from "./transport.ts";
-import { perInstance, type RemoteValues, type ValueStore } from "./values.ts";
+import { type Pending, perInstance, type ValueStore } from "./values.ts";
 import { type Removal, type StoreStats, Writer } from "./writer.ts";
 
 // Starts with a letter, so no client mistakes it for a number.
@@ -72,7 +72,7 @@ export class RemoteStore implements ValueStore, HealthSource {
   }
 
   /** Queues a series with changes. */
-  enqueue(values: RemoteValues): void {
+  enqueue(values: Pending): void {
     this.#writer.enqueue(values);
   }
 

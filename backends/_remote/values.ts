@@ -1,6 +1,7 @@
 // The values of one series in a remote store. The object is its own pending entry: updates fold
 // into it, and it joins the store's queue once per flush, so the hot path allocates nothing and
-// the buffer grows with the series touched, never with the number of updates.
+// the buffer grows with the series touched, never with the number of updates. A counter or gauge
+// has one value (RemoteValue), a histogram or summary several (RemoteValues).
 
 import { GAUGE_MODES, type GaugeMode, type MetricInfo, type SeriesValues } from "../../core/backend.ts";
 import { field, labelsText, metricKey } from "./layout.ts";
@@ -20,7 +21,7 @@ export interface ValueStore {
   /** This process's id in per-instance gauges. */
   readonly instanceId: string;
   /** Queues the values for the next flush. */
-  enqueue(values: RemoteValues): void;
+  enqueue(values: Pending): void;
   /** Tells the store a gauge keeps one value per instance (it then sends heartbeats). */
   usePerInstance(): void;
   /** Pushes what is pending; never rejects. */
@@ -32,35 +33,95 @@ export interface ValueStore {
 /** The changes of one batch: flat `key index, op, field, value` quadruples. */
 export type Changes = string[];
 
-/**
- * The values of one series. Changes are kept per value: added up (`inc`, `dec`), or replaced
- * (`set`, gauges only). A gauge in a per-instance mode owns its value and writes it whole.
- */
-export class RemoteValues implements SeriesValues {
+/** Creates the values of one series in a store. */
+export function remoteValues(
+  store: ValueStore,
+  metric: MetricInfo,
+  names: readonly string[] | undefined,
+): SeriesValues {
+  return names === undefined || names.length === 1
+    ? new RemoteValue(store, metric, names?.[0] ?? "")
+    : new RemoteValues(store, metric, names);
+}
+
+/** What every pending entry of a store's queue is. */
+export abstract class Pending implements SeriesValues {
   /** The metric's hash. */
   readonly key: string;
   /** Whether the values wait in the store's queue. */
   queued = false;
-  #store: ValueStore;
-  #labels: string;
-  #names: readonly string[] | undefined;
-  #deltas: number[];
-  #setTo = 0;
-  #hasSet = false;
+  protected readonly store: ValueStore;
+  protected readonly labels: string;
   // Not written yet: the first batch writes every value, so a new series shows up at once, as
   // it does in memory.
-  #fresh = true;
-  #disposed = false;
+  protected fresh = true;
+  protected disposed = false;
+
+  constructor(store: ValueStore, metric: MetricInfo) {
+    this.store = store;
+    this.key = metricKey(store.keyPrefix, metric.name);
+    this.labels = labelsText(metric.labelValues);
+  }
+
+  abstract inc(index: number, value: number): void;
+  abstract set(index: number, value: number): void;
+  abstract getAll(): Promise<number[]>;
+
+  dec(index: number, value: number): void {
+    this.inc(index, -value);
+  }
+
+  /** The value every process shares, after this process's pending changes are flushed. */
+  async get(index: number): Promise<number> {
+    return (await this.getAll())[index];
+  }
+
+  /** Drops what is pending; the series was removed, and later writes are ignored. */
+  dispose(): void {
+    this.disposed = true;
+    this.reset();
+  }
+
+  /** Appends this series' changes to a batch, then starts afresh. Nothing once disposed. */
+  drain(changes: Changes, keyIndex: string): void {
+    this.queued = false;
+    if (!this.disposed) this.append(changes, keyIndex);
+    this.reset();
+  }
+
+  /** Flushes, then reads these fields in one round trip. */
+  protected async read(fields: readonly string[]): Promise<number[]> {
+    await this.store.flush();
+    return await this.store.read(this.key, fields);
+  }
+
+  protected abstract append(changes: Changes, keyIndex: string): void;
+
+  protected reset(): void {
+    this.fresh = false;
+  }
+}
+
+/**
+ * The one value of a counter or gauge series (or of one bucket, made by the per-value
+ * constructor). Increments of exactly 1 are counted apart, as an integer: a fractional delta
+ * would otherwise make engines keep every delta as a boxed double. A gauge in a per-instance
+ * mode owns its value and writes it whole, with this process's instance id.
+ */
+export class RemoteValue extends Pending {
+  #name: string;
+  #field: string | undefined;
+  #delta = 0;
+  #ones = 0;
+  #setTo = 0;
+  #hasSet = false;
   #perInstance: boolean;
   #latest: boolean;
   #local = 0;
 
-  constructor(store: ValueStore, metric: MetricInfo, names: readonly string[] | undefined) {
-    this.#store = store;
-    this.key = metricKey(store.keyPrefix, metric.name);
-    this.#labels = labelsText(metric.labelValues);
-    this.#names = names;
-    this.#deltas = new Array<number>(names?.length ?? 1).fill(0);
+  constructor(store: ValueStore, metric: MetricInfo, name: string) {
+    super(store, metric);
+    this.#name = name;
     const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
     this.#perInstance = perInstance(mode);
     this.#latest = mode === "latest" || mode === "livelatest";
@@ -68,73 +129,93 @@ export class RemoteValues implements SeriesValues {
     store.enqueue(this);
   }
 
-  inc(index: number, value: number): void {
+  inc(_index: number, value: number): void {
     if (this.#perInstance) this.#local += value;
-    else this.#deltas[index] += value;
-    if (!this.queued) this.#store.enqueue(this);
+    else if (value === 1) this.#ones++;
+    else this.#delta += value;
+    if (!this.queued) this.store.enqueue(this);
   }
 
-  dec(index: number, value: number): void {
-    this.inc(index, -value);
-  }
-
-  set(index: number, value: number): void {
+  set(_index: number, value: number): void {
     if (this.#perInstance) {
       this.#local = value;
     } else {
       this.#setTo = value;
       this.#hasSet = true;
-      this.#deltas[index] = 0;
+      this.#delta = 0;
+      this.#ones = 0;
     }
-    if (!this.queued) this.#store.enqueue(this);
+    if (!this.queued) this.store.enqueue(this);
   }
 
-  /** The value shared by every process, after this process's pending changes are flushed. */
-  async get(index: number): Promise<number> {
-    if (this.#perInstance) return this.#local;
-    await this.#store.flush();
-    return (await this.#store.read(this.key, [field(this.#labels, this.#names?.[index])]))[0];
-  }
-
-  /** Every shared value of the series, in one round trip after the flush. */
   async getAll(): Promise<number[]> {
-    if (this.#perInstance) return [this.#local];
-    await this.#store.flush();
-    const labels = this.#labels;
-    return await this.#store.read(this.key, (this.#names ?? [""]).map((name) => field(labels, name)));
+    return this.#perInstance ? [this.#local] : await this.read([this.#fieldName()]);
   }
 
-  /** Drops what is pending; the series was removed, and later writes are ignored. */
-  dispose(): void {
-    this.#disposed = true;
-    this.#reset();
-  }
-
-  /** Appends this series' changes to a batch, then starts afresh. Nothing once disposed. */
-  drain(changes: Changes, keyIndex: string): void {
-    this.queued = false;
-    if (this.#disposed) return;
-    const labels = this.#labels;
+  protected append(changes: Changes, keyIndex: string): void {
     if (this.#perInstance) {
       const value = this.#latest ? `${Date.now()}:${this.#local}` : String(this.#local);
-      changes.push(keyIndex, "s", field(labels, "", this.#store.instanceId), value);
+      changes.push(keyIndex, "s", this.#fieldName(), value);
     } else if (this.#hasSet) {
-      changes.push(keyIndex, "s", field(labels), String(this.#setTo + this.#deltas[0]));
-    } else {
-      const deltas = this.#deltas;
-      const names = this.#names;
-      for (let i = 0; i < deltas.length; i++) {
-        if (deltas[i] !== 0 || this.#fresh) {
-          changes.push(keyIndex, "i", field(labels, names?.[i]), String(deltas[i]));
-        }
-      }
+      changes.push(keyIndex, "s", this.#fieldName(), String(this.#setTo + this.#delta + this.#ones));
+    } else if (this.#delta !== 0 || this.#ones !== 0 || this.fresh) {
+      changes.push(keyIndex, "i", this.#fieldName(), String(this.#delta + this.#ones));
     }
-    this.#reset();
   }
 
-  #reset(): void {
-    this.#deltas.fill(0);
+  protected override reset(): void {
+    super.reset();
+    this.#delta = 0;
+    this.#ones = 0;
     this.#hasSet = false;
-    this.#fresh = false;
+  }
+
+  #fieldName(): string {
+    return this.#field ??= field(this.labels, this.#name, this.#perInstance ? this.store.instanceId : "");
+  }
+}
+
+/** The values of a histogram series (its buckets, then its sum) or a summary's (count, sum). */
+export class RemoteValues extends Pending {
+  #names: readonly string[];
+  #fields: string[] | undefined;
+  #deltas: number[];
+
+  constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
+    super(store, metric);
+    this.#names = names;
+    this.#deltas = new Array<number>(names.length).fill(0);
+    store.enqueue(this);
+  }
+
+  inc(index: number, value: number): void {
+    this.#deltas[index] += value;
+    if (!this.queued) this.store.enqueue(this);
+  }
+
+  set(): void {
+    throw new TypeError("A histogram or summary value is never set, only added to");
+  }
+
+  getAll(): Promise<number[]> {
+    return this.read(this.#fieldNames());
+  }
+
+  protected append(changes: Changes, keyIndex: string): void {
+    const deltas = this.#deltas;
+    const fields = this.#fieldNames();
+    for (let i = 0; i < deltas.length; i++) {
+      if (deltas[i] !== 0 || this.fresh) changes.push(keyIndex, "i", fields[i], String(deltas[i]));
+    }
+  }
+
+  protected override reset(): void {
+    super.reset();
+    this.#deltas.fill(0);
+  }
+
+  // Made at the first flush and kept: a series is flushed again and again.
+  #fieldNames(): string[] {
+    return this.#fields ??= this.#names.map((name) => field(this.labels, name));
   }
 }

@@ -9,7 +9,7 @@ import { appliedKey, instancesKey } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { FLUSH_SCRIPT } from "./scripts.ts";
 import type { Transport } from "./transport.ts";
-import type { Changes, RemoteValues } from "./values.ts";
+import type { Changes, Pending } from "./values.ts";
 
 /** What the library reports about a store, as its own metrics. */
 export interface StoreStats {
@@ -57,7 +57,7 @@ export class Writer {
   #transport: Transport;
   #options: RemoteOptions;
   #identity: Identity;
-  #queue: RemoteValues[] = [];
+  #queue: Pending[] = [];
   #removals: Removal[] = [];
   #outstanding: Batch | undefined;
   #seq = 0;
@@ -80,7 +80,7 @@ export class Writer {
   }
 
   /** Queues a series with changes. */
-  enqueue(values: RemoteValues): void {
+  enqueue(values: Pending): void {
     if (this.#closed) return;
     values.queued = true;
     this.#queue.push(values);

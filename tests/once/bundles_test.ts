@@ -18,10 +18,9 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import process from "node:process";
 import type { Readable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import * as esbuild from "esbuild";
 import { Miniflare } from "miniflare";
@@ -29,19 +28,8 @@ import webpack from "webpack";
 import { test } from "../_harness.ts";
 import { startRedis } from "../_redis.ts";
 import { startUpstashBridge } from "../_upstash_bridge.ts";
+import { ROOT } from "../_root.ts";
 
-/** The repository root: the sources, wherever this test runs from (the sources or a build). */
-function findRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "mod.ts")) && existsSync(join(dir, "node_modules", "esbuild"))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`No mod.ts with node_modules/esbuild above ${import.meta.url}`);
-    dir = parent;
-  }
-}
-
-const ROOT = findRoot();
 const FIXTURES = join(ROOT, "tests", "fixtures", "bundles");
 const DENO = join(ROOT, "node_modules", ".bin", "deno");
 const BUN = join(ROOT, "node_modules", ".bin", "bun");
