@@ -1,7 +1,7 @@
 // The machinery every metric type shares: options, labels, the cache of children, collection.
 
 import type { GaugeMode, SeriesValues } from "../core/backend.ts";
-import { checkLabelName, checkMetricName, describe, quoteList } from "../core/_names.ts";
+import { checkMetricName, describe, quoteList } from "../core/_names.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type {
   Collector,
@@ -13,6 +13,7 @@ import type {
   ValueSeries,
 } from "../core/types.ts";
 import { type Binding, currentBinding } from "./_binding.ts";
+import { checkLabelNames, checkLabels, type LabelSetConstructor, labelSetConstructor } from "./_labels.ts";
 import { INTERNAL, type MetricInternals } from "./_internal.ts";
 import { defaultRegistry, type Registry } from "./registry.ts";
 
@@ -409,6 +410,11 @@ function lookup(family: Family, labels: Labels): Metric | undefined {
   return node as Metric;
 }
 
+// A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
+function canonical(family: Family, labels: Record<string, string>): Labels {
+  return Object.freeze(new family.Labels(labels));
+}
+
 function insert(family: Family, labels: Labels, child: Metric): Metric {
   const names = family.labelNames;
   let node = family.tree;
@@ -419,80 +425,6 @@ function insert(family: Family, labels: Labels, child: Metric): Metric {
   }
   node.set(labels[names[names.length - 1]], child);
   return child;
-}
-
-type LabelSetConstructor = new (labels: Readonly<Record<string, string>>) => Labels;
-
-let codeFromStrings = true;
-
-// A constructor of the label sets of one family: plain objects (Object.prototype, like a
-// literal) with the label names as keys, in declaration order. One per family sizes the objects
-// to the family: V8 learns the size by slack tracking, JavaScriptCore from the `this.x = `
-// assignments written in the constructor, so it is written for the family's names (32 bytes for
-// two labels instead of 64). Label names match [a-zA-Z_][a-zA-Z0-9_]*, so they are safe to
-// write into code. Where code cannot be made from strings (Workers, a strict CSP), a loop does
-// the same work, at the larger size on JavaScriptCore.
-function labelSetConstructor(names: readonly string[]): LabelSetConstructor {
-  let make: LabelSetConstructor | undefined;
-  if (codeFromStrings) {
-    try {
-      const body = names.map((name) => `this[${JSON.stringify(name)}] = labels[${JSON.stringify(name)}];`);
-      make = new Function("labels", body.join("\n")) as LabelSetConstructor;
-    } catch {
-      codeFromStrings = false;
-    }
-  }
-  make ??= function (this: Record<string, string>, labels: Readonly<Record<string, string>>) {
-    for (const name of names) this[name] = labels[name];
-  } as unknown as LabelSetConstructor;
-  make.prototype = Object.prototype;
-  return make;
-}
-
-// A frozen copy with keys in declaration order, so equal label sets look alike everywhere.
-function canonical(family: Family, labels: Record<string, string>): Labels {
-  return Object.freeze(new family.Labels(labels));
-}
-
-function checkLabelNames(value: unknown, metric: string, reserved: string | undefined): readonly string[] {
-  if (value === undefined) return Object.freeze([]);
-  if (!Array.isArray(value)) {
-    throw new TypeError(
-      `Invalid labelNames for metric "${metric}": expected an array, got ${describe(value)}`,
-    );
-  }
-  const seen = new Set<string>();
-  for (const name of value) {
-    checkLabelName(name, metric, reserved);
-    if (seen.has(name)) throw new TypeError(`Duplicate label name "${name}" for metric "${metric}"`);
-    seen.add(name);
-  }
-  return Object.freeze([...value]);
-}
-
-function checkLabels(
-  labels: unknown,
-  metric: string,
-  known: ReadonlySet<string>,
-  what: string,
-): Record<string, string> {
-  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
-    throw new TypeError(`Invalid labels for metric "${metric}": expected an object, got ${describe(labels)}`);
-  }
-  for (const [name, value] of Object.entries(labels)) {
-    if (!known.has(name)) {
-      const expected = known.size > 0 ? `expected one of ${quoteList([...known])}` : "it has no labels";
-      throw new TypeError(`Unknown ${what} "${name}" for metric "${metric}": ${expected}`);
-    }
-    if (typeof value !== "string") {
-      throw new TypeError(
-        `Invalid value for ${what} "${name}" of metric "${metric}": expected a string, got ${
-          describe(value)
-        }`,
-      );
-    }
-  }
-  return labels as Record<string, string>;
 }
 
 // The values of a metric whose labels are not all bound: every use names the missing labels.
