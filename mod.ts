@@ -50,6 +50,7 @@ export type {
 export { type Format, generateLatest, type GenerateOptions } from "./exposition/generate.ts";
 export { metricsHandler, type MetricsHandlerOptions } from "./exposition/handler.ts";
 export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./setup/load.ts";
+export { type SharedMemoryHandle, shareMemory, type ShareMemoryOptions } from "./setup/share.ts";
 export { type WaitUntilContext, withFlush } from "./adapters/serverless.ts";
 export {
   type BackendClass,

@@ -187,6 +187,12 @@ export interface BackendClass {
   new (config: BackendConfig, metric: MetricInfo, histogramBucket?: string): Backend;
   /** One-time set-up, called by `loadBackend` before any instance is created. */
   initialize?(config: BackendConfig): void | Promise<void>;
+  /**
+   * Told of every metric created on the backend, when it is created. A backend shared with
+   * other threads or processes checks the definition against theirs and throws a `TypeError`
+   * when one name is defined two ways (another type, other label names or buckets).
+   */
+  define?(config: BackendConfig, target: CollectTarget): void;
   /** Pushes everything buffered to the backend's store. Called by `flush()` and before collection. */
   flush?(): Promise<void>;
   /**

@@ -22,6 +22,7 @@ export class Binding {
   #error: unknown;
   #waiting = new Set<Standin>();
   #removals: { target: CollectTarget; labels: Labels }[] = [];
+  #definitions: CollectTarget[] = [];
 
   /**
    * A binding of a loaded class, or, with `load`, one whose class is still loading. A failed
@@ -66,6 +67,12 @@ export class Binding {
     return standin;
   }
 
+  /** Tells the class of a new metric; a class still loading is told once it has loaded. */
+  define(target: CollectTarget): void {
+    if (this.#cls !== undefined) this.#cls.define?.(this.#config, target);
+    else if (this.#error === undefined) this.#definitions.push(target);
+  }
+
   /** Tells the class that a series was removed, now or once it has loaded. */
   remove(target: CollectTarget, labels: Labels): void {
     if (this.#cls !== undefined) this.#cls.remove?.(this.#config, target, labels);
@@ -92,18 +99,21 @@ export class Binding {
   #resolve(cls: BackendClass, config: BackendConfig): void {
     this.#cls = cls;
     this.#config = config;
+    for (const target of this.#definitions) cls.define?.(config, target);
     // Removals first: a series created again after its removal writes after it.
     for (const { target, labels } of this.#removals) cls.remove?.(config, target, labels);
     for (const standin of this.#waiting) {
       standin.attach(createValues(cls, config, standin.metric, standin.names));
     }
     this.#removals = [];
+    this.#definitions = [];
     this.#waiting.clear();
   }
 
   #fail(error: unknown): void {
     this.#error = error;
     this.#removals = [];
+    this.#definitions = [];
     this.#waiting.clear();
   }
 }

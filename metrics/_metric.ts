@@ -115,6 +115,8 @@ export abstract class Metric implements Collector {
     );
     family.root = this;
     this.#family = family;
+    // The backend checks the definition before anything is registered or recorded.
+    family.binding.define(this[INTERNAL].target);
     const complete = labelNames.every((label) => Object.hasOwn(defaults, label));
     this.#labels = complete ? canonical(family, defaults) : Object.freeze({ ...defaults });
     if (complete && labelNames.length > 0) insert(family, this.#labels, this);

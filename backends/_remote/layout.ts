@@ -14,7 +14,7 @@
 // splits from the end. Every key of a prefix shares the `{prefix}` hash tag: one Redis Cluster
 // slot, so every script runs on a cluster too.
 
-import type { Labels } from "../../core/types.ts";
+export { labelsText, parseLabels } from "../../core/_labeltext.ts";
 
 /** The hash of a metric. */
 export function metricKey(prefix: string, name: string): string {
@@ -29,17 +29,6 @@ export function appliedKey(prefix: string, processId: string): string {
 /** The hash of instance heartbeats. */
 export function instancesKey(prefix: string): string {
   return `{${prefix}}:instances`;
-}
-
-/**
- * The canonical text of a label set: its name/value pairs sorted by name, as a JSON array. Equal
- * label sets give equal text whatever their key order; different ones never do.
- */
-export function labelsText(labels: Labels): string {
-  const names = Object.keys(labels).sort();
-  const flat: string[] = [];
-  for (const name of names) flat.push(name, labels[name]);
-  return JSON.stringify(flat);
 }
 
 /** The field of one value: labels text, value name and instance id. */
@@ -68,27 +57,4 @@ export function parseField(text: string): FieldParts | undefined {
   const a = text.lastIndexOf("|", b - 1);
   if (a < 0) return undefined;
   return { labels: text.slice(0, a), value: text.slice(a + 1, b), instance: text.slice(b + 1) };
-}
-
-/**
- * The label set of a labels text, keys in the order of `names`; undefined when the text is not
- * a label set with exactly those names (a series written under other label names).
- */
-export function parseLabels(text: string, names: readonly string[]): Labels | undefined {
-  let flat: unknown;
-  try {
-    flat = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(flat) || flat.length !== names.length * 2) return undefined;
-  const given = new Map<unknown, unknown>();
-  for (let i = 0; i < flat.length; i += 2) given.set(flat[i], flat[i + 1]);
-  const labels: Record<string, string> = {};
-  for (const name of names) {
-    const value = given.get(name);
-    if (typeof value !== "string") return undefined;
-    labels[name] = value;
-  }
-  return Object.freeze(labels);
 }
