@@ -3,6 +3,7 @@
 
 import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
 import type { MetricFamily, MetricType } from "../core/types.ts";
+import { toWellFormed } from "./_labels.ts";
 
 const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary"]);
 
@@ -44,7 +45,9 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       checkLabelName(label, name, reserved);
       if (typeof value !== "string") fail(`label "${label}" has a value that is not a string`);
     }
-    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    // Values are compared as they are written: a lone surrogate becomes U+FFFD.
+    const entries = Object.entries(labels).map(([label, value]) => [label, toWellFormed(value)]);
+    const key = JSON.stringify(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     if (seen.has(key)) fail(`two series have the labels ${JSON.stringify(labels)}`);
     seen.add(key);
     if (family.type === "histogram") {

@@ -145,10 +145,12 @@ test("a lone surrogate becomes U+FFFD on the wire, and the bytes stay valid UTF-
   new Gauge({ name: "lone", help: "high \uD800 low \uDC00", labelNames: ["v"], registry })
     .labels({ v: "a\uD83Db\uDE00c" })
     .set(1);
-  // The string keeps the lone surrogates: JavaScript cannot hold anything else. Every encoder
-  // (TextEncoder, Node's Buffer, Deno and Bun file writers) replaces them.
+  // A label value is made well formed when it is given; the help keeps its lone surrogates in
+  // the string, and every encoder (TextEncoder, Node's Buffer, Deno and Bun file writers)
+  // replaces them.
   const om = await generateLatest(registry, { format: "openmetrics" });
-  assert.ok(om.includes("a\uD83Db\uDE00c"));
+  assert.ok(om.includes('lone{v="a\uFFFDb\uFFFDc"} 1\n'), om);
+  assert.ok(om.includes("high \uD800 low \uDC00"));
   for (const format of ["text/plain", "application/openmetrics-text"]) {
     const response = await metricsHandler({ registry })(
       new Request("http://x/metrics", { headers: { accept: format } }),
@@ -162,6 +164,47 @@ test("a lone surrogate becomes U+FFFD on the wire, and the bytes stay valid UTF-
   assert.equal(family.help, "high \uFFFD low \uFFFD");
   assert.deepEqual(family.samples[0][1], { v: "a\uFFFDb\uFFFDc" });
   assert.equal(wellFormed("a\uD83Db\uDE00c\uD83D\uDE00"), "a\uFFFDb\uFFFDc\uD83D\uDE00");
+});
+
+test("label values that differ only in lone surrogates are one series, as they are written", async () => {
+  const registry = new Registry();
+  const c = new Counter({ name: "lone_total", help: "h", labelNames: ["v"], registry });
+  c.labels({ v: "x\uD800" }).inc();
+  c.labels({ v: "x\uDFFF" }).inc(2);
+  c.labels({ v: "x\uFFFD" }).inc(4);
+  // The fast path finds the child again for a value it has seen before.
+  c.labels({ v: "x\uD800" }).inc(8);
+  assert.equal(
+    await generateLatest(registry),
+    '# HELP lone_total h\n# TYPE lone_total counter\nlone_total{v="x\uFFFD"} 15\n',
+  );
+  assert.equal(c.remove({ v: "x\uDBFF" }), true);
+  assert.equal(await generateLatest(registry), "# HELP lone_total h\n# TYPE lone_total counter\n");
+  const d = new Gauge({
+    name: "lone_default",
+    help: "h",
+    defaultLabels: { v: "\uDC00" },
+    labelNames: ["v"],
+    registry,
+  });
+  d.set(1);
+  assert.ok((await generateLatest(registry)).includes('lone_default{v="\uFFFD"} 1\n'));
+});
+
+test("a custom collector with two series written the same fails the collection", async () => {
+  const registry = new Registry();
+  registry.register({
+    collect: () => [{
+      name: "lone_custom",
+      help: "h",
+      type: "gauge" as const,
+      series: [{ labels: { v: "\uD800" }, value: 1 }, { labels: { v: "\uDFFF" }, value: 2 }],
+    }],
+  });
+  await assert.rejects(
+    generateLatest(registry),
+    /Invalid family "lone_custom" from a custom collector: two series/,
+  );
 });
 
 test("label names of edge shapes are accepted and exposed validly", async () => {
@@ -306,7 +349,13 @@ const spec: fc.Arbitrary<Spec> = fc
         numbers: fc.array(anyDouble, { maxLength: 4 }),
         count: fc.nat({ max: 1000 }),
       }),
-      { selector: (s) => JSON.stringify(s.values), minLength: 1, maxLength: labelNames.length === 0 ? 1 : 4 },
+      // Distinct as written: a lone surrogate becomes U+FFFD, so values differing only there
+      // are one series (a custom collector giving both fails, which is tested above).
+      {
+        selector: (s) => JSON.stringify(s.values.map((v) => v.toWellFormed())),
+        minLength: 1,
+        maxLength: labelNames.length === 0 ? 1 : 4,
+      },
     );
     return series.map((s) => ({ ...head, labelNames, series: s }));
   });
