@@ -11,21 +11,25 @@ import { Binding, memoryBinding, selectBinding } from "../metrics/_binding.ts";
 
 /**
  * What `shareMemory()` returns and a worker passes back to it: the shared arena. Send it to
- * workers with `postMessage` or `workerData`. Where the runtime cannot share memory, `buffer`
+ * workers with `postMessage` or `workerData`. Where the runtime cannot share memory, `memory`
  * is undefined and every thread keeps its own values.
  */
 export interface SharedMemoryHandle {
   /** Marks the object as a handle. */
   readonly kind: "theus.shared-memory";
-  /** The arena, or undefined where memory cannot be shared. */
-  readonly buffer: SharedArrayBuffer | undefined;
+  /**
+   * The arena: a shared `WebAssembly.Memory` (no WebAssembly code runs; its buffer is a
+   * SharedArrayBuffer that grows), or undefined where memory cannot be shared.
+   */
+  readonly memory: WebAssembly.Memory | undefined;
 }
 
 /** Options of {@linkcode shareMemory}. */
 export interface ShareMemoryOptions {
   /**
-   * The most the arena may grow to, in bytes; 1 GiB by default (reserved address space, not
-   * memory: the arena grows as series are created). Only the thread that creates it uses this.
+   * The most the arena may grow to, in bytes: from 64 KiB to 4 GiB, in steps of 64 KiB (rounded
+   * down); 1 GiB by default. That is address space, not memory: the arena grows as series are
+   * created. Only the thread that creates the arena uses this.
    */
   maxBytes?: number;
   /**
@@ -41,8 +45,8 @@ const DEFAULT_MAX_BYTES = 2 ** 30;
 /** Whether this runtime can share a growable memory between threads. */
 function canShare(): boolean {
   try {
-    return typeof Atomics === "object" &&
-      new SharedArrayBuffer(8, { maxByteLength: 16 }).growable === true;
+    return typeof Atomics === "object" && typeof SharedArrayBuffer === "function" &&
+      new WebAssembly.Memory({ initial: 0, maximum: 1, shared: true }).buffer instanceof SharedArrayBuffer;
   } catch {
     return false;
   }
@@ -67,7 +71,7 @@ function canShare(): boolean {
  * @param handle The handle the main thread's call returned; omit it to create the arena.
  * @param options The arena's maximum size, and the liveness of threads.
  * @returns The handle, to pass to workers.
- * @throws {TypeError} For a value that is not a handle, or a buffer that holds no arena.
+ * @throws {TypeError} For a value that is not a handle, or a memory that holds no arena.
  *
  * @example Count in workers, expose in the main thread
  * ```ts ignore
@@ -107,12 +111,16 @@ export async function shareMemory(
   if (handle === undefined) {
     if (canShare()) {
       const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-      if (typeof maxBytes !== "number" || !Number.isInteger(maxBytes) || maxBytes < 65536) {
+      if (
+        typeof maxBytes !== "number" || !Number.isInteger(maxBytes) || maxBytes < 65536 || maxBytes > 2 ** 32
+      ) {
         throw new TypeError(
-          `Invalid maxBytes for shareMemory(): expected an integer >= 65536, got ${String(maxBytes)}`,
+          `Invalid maxBytes for shareMemory(): expected an integer from 65536 to 2^32, got ${
+            String(maxBytes)
+          }`,
         );
       }
-      arena = Arena.create(maxBytes);
+      arena = Arena.create(maxBytes - (maxBytes % 65536));
     }
   } else {
     if (typeof handle !== "object" || handle === null || (handle as { kind?: unknown }).kind !== KIND) {
@@ -120,13 +128,13 @@ export async function shareMemory(
         "Invalid shareMemory() handle: expected what shareMemory() returned in the main thread",
       );
     }
-    if (handle.buffer !== undefined && canShare()) arena = new Arena(handle.buffer);
+    if (handle.memory !== undefined && canShare()) arena = new Arena(handle.memory);
   }
   if (arena === undefined) {
     selectBinding(memoryBinding());
-    return { kind: KIND, buffer: undefined };
+    return { kind: KIND, memory: undefined };
   }
   const store = await SharedStore.join(arena, ttl * 1000);
   selectBinding(new Binding(SharedMemoryBackend, sharedConfig(store)));
-  return { kind: KIND, buffer: arena.buffer };
+  return { kind: KIND, memory: arena.memory };
 }

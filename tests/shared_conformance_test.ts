@@ -5,6 +5,6 @@ import { conformance } from "./conformance.ts";
 
 conformance("shared memory", async () => {
   const handle = await shareMemory();
-  if (handle.buffer === undefined) throw new Error("this runtime should share memory");
+  if (handle.memory === undefined) throw new Error("this runtime should share memory");
   return { registry: new Registry(), cleanup: () => loadBackend({ backend: "memory" }) };
 });

@@ -17,13 +17,15 @@ import {
 } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { startThread, type TestThread } from "./_threads.ts";
-import { BUCKETS, children, record, sharedMetrics, totals } from "./fixtures/shared_metrics.ts";
+import { LEASE_MS } from "../backends/shared/mutex.ts";
+import { BIG, BUCKETS, children, record, sharedMetrics, totals } from "./fixtures/shared_metrics.ts";
 import { MODES } from "./fixtures/shared_gauges.ts";
 
 const WRITER = new URL("./fixtures/shared_writer.ts", import.meta.url);
 const REGISTRAR = new URL("./fixtures/shared_registrar.ts", import.meta.url);
 const DEFINER = new URL("./fixtures/shared_definer.ts", import.meta.url);
 const GAUGES = new URL("./fixtures/shared_gauges.ts", import.meta.url);
+const HOLDER = new URL("./fixtures/shared_holder.ts", import.meta.url);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -43,6 +45,7 @@ function value(families: readonly MetricFamily[], name: string, labels: Record<s
 
 interface Snapshot {
   ops: number;
+  bytes: number;
   a: number;
   b: number;
   count: number;
@@ -57,6 +60,7 @@ async function snapshot(registry: Registry): Promise<Snapshot> {
   const histogram = family(families, "threads_seconds").series[0] as HistogramSeries;
   return {
     ops: value(families, "threads_ops"),
+    bytes: value(families, "threads_bytes"),
     a: value(families, "threads_jobs", { kind: "a" }),
     b: value(families, "threads_jobs", { kind: "b" }),
     count: histogram.count,
@@ -77,7 +81,7 @@ test(
   async () => {
     const N = 1_000_000;
     const handle = await shareMemory();
-    assert.ok(handle.buffer instanceof SharedArrayBuffer, "this runtime shares memory");
+    assert.ok(handle.memory instanceof WebAssembly.Memory, "this runtime shares memory");
     const registry = new Registry();
     const metrics = sharedMetrics(registry);
     metrics.workers.set(1);
@@ -91,7 +95,7 @@ test(
       for (let done = 0; done < N; done += 50_000) {
         for (let i = done; i < done + 50_000; i++) record(metrics, kids, i);
         const now = await snapshot(registry);
-        for (const key of ["ops", "a", "b", "count", "sum"] as const) {
+        for (const key of ["ops", "bytes", "a", "b", "count", "sum"] as const) {
           assert.ok(now[key] >= last[key], `${key} went down: ${last[key]} -> ${now[key]}`);
           assert.ok(now[key] <= totals(N)[key] * 5, `${key} above the final total: ${now[key]}`);
         }
@@ -108,6 +112,7 @@ test(
       const final = await snapshot(registry);
       assert.deepEqual(final, {
         ops: 5 * one.ops,
+        bytes: 5 * one.bytes,
         a: 5 * one.a,
         b: 5 * one.b,
         count: 5 * one.count,
@@ -154,6 +159,12 @@ test("a worker terminated mid-run keeps everything it recorded, and nothing is c
       `${killed.ops} ops for ${recorded} recorded`,
     );
     assert.ok(killed.count >= recorded - 1 && killed.count <= recorded + 1, `${killed.count} observations`);
+    // Whole multiples of BIG: no carry was left halfway.
+    const bigs = killed.bytes / BIG;
+    assert.ok(
+      Number.isInteger(bigs) && bigs >= recorded - 1 && bigs <= recorded + 1,
+      `${killed.bytes} bytes`,
+    );
     // The totals stay, and another worker adds to them exactly.
     await sleep(50);
     assert.deepEqual(await snapshot(registry), killed);
@@ -161,18 +172,55 @@ test("a worker terminated mid-run keeps everything it recorded, and nothing is c
     after.push(next);
     assert.deepEqual(await next.next(), { ready: 2 });
     assert.deepEqual(await next.next(), { done: 2 });
-    assert.equal((await snapshot(registry)).ops, killed.ops + 30_000);
+    const later = await snapshot(registry);
+    assert.equal(later.ops, killed.ops + 30_000);
+    assert.equal(later.bytes, killed.bytes + 30_000 * BIG);
   } finally {
     await stopAll([doomed, ...after]);
   }
 }, { timeout: 120_000 });
+
+test("a worker terminated while it holds the mutex does not wedge the others", async () => {
+  const handle = await shareMemory();
+  const registry = new Registry();
+  const holder = startThread(HOLDER, { handle });
+  try {
+    assert.deepEqual(await holder.next(), { locked: true });
+    const counter = new Counter({ name: "after_holder_total", help: "h", labelNames: ["n"], registry });
+    counter.labels({ n: "1" }).inc(3);
+    let registered = false;
+    const flushed = flush().then(() => (registered = true));
+    // The registration waits for the mutex, and the event loop keeps turning meanwhile.
+    let turns = 0;
+    const started = Date.now();
+    while (Date.now() - started < 300) {
+      await sleep(10);
+      turns++;
+    }
+    assert.equal(registered, false, "registered while another thread held the mutex");
+    assert.ok(turns >= 10, `the event loop turned ${turns} times in 300 ms`);
+    await holder.terminate();
+    const killed = Date.now();
+    await flushed;
+    // The holder's lease (2 s from when it took the mutex) ran out: taken over, not waited for forever.
+    assert.ok(Date.now() - killed < LEASE_MS + 1000, `took ${Date.now() - killed} ms after the holder died`);
+    assert.equal(value(await registry.collect(), "after_holder", { n: "1" }), 3);
+    // And the mutex works as before.
+    counter.labels({ n: "2" }).inc();
+    await flush();
+    assert.equal(value(await registry.collect(), "after_holder", { n: "2" }), 1);
+  } finally {
+    await stopAll([holder]);
+  }
+}, { timeout: 60_000 });
 
 test(
   "4 workers register the same 10,000 series at once: none lost or doubled; the main thread is never held",
   async () => {
     const handle = await shareMemory();
     const registry = new Registry();
-    const counter = new Counter({
+    // The workers' metric, registered here to be collected.
+    new Counter({
       name: "threads_series_total",
       help: "Series",
       labelNames: ["i"],

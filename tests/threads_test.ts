@@ -91,6 +91,28 @@ test(`a growable SharedArrayBuffer in the thread data is shared, growth included
   }
 });
 
+test(`a shared WebAssembly.Memory in the thread data grows for both sides, on ${runtime}`, async () => {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 8, shared: true });
+  const thread = startThread(ECHO, { label: "memory", memory });
+  try {
+    assert.deepEqual(await thread.next(ANSWER_MS), { ready: true, label: "memory", inThread: true });
+    // The thread grows it and writes beyond the old end; the parent reads there, after grow(0).
+    thread.post({ op: "grow", pages: 2, index: (2 * 65536) / 4 + 1, value: 99 });
+    assert.equal(await thread.next(ANSWER_MS), 3 * 65536);
+    memory.grow(0);
+    const buffer = memory.buffer as unknown as SharedArrayBuffer;
+    assert.equal(buffer.byteLength, 3 * 65536);
+    assert.equal(Atomics.load(new Int32Array(buffer), (2 * 65536) / 4 + 1), 99);
+    // And the other way round.
+    memory.grow(1);
+    Atomics.store(new Int32Array(memory.buffer as unknown as SharedArrayBuffer), (3 * 65536) / 4, 5);
+    thread.post({ op: "load", index: (3 * 65536) / 4 });
+    assert.equal(await thread.next(ANSWER_MS), 5);
+  } finally {
+    await thread.terminate();
+  }
+});
+
 test(`Atomics.waitAsync() in a thread wakes up on Atomics.notify() from the parent on ${runtime}`, async () => {
   const shared = new SharedArrayBuffer(16);
   const view = new Int32Array(shared);

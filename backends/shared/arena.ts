@@ -1,4 +1,8 @@
-// The shared arena: one growable SharedArrayBuffer that every thread of an application maps.
+// The shared arena: one shared WebAssembly.Memory that every thread of an application maps. No
+// WebAssembly code runs: the memory is used for what it is, a SharedArrayBuffer that grows and
+// that every thread sees grown. A growable SharedArrayBuffer would do the same, but engines index
+// views of it more slowly (JavaScriptCore by 4 to 7 times, on every update); the buffer of a
+// shared memory is a plain SharedArrayBuffer, indexed as fast as any.
 //
 //   header     fixed words: magic, version, the mutex, counters, the record chunk directory
 //   records    an append-only log of fixed-size records (metrics, series, pages, threads,
@@ -6,13 +10,20 @@
 //              reader sees whole records only, without a lock
 //   blobs      UTF-8 text the records point to (a metric's definition, a series' labels)
 //   pages      per-thread value pages: a thread writes only its own pages, so an update is a plain
-//              store, and a collection adds up the threads' pages
+//              store, and a collection adds up the threads' pages. A page holds each value twice
+//              over: a Float64 and an Int32 part, the value being their sum; whole increments go
+//              to the Int32 part (an integer add is the cheapest update there is), others to the
+//              Float64 part
 //
 // Everything is allocated from the end (a bump pointer), growing the buffer; nothing is freed.
 // Appending (records, blobs, pages) happens under the mutex; reading never takes it.
 
-/** Values per page: 1,024 numbers, 8 KiB. A series never straddles two pages. */
+/** Values per page: 1,024 values, 12 KiB (a Float64 and an Int32 part each). A series never straddles two pages. */
 export const PAGE_VALUES = 1024;
+/** The bytes of a page: the Float64 parts, then the Int32 parts. */
+export const PAGE_BYTES = PAGE_VALUES * 12;
+/** The bytes of a thread's block: its heartbeat (Float64, Unix ms), then its carry sequence (Int32). */
+export const THREAD_BYTES = 16;
 
 const MAGIC = 0x74687573; // "thus"
 const VERSION = 1;
@@ -29,6 +40,7 @@ const H_RECORDS = 3; // records published
 const H_END = 4; // bump pointer, bytes
 const H_THREADS = 5; // threads that joined
 const H_POSITIONS = 6; // value positions handed out
+const H_MAX_PAGES = 7; // the memory's maximum, in 64 KiB pages
 const H_CHUNKS = 8; // CHUNKS words: byte offset of each record chunk, 0 until allocated
 /** The header's Float64 slot where the mutex holder writes when it took the lock (Unix ms). */
 export const F_LOCK_TIME = (H_CHUNKS + CHUNKS) / 2;
@@ -40,13 +52,14 @@ export const KIND = { metric: 1, series: 2, page: 3, thread: 4, remove: 5, reviv
 /** One record of the log: its kind and up to seven integer fields. */
 export type Record = Int32Array;
 
+const WASM_PAGE = 65536;
+
 /**
- * The buffer, and views of it. The views have fixed lengths (the header, each chunk of records,
- * each page): engines index those as fast as plain arrays, unlike views that follow a growable
- * buffer's length.
+ * The memory, and views of it: the header, each chunk of records, each page, each of fixed
+ * length.
  */
 export class Arena {
-  readonly buffer: SharedArrayBuffer;
+  readonly memory: WebAssembly.Memory;
   /** The header words (the mutex among them). */
   readonly header: Int32Array;
   /** The header's numbers (the time the mutex was taken). */
@@ -54,30 +67,60 @@ export class Arena {
   #chunks: Int32Array[] = [];
 
   /**
-   * Maps a buffer, checking that it is a theus arena; with `create`, lays it out first.
+   * Maps a memory, checking that it is a theus arena; with `maxBytes`, lays it out first.
    *
-   * @throws {TypeError} For a buffer that is not a growable SharedArrayBuffer holding an arena.
+   * @throws {TypeError} For a memory that is not shared or holds no arena.
    */
-  constructor(buffer: SharedArrayBuffer, create = false) {
-    if (!(buffer instanceof SharedArrayBuffer) || !buffer.growable || buffer.byteLength < HEADER_BYTES) {
-      throw new TypeError("Invalid shared memory handle: its buffer is not a growable SharedArrayBuffer");
+  constructor(memory: WebAssembly.Memory, maxBytes?: number) {
+    const buffer: unknown = memory instanceof WebAssembly.Memory ? memory.buffer : undefined;
+    if (!(buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError("Invalid shared memory handle: its memory is not a shared WebAssembly.Memory");
     }
-    this.buffer = buffer;
+    this.memory = memory;
     this.header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
     this.headerF64 = new Float64Array(buffer, 0, HEADER_BYTES / 8);
-    if (create) {
+    if (maxBytes !== undefined) {
       this.header[H_VERSION] = VERSION;
       this.header[H_END] = HEADER_BYTES;
+      this.header[H_MAX_PAGES] = Math.floor(maxBytes / WASM_PAGE);
       Atomics.store(this.header, H_MAGIC, MAGIC);
     } else if (Atomics.load(this.header, H_MAGIC) !== MAGIC || this.header[H_VERSION] !== VERSION) {
       throw new TypeError("Invalid shared memory handle: its buffer holds no theus arena of this version");
     }
   }
 
-  /** Creates an empty arena that can grow to `maxBytes`. */
+  /** Creates an empty arena that can grow to `maxBytes` (a multiple of 64 KiB). */
   static create(maxBytes: number): Arena {
-    const buffer = new SharedArrayBuffer(HEADER_BYTES, { maxByteLength: maxBytes });
-    return new Arena(buffer, true);
+    const memory = new WebAssembly.Memory({ initial: 1, maximum: maxBytes / WASM_PAGE, shared: true });
+    return new Arena(memory, maxBytes);
+  }
+
+  /** The most the arena can grow to, in bytes. */
+  get maxBytes(): number {
+    return this.header[H_MAX_PAGES] * WASM_PAGE;
+  }
+
+  /**
+   * The memory's buffer, covering at least `end` bytes. Another thread may have grown the
+   * memory: an engine can hand out the buffer it knew before, and `grow(0)` brings it up to date.
+   */
+  buffer(end = 0): SharedArrayBuffer {
+    let buffer = this.memory.buffer as unknown as SharedArrayBuffer;
+    if (buffer.byteLength < end) {
+      this.memory.grow(0);
+      buffer = this.memory.buffer as unknown as SharedArrayBuffer;
+    }
+    return buffer;
+  }
+
+  /** A Float64 view of `length` numbers at byte `offset`. */
+  f64(offset: number, length: number): Float64Array {
+    return new Float64Array(this.buffer(offset + length * 8), offset, length);
+  }
+
+  /** An Int32 view of `length` numbers at byte `offset`. */
+  i32(offset: number, length: number): Int32Array {
+    return new Int32Array(this.buffer(offset + length * 4), offset, length);
   }
 
   /** Records published so far. */
@@ -100,7 +143,7 @@ export class Arena {
     let chunk = this.#chunks[k];
     if (chunk === undefined) {
       const words = FIRST_CHUNK_RECORDS * 2 ** k * RECORD_WORDS;
-      chunk = this.#chunks[k] = new Int32Array(this.buffer, Atomics.load(this.header, H_CHUNKS + k), words);
+      chunk = this.#chunks[k] = this.i32(Atomics.load(this.header, H_CHUNKS + k), words);
     }
     return [chunk, (n - FIRST_CHUNK_RECORDS * (2 ** k - 1)) * RECORD_WORDS];
   }
@@ -137,20 +180,20 @@ export class Arena {
     return start;
   }
 
-  /** Allocates zeroed bytes (8-aligned) at the end, growing the buffer. Mutex held. */
+  /** Allocates zeroed bytes (8-aligned) at the end, growing the memory. Mutex held. */
   allocate(bytes: number): number {
     const at = this.header[H_END];
     const end = at + Math.ceil(bytes / 8) * 8;
-    if (end > this.buffer.byteLength) {
-      if (end > this.buffer.maxByteLength) {
+    const size = this.buffer(end).byteLength;
+    if (end > size) {
+      if (end > this.maxBytes) {
         throw new RangeError(
-          `The shared memory arena is full (${this.buffer.maxByteLength} bytes): give shareMemory() a larger maxBytes`,
+          `The shared memory arena is full (${this.maxBytes} bytes): give shareMemory() a larger maxBytes`,
         );
       }
       // Grown by half again at least, so that growing stays rare.
-      this.buffer.grow(
-        Math.min(this.buffer.maxByteLength, Math.max(end, Math.ceil(this.buffer.byteLength * 1.5))),
-      );
+      const target = Math.min(this.maxBytes, Math.max(end, Math.ceil(size * 1.5)));
+      this.memory.grow(Math.ceil(target / WASM_PAGE) - size / WASM_PAGE);
     }
     this.header[H_END] = end;
     return at;
@@ -160,7 +203,7 @@ export class Arena {
   writeText(text: string): [offset: number, length: number] {
     const bytes = encoder.encode(text);
     const at = this.allocate(bytes.length);
-    new Uint8Array(this.buffer, at, bytes.length).set(bytes);
+    new Uint8Array(this.buffer(at + bytes.length), at, bytes.length).set(bytes);
     return [at, bytes.length];
   }
 
@@ -168,7 +211,7 @@ export class Arena {
   readText(offset: number, length: number): string {
     // Decoders refuse shared memory: copy the bytes out first.
     const bytes = new Uint8Array(length);
-    bytes.set(new Uint8Array(this.buffer, offset, length));
+    bytes.set(new Uint8Array(this.buffer(offset + length), offset, length));
     return decoder.decode(bytes);
   }
 }

@@ -27,7 +27,7 @@ function storeOf(config: BackendConfig): SharedStore {
 }
 
 /**
- * Values kept in memory shared by the threads of a process (a SharedArrayBuffer): each thread
+ * Values kept in memory shared by the threads of a process (a shared WebAssembly.Memory): each thread
  * writes its own slots, and a collection from any thread adds them up. Selected by
  * `shareMemory()`.
  *
@@ -116,11 +116,17 @@ export class SharedMemoryBackend implements Backend {
   /**
    * Waits until the series this thread created are registered in the arena.
    *
-   * @returns Once registered. A definition that conflicts with another thread's is reported by
-   * the collection instead.
+   * @returns Once registered.
+   * @throws A registration that failed (a definition that conflicts with another thread's, an
+   * arena that is full), once; every collection of the store fails with it too.
    */
   static async flush(): Promise<void> {
-    for (const store of joined) await store.settle();
+    let failed: unknown;
+    for (const store of joined) {
+      await store.settle();
+      failed ??= store.unreported();
+    }
+    if (failed !== undefined) throw failed;
   }
 
   /**

@@ -18,6 +18,23 @@ export interface Definition {
   readonly mode: GaugeMode | undefined;
 }
 
+/** One thread's page of values: value `i` is `f64[i] + ints[i]`. */
+export interface Page {
+  readonly f64: Float64Array;
+  readonly ints: Int32Array;
+}
+
+/** A thread that joined the arena. */
+export interface Thread {
+  /** Unix ms, written every second while the thread lives. */
+  readonly heartbeat: Float64Array;
+  /**
+   * Odd while the thread moves an Int32 part into its Float64 part (a carry, when the Int32 part
+   * would overflow): a reader that sees it change reads again.
+   */
+  readonly carry: Int32Array;
+}
+
 /** A series as the arena knows it. */
 export interface Entry {
   readonly record: number;
@@ -32,6 +49,9 @@ export interface Entry {
   /** Where the series starts in a page. */
   readonly index: number;
   removed: boolean;
+  /** The labels, parsed for the label names `parsedFor` at the last collection. */
+  parsed: Readonly<Record<string, string>> | undefined;
+  parsedFor: readonly string[] | undefined;
 }
 
 /** The definition a metric brings, as the arena stores it. */
@@ -58,21 +78,16 @@ export function difference(a: Omit<Definition, "record">, b: Omit<Definition, "r
   return undefined;
 }
 
-/** The key of a series in `Directory.series`. */
-export function seriesKey(definition: Definition, labels: string): string {
-  return `${definition.record}\n${labels}`;
-}
-
 /** What one thread has read of the log. */
 export class Directory {
   readonly metrics: Map<string, Definition> = new Map();
-  readonly series: Map<string, Entry> = new Map();
-  readonly seriesOf: Map<Definition, Entry[]> = new Map();
-  /** Thread index -> page index -> the page (a view of its numbers). */
-  readonly pages: Map<number, Map<number, Float64Array>> = new Map();
-  /** Thread index -> its heartbeat (a view of one number: Unix ms). */
-  readonly threads: Map<number, Float64Array> = new Map();
-  #byRecord = new Map<number, Definition | Entry>();
+  /** A metric's series by their labels text, in the order they were registered. */
+  readonly seriesOf: Map<Definition, Map<string, Entry>> = new Map();
+  /** Thread index -> page index -> the page. */
+  readonly pages: Map<number, Map<number, Page>> = new Map();
+  /** Thread index -> the thread. */
+  readonly threads: Map<number, Thread> = new Map();
+  #byRecord: (Definition | Entry | undefined)[] = [];
   #seen = 0;
 
   /**
@@ -86,49 +101,56 @@ export class Directory {
     for (let n = this.#seen; n < end; n++) {
       const [chunk, at] = arena.record(n);
       const r = (i: number): number => chunk[at + i];
+      let item: Definition | Entry | undefined;
       switch (r(0)) {
         case KIND.metric: {
           const definition: Definition = { record: n, ...JSON.parse(arena.readText(r(1), r(2))) };
           this.metrics.set(definition.name, definition);
-          this.seriesOf.set(definition, []);
-          this.#byRecord.set(n, definition);
+          this.seriesOf.set(definition, new Map());
+          item = definition;
           break;
         }
         case KIND.series: {
-          const definition = this.#byRecord.get(r(1)) as Definition;
+          const definition = this.#byRecord[r(1)] as Definition;
           const entry: Entry = {
             record: n,
             definition,
             labels: arena.readText(r(2), r(3)),
             position: r(4),
             width: r(5),
-            // Views of fixed length: engines index them as fast as plain arrays, unlike views that
-            // follow a growable buffer's length.
-            epoch: r(6) < 0 ? undefined : new Int32Array(arena.buffer, r(6), 1),
+            epoch: r(6) < 0 ? undefined : arena.i32(r(6), 1),
             index: r(4) % PAGE_VALUES,
             removed: false,
+            parsed: undefined,
+            parsedFor: undefined,
           };
-          this.series.set(seriesKey(definition, entry.labels), entry);
-          this.seriesOf.get(definition)!.push(entry);
-          this.#byRecord.set(n, entry);
+          this.seriesOf.get(definition)!.set(entry.labels, entry);
+          item = entry;
           break;
         }
         case KIND.page: {
           let pages = this.pages.get(r(1));
           if (pages === undefined) this.pages.set(r(1), pages = new Map());
-          pages.set(r(2), new Float64Array(arena.buffer, r(3), PAGE_VALUES));
+          pages.set(r(2), {
+            f64: arena.f64(r(3), PAGE_VALUES),
+            ints: arena.i32(r(3) + PAGE_VALUES * 8, PAGE_VALUES),
+          });
           break;
         }
         case KIND.thread:
-          this.threads.set(r(1), new Float64Array(arena.buffer, r(2), 1));
+          this.threads.set(r(1), {
+            heartbeat: arena.f64(r(2), 1),
+            carry: arena.i32(r(2) + 8, 1),
+          });
           break;
         case KIND.remove:
-          (this.#byRecord.get(r(1)) as Entry).removed = true;
+          (this.#byRecord[r(1)] as Entry).removed = true;
           break;
         case KIND.revive:
-          (this.#byRecord.get(r(1)) as Entry).removed = false;
+          (this.#byRecord[r(1)] as Entry).removed = false;
           break;
       }
+      this.#byRecord.push(item);
     }
     this.#seen = end;
     return end === published;
@@ -136,11 +158,17 @@ export class Directory {
 
   /** The series published as record `record`. */
   entry(record: number): Entry {
-    return this.#byRecord.get(record) as Entry;
+    return this.#byRecord[record] as Entry;
+  }
+
+  /** The series of a metric with these labels, or undefined. */
+  find(name: string, labels: string): Entry | undefined {
+    const definition = this.metrics.get(name);
+    return definition && this.seriesOf.get(definition)!.get(labels);
   }
 
   /** The page of a thread that holds a series (at `entry.index`), or undefined. */
-  page(thread: number, entry: Entry): Float64Array | undefined {
+  page(thread: number, entry: Entry): Page | undefined {
     return this.pages.get(thread)?.get(Math.floor(entry.position / PAGE_VALUES));
   }
 }

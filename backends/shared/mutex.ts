@@ -19,8 +19,6 @@ type WaitAsync = (
   timeout?: number,
 ) => { async: boolean; value: Promise<string> | string };
 
-const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
-
 /**
  * Takes the mutex for thread `me`, waiting as long as it takes without blocking, and taking it
  * over from a holder that kept it longer than LEASE_MS.
@@ -42,13 +40,6 @@ export async function lock(i32: Int32Array, f64: Float64Array, me: number): Prom
   }
 }
 
-/** Takes the mutex now if it is free; false otherwise. */
-export function tryLock(i32: Int32Array, f64: Float64Array, me: number): boolean {
-  if (Atomics.compareExchange(i32, H_LOCK, 0, me + 1) !== 0) return false;
-  f64[F_LOCK_TIME] = Date.now();
-  return true;
-}
-
 /** Releases the mutex and wakes one waiter. */
 export function unlock(i32: Int32Array, me: number): void {
   if (Atomics.compareExchange(i32, H_LOCK, me + 1, 0) === me + 1) Atomics.notify(i32, H_LOCK, 1);
@@ -66,9 +57,18 @@ export async function withLock<T>(i32: Int32Array, f64: Float64Array, me: number
 
 // Resolves when the mutex word changes from `holder`, or after `ms`.
 async function waitFor(i32: Int32Array, holder: number, ms: number): Promise<void> {
+  const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
   if (waitAsync !== undefined) {
     const result = waitAsync(i32, H_LOCK, holder, ms);
-    if (result.async) await result.value;
+    if (!result.async) return;
+    // Node does not count a pending waitAsync as work: a timer keeps the thread alive meanwhile,
+    // so that a thread awaiting flush() does not end before its series are registered.
+    const alive = setTimeout(() => {}, ms + 10);
+    try {
+      await result.value;
+    } finally {
+      clearTimeout(alive);
+    }
     return;
   }
   await new Promise((resolve) => setTimeout(resolve, Math.min(ms, 2)));

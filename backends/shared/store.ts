@@ -11,12 +11,19 @@ import { labelsText, parseLabels } from "../../core/_labeltext.ts";
 import { unrefTimer } from "../../core/_runtime.ts";
 import { Slicer, yieldToEventLoop } from "../../core/_slice.ts";
 import type { Labels, MetricFamily } from "../../core/types.ts";
-import { type Arena, KIND, PAGE_VALUES } from "./arena.ts";
-import { definitionOf, difference, Directory, type Entry, seriesKey } from "./directory.ts";
-import { lock, unlock } from "./mutex.ts";
+import { type Arena, KIND, PAGE_BYTES, PAGE_VALUES, THREAD_BYTES } from "./arena.ts";
+import { definitionOf, difference, Directory, type Entry, type Page } from "./directory.ts";
+import { withLock } from "./mutex.ts";
 import { InstanceGauge, type SeriesStore, SharedGauge, type SharedSeries, SharedSums } from "./values.ts";
 
 type Series = MetricFamily["series"][number];
+
+/** A thread's page that holds a series, with the thread's index and carry sequence. */
+interface Held {
+  readonly thread: number;
+  readonly page: Page;
+  readonly carry: Int32Array;
+}
 
 /** How often a thread writes its heartbeat. */
 const HEARTBEAT_MS = 1000;
@@ -24,6 +31,10 @@ const HEARTBEAT_MS = 1000;
 const SCAN_SLICE = 256;
 /** Series registered under the mutex at once. */
 const BATCH = 64;
+/** Series read at once in a collection, checking the threads' carry sequences once. */
+const CHUNK = 32;
+/** Reads of a chunk while a thread carries, before taking what is there (see `#consistent`). */
+const CARRY_RETRIES = 1000;
 
 /** One thread's view of an arena, and the series it writes there. */
 export class SharedStore implements SeriesStore {
@@ -37,7 +48,7 @@ export class SharedStore implements SeriesStore {
   #removals: { target: CollectTarget; labels: string }[] = [];
   #task: Promise<void> | undefined;
   #error: unknown;
-  #labels = new Map<string, Labels>();
+  #reported = false;
 
   private constructor(arena: Arena, thread: number, liveMs: number) {
     this.arena = arena;
@@ -49,12 +60,12 @@ export class SharedStore implements SeriesStore {
   static async join(arena: Arena, liveMs: number): Promise<SharedStore> {
     const store = new SharedStore(arena, arena.joinThread(), liveMs);
     await store.#locked(() => {
-      const block = arena.allocate(8);
-      new Float64Array(arena.buffer, block, 1)[0] = Date.now();
+      const block = arena.allocate(THREAD_BYTES);
+      arena.f64(block, 1)[0] = Date.now();
       arena.append([[KIND.thread, store.thread, block]]);
     });
     store.dir.scan(arena);
-    const heartbeat = store.dir.threads.get(store.thread)!;
+    const { heartbeat } = store.dir.threads.get(store.thread)!;
     const timer = setInterval(() => (heartbeat[0] = Date.now()), HEARTBEAT_MS);
     unrefTimer(timer);
     return store;
@@ -91,8 +102,7 @@ export class SharedStore implements SeriesStore {
     // A few records only: a thread that is behind catches up asynchronously, in #register, and
     // a burst of new children must not read the same burst of records once per child.
     this.dir.scan(this.arena, 16);
-    const definition = this.dir.metrics.get(series.definition.name);
-    const entry = definition && this.dir.series.get(seriesKey(definition, series.labels));
+    const entry = this.dir.find(series.name, series.labels);
     if (entry !== undefined && !entry.removed && this.#attach(series, entry)) return;
     this.#queue.push(series);
     this.#schedule();
@@ -110,6 +120,13 @@ export class SharedStore implements SeriesStore {
     if (this.#error !== undefined) throw this.#error;
   }
 
+  /** The error of a failed registration, the first time it is asked for; then undefined. */
+  unreported(): unknown {
+    if (this.#reported) return undefined;
+    this.#reported = this.#error !== undefined;
+    return this.#error;
+  }
+
   /** Waits for what is queued. */
   async settle(): Promise<void> {
     while (this.#task !== undefined) await this.#task;
@@ -118,24 +135,39 @@ export class SharedStore implements SeriesStore {
   read(series: SharedSeries, index: number): number {
     this.dir.scan(this.arena);
     const entry = series.entry!;
-    return this.#value(entry, index, Date.now(), this.#pages(entry));
+    const now = Date.now();
+    return this.#consistent(() => this.#value(entry, index, now, this.#held(entry, new Map())));
   }
 
   /** Every series of these metrics, every thread's part added up. */
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     await this.flush();
     while (!this.dir.scan(this.arena, SCAN_SLICE)) await yieldToEventLoop();
-    // Each series reads every thread's page: check the clock often.
-    const slicer = new Slicer(32);
+    // A chunk of series reads every thread's page: check the clock every chunk.
+    const slicer = new Slicer(1);
     const now = Date.now();
+    const pages = new Map<number, Held[]>();
     const families: MetricFamily[] = [];
     for (const target of targets) {
       const series: Series[] = [];
       const definition = this.dir.metrics.get(target.name);
-      for (const entry of (definition && this.dir.seriesOf.get(definition)) ?? []) {
+      const entries = definition === undefined ? [] : [...this.dir.seriesOf.get(definition)!.values()];
+      for (let from = 0; from < entries.length; from += CHUNK) {
         if (slicer.due()) await slicer.pause();
-        const labels = this.#labelsOf(entry.labels, target.labelNames);
-        if (labels !== undefined) this.#shape(target, entry, labels, now, series);
+        const chunk = entries.slice(from, from + CHUNK);
+        for (const entry of chunk) {
+          if (entry.parsedFor === target.labelNames) continue;
+          entry.parsed = parseLabels(entry.labels, target.labelNames);
+          entry.parsedFor = target.labelNames;
+        }
+        series.push(...this.#consistent(() => {
+          const out: Series[] = [];
+          for (const entry of chunk) {
+            if (entry.parsed === undefined) continue;
+            this.#shape(target, entry, entry.parsed, now, this.#held(entry, pages), out);
+          }
+          return out;
+        }));
       }
       const family = { name: target.exposedName, help: target.help, type: target.type, series };
       families.push(
@@ -147,70 +179,104 @@ export class SharedStore implements SeriesStore {
 
   // --- reading ---
 
-  // The threads that hold a page with the series, and those pages.
-  #pages(entry: Entry): [thread: number, page: Float64Array][] {
-    const pages: [number, Float64Array][] = [];
-    for (const thread of this.dir.pages.keys()) {
-      const page = this.dir.page(thread, entry);
-      if (page !== undefined) pages.push([thread, page]);
+  // The threads that hold the page of a series, and those pages; `known` keeps them by page.
+  #held(entry: Entry, known: Map<number, Held[]>): Held[] {
+    const index = pageOf(entry.position);
+    let held = known.get(index);
+    if (held === undefined) {
+      held = [];
+      for (const [thread, { carry }] of this.dir.threads) {
+        const page = this.dir.pages.get(thread)?.get(index);
+        if (page !== undefined) held.push({ thread, page, carry });
+      }
+      known.set(index, held);
     }
-    return pages;
+    return held;
   }
 
-  #value(entry: Entry, index: number, now: number, pages: [number, Float64Array][]): number {
+  // Runs `read` until no thread carried meanwhile (see values.ts): every thread's carry sequence
+  // even and unchanged. A thread cannot stop halfway through a carry (termination waits for a
+  // function call or a loop), so the retries run out only if one did.
+  #consistent<T>(read: () => T): T {
+    const threads = [...this.dir.threads.values()];
+    const before = new Array<number>(threads.length);
+    for (let attempt = 0;; attempt++) {
+      let settled = true;
+      for (let i = 0; i < threads.length; i++) {
+        before[i] = Atomics.load(threads[i].carry, 0);
+        if (before[i] & 1) settled = false;
+      }
+      const result = read();
+      // A read-modify-write, not a load: on every CPU it orders the plain reads above before it.
+      for (let i = 0; i < threads.length; i++) {
+        if (Atomics.add(threads[i].carry, 0, 0) !== before[i]) settled = false;
+      }
+      if (settled || attempt === CARRY_RETRIES) return result;
+    }
+  }
+
+  #value(entry: Entry, index: number, now: number, held: Held[]): number {
     const at = entry.index;
     if (entry.epoch !== undefined) {
       // A shared gauge: the last set() plus what was added since, by any thread.
       const epoch = Atomics.load(entry.epoch, 0);
       let base = 0;
       let added = 0;
-      for (const [, page] of pages) {
-        if (page[at + 3] === epoch) base = page[at + 2];
-        if (page[at + 1] === epoch) added += page[at];
+      for (const { page: { f64, ints } } of held) {
+        if (ints[at + 3] === epoch) base = f64[at + 2];
+        if (ints[at + 1] === epoch) added += f64[at] + ints[at];
       }
       return base + added;
     }
     if (entry.definition.type === "gauge") {
-      return this.#instances(entry, pages, now).reduce((sum, [, value]) => sum + value, 0);
+      return this.#instances(entry, held, now).reduce((sum, [, value]) => sum + value, 0);
     }
-    let sum = 0;
-    for (const [, page] of pages) sum += page[at + index];
-    return sum;
+    return sums(entry, held)[index];
   }
 
   // A per-instance gauge's [thread, value, stamp] for every thread that holds the series.
   #instances(
     entry: Entry,
-    pages: [number, Float64Array][],
+    held: Held[],
     now: number,
   ): [thread: number, value: number, stamp: number][] {
     const at = entry.index;
     const live = entry.definition.mode?.startsWith("live") ?? false;
     const out: [number, number, number][] = [];
-    for (const [thread, page] of pages) {
-      if (page[at + 1] === 0) continue;
-      if (live && thread !== this.thread && !(now - this.dir.threads.get(thread)![0] < this.#liveMs)) {
+    for (const { thread, page: { f64 } } of held) {
+      if (f64[at + 1] === 0) continue;
+      if (
+        live && thread !== this.thread && !(now - this.dir.threads.get(thread)!.heartbeat[0] < this.#liveMs)
+      ) {
         continue;
       }
-      out.push([thread, page[at], page[at + 1]]);
+      out.push([thread, f64[at], f64[at + 1]]);
     }
     return out;
   }
 
-  #shape(target: CollectTarget, entry: Entry, labels: Labels, now: number, out: Series[]): void {
-    const pages = this.#pages(entry);
+  #shape(
+    target: CollectTarget,
+    entry: Entry,
+    labels: Labels,
+    now: number,
+    held: Held[],
+    out: Series[],
+  ): void {
     // A series removed is shown again once some thread wrote to it after the removal.
-    if (entry.removed && !pages.some(([, page]) => written(page, entry.index, entry.width))) return;
+    if (entry.removed && !held.some(({ page }) => written(page, entry.index, entry.width))) return;
     if (target.type === "histogram") {
+      const values = sums(entry, held);
       let count = 0;
       const last = entry.width - 1;
       const buckets = new Array<number>(last);
-      for (let i = 0; i < last; i++) buckets[i] = count += this.#value(entry, i, now, pages);
-      out.push({ labels, buckets, sum: this.#value(entry, last, now, pages), count });
+      for (let i = 0; i < last; i++) buckets[i] = count += values[i];
+      out.push({ labels, buckets, sum: values[last], count });
     } else if (target.type === "summary") {
-      out.push({ labels, count: this.#value(entry, 0, now, pages), sum: this.#value(entry, 1, now, pages) });
+      const [count, sum] = sums(entry, held);
+      out.push({ labels, count, sum });
     } else if (target.type === "gauge" && entry.epoch === undefined) {
-      const instances = this.#instances(entry, pages, now);
+      const instances = this.#instances(entry, held, now);
       const kind = entry.definition.mode!.replace(/^live/, "");
       if (kind === "all") {
         for (const [thread, value] of instances) {
@@ -220,18 +286,8 @@ export class SharedStore implements SeriesStore {
         out.push({ labels, value: aggregate(kind, instances) });
       }
     } else {
-      out.push({ labels, value: this.#value(entry, 0, now, pages) });
+      out.push({ labels, value: this.#value(entry, 0, now, held) });
     }
-  }
-
-  #labelsOf(text: string, names: readonly string[]): Labels | undefined {
-    const key = `${names.join(",")}|${text}`;
-    let labels = this.#labels.get(key);
-    if (labels === undefined) {
-      labels = parseLabels(text, names);
-      if (labels !== undefined) this.#labels.set(key, labels);
-    }
-    return labels;
   }
 
   // --- registration ---
@@ -283,16 +339,16 @@ export class SharedStore implements SeriesStore {
     const created = new Map<string, number>();
     const adding = new Set<number>();
     for (const series of queue) {
-      const definition = dir.metrics.get(series.definition.name);
+      const definition = dir.metrics.get(series.name);
       if (definition === undefined) continue; // its definition conflicted: it stays here
-      const key = seriesKey(definition, series.labels);
-      const entry = dir.series.get(key);
+      const entry = dir.seriesOf.get(definition)!.get(series.labels);
       if (entry !== undefined) {
         if (entry.removed) records.push([KIND.revive, entry.record]);
         this.#needPage(entry.position, records, adding);
         attach.push([series, entry]);
         continue;
       }
+      const key = `${definition.record}\n${series.labels}`;
       let index = created.get(key);
       if (index === undefined) {
         const position = arena.positions(series.width);
@@ -305,11 +361,12 @@ export class SharedStore implements SeriesStore {
       attach.push([series, index]);
     }
     for (const { target, labels } of this.#removals.splice(0)) {
-      const definition = dir.metrics.get(target.name);
-      const entry = definition && dir.series.get(seriesKey(definition, labels));
+      const entry = dir.find(target.name, labels);
       if (entry === undefined) continue;
       for (const thread of dir.pages.keys()) {
-        dir.page(thread, entry)?.fill(0, entry.index, entry.index + entry.width);
+        const page = dir.page(thread, entry);
+        page?.f64.fill(0, entry.index, entry.index + entry.width);
+        page?.ints.fill(0, entry.index, entry.index + entry.width);
       }
       records.push([KIND.remove, entry.record]);
     }
@@ -323,33 +380,43 @@ export class SharedStore implements SeriesStore {
 
   // Adds a page record for this thread when it has no page for the position yet.
   #needPage(position: number, records: number[][], adding: Set<number>): void {
-    const page = Math.floor(position / PAGE_VALUES);
+    const page = pageOf(position);
     if (this.dir.pages.get(this.thread)?.has(page) || adding.has(page)) return;
     adding.add(page);
-    records.push([KIND.page, this.thread, page, this.arena.allocate(PAGE_VALUES * 8)]);
+    records.push([KIND.page, this.thread, page, this.arena.allocate(PAGE_BYTES)]);
   }
 
   // Attaches a series to this thread's page; false when the page is not there yet.
   #attach(series: SharedSeries, entry: Entry): boolean {
     const page = this.dir.page(this.thread, entry);
     if (page === undefined) return false;
-    series.attach(entry, page);
+    series.attach(entry, page, this.dir.threads.get(this.thread)!.carry);
     return true;
   }
 
-  async #locked<T>(fn: () => T): Promise<T> {
-    await lock(this.arena.header, this.arena.headerF64, this.thread);
-    try {
-      return fn();
-    } finally {
-      unlock(this.arena.header, this.thread);
-    }
+  #locked<T>(fn: () => T): Promise<T> {
+    return withLock(this.arena.header, this.arena.headerF64, this.thread, fn);
   }
 }
 
-function written(page: Float64Array, at: number, width: number): boolean {
-  for (let i = 0; i < width; i++) if (page[at + i] !== 0) return true;
+function written(page: Page, at: number, width: number): boolean {
+  for (let i = 0; i < width; i++) if (page.f64[at + i] !== 0 || page.ints[at + i] !== 0) return true;
   return false;
+}
+
+// A series' sums, every thread's part added up (inside `#consistent`).
+function sums(entry: Entry, held: Held[]): number[] {
+  const at = entry.index;
+  const width = entry.width;
+  const out = new Array<number>(width).fill(0);
+  for (const { page: { f64, ints } } of held) {
+    for (let i = 0; i < width; i++) out[i] += f64[at + i] + ints[at + i];
+  }
+  return out;
+}
+
+function pageOf(position: number): number {
+  return Math.floor(position / PAGE_VALUES);
 }
 
 function conflict(name: string, why: string): TypeError {

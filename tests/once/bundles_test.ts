@@ -216,6 +216,64 @@ test(
   { timeout: 120_000 },
 );
 
+test(
+  "a Worker bundle on the memory backend runs in workerd per isolate, with or without shareMemory()",
+  async () => {
+    const [dir, removeDir] = tempDir("memoryworker");
+    try {
+      const result = await esbuild.build({
+        entryPoints: [join(FIXTURES, "memory_worker.ts")],
+        bundle: true,
+        write: false,
+        format: "esm",
+        platform: "browser",
+        conditions: ["workerd", "worker", "browser"],
+        target: "es2022",
+        logLevel: "silent",
+      });
+      await esbuild.stop();
+      const scriptPath = join(dir, "worker.js");
+      writeFileSync(scriptPath, result.outputFiles[0].text);
+      for (const share of ["no", "yes"]) {
+        let output = "";
+        const mf = new Miniflare({
+          modules: true,
+          scriptPath,
+          modulesRoot: dir,
+          compatibilityDate: "2024-11-11",
+          bindings: { SHARE: share },
+          handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+            stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+            stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+          },
+        });
+        try {
+          for (let i = 0; i < 5; i++) {
+            const response = await mf.dispatchFetch("http://worker.test/");
+            assert.equal(`${response.status} ${await response.text()}`, "200 ok", output);
+          }
+          const metrics = await mf.dispatchFetch("http://worker.test/metrics");
+          const text = await bodyText(metrics);
+          assert.equal(metrics.status, 200, text);
+          // workerd has SharedArrayBuffer: shareMemory() makes an arena, which this isolate alone uses.
+          assert.match(
+            text,
+            new RegExp(`^memory_worker_hits_total\\{shared="${share === "yes"}"\\} 5$`, "m"),
+            text,
+          );
+          assert.doesNotMatch(output, /uncaught|unhandled|error/i, output);
+        } finally {
+          await mf.dispose();
+        }
+      }
+    } finally {
+      await esbuild.stop();
+      removeDir();
+    }
+  },
+  { timeout: 120_000 },
+);
+
 // --- 2. webpack 5 ---
 
 const WEBPACK_APP = `import { Counter, generateLatest, Registry } from "theus";
