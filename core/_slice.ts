@@ -18,16 +18,10 @@ export const yieldToEventLoop: () => Promise<void> = typeof immediate === "funct
 export class Slicer {
   #started = performance.now();
   #count = 0;
-  #mask: number;
 
-  /** Checks the clock every `every` calls (a power of two): fewer for costly iterations. */
-  constructor(every = 1024) {
-    this.#mask = every - 1;
-  }
-
-  /** Whether the loop has worked for a slice; reads the clock every `every` calls. */
+  /** Whether the loop has worked for a slice; reads the clock every 1024 calls. */
   due(): boolean {
-    return (++this.#count & this.#mask) === 0 && performance.now() - this.#started >= SLICE_MS;
+    return (++this.#count & 1023) === 0 && performance.now() - this.#started >= SLICE_MS;
   }
 
   /** Gives the event loop a turn and starts a new slice. */
