@@ -18,7 +18,15 @@ import {
 import { test } from "./_harness.ts";
 import { startThread, type TestThread } from "./_threads.ts";
 import { LEASE_MS } from "../backends/shared/mutex.ts";
-import { BIG, BUCKETS, children, record, sharedMetrics, totals } from "./fixtures/shared_metrics.ts";
+import {
+  BIG,
+  BUCKETS,
+  children,
+  record,
+  sharedMetrics,
+  type Totals,
+  totals,
+} from "./fixtures/shared_metrics.ts";
 import { MODES } from "./fixtures/shared_gauges.ts";
 
 const WRITER = new URL("./fixtures/shared_writer.ts", import.meta.url);
@@ -43,14 +51,8 @@ function value(families: readonly MetricFamily[], name: string, labels: Record<s
   return series.value;
 }
 
-interface Snapshot {
-  ops: number;
-  bytes: number;
-  a: number;
-  b: number;
-  count: number;
-  sum: number;
-  buckets: readonly number[];
+/** What a collection reads: the writers' totals, and two gauges. */
+interface Snapshot extends Totals {
   inflight: number;
   workers: number;
 }

@@ -111,6 +111,25 @@ function tempDir(name: string): [string, () => void] {
 }
 
 /** Fails, telling how to build it, when the npm package (dist/) or a file of it is missing. */
+/** Bundles a Worker fixture with esbuild as Wrangler does, into `dir`/worker.js; returns that path. */
+async function workerBundle(fixture: string, dir: string): Promise<string> {
+  const result = await esbuild.build({
+    entryPoints: [join(FIXTURES, fixture)],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "browser",
+    // What Wrangler resolves with.
+    conditions: ["workerd", "worker", "browser"],
+    target: "es2022",
+    logLevel: "silent",
+  });
+  await esbuild.stop();
+  const scriptPath = join(dir, "worker.js");
+  writeFileSync(scriptPath, result.outputFiles[0].text);
+  return scriptPath;
+}
+
 function assertBuilt(...files: string[]): void {
   for (const file of files) {
     assert.ok(
@@ -146,20 +165,7 @@ test(
     let output = "";
     try {
       bridge = await startUpstashBridge({ redisPort: redis.port });
-      const result = await esbuild.build({
-        entryPoints: [join(FIXTURES, "worker.ts")],
-        bundle: true,
-        write: false,
-        format: "esm",
-        platform: "browser",
-        // What Wrangler resolves with.
-        conditions: ["workerd", "worker", "browser"],
-        target: "es2022",
-        logLevel: "silent",
-      });
-      await esbuild.stop();
-      const scriptPath = join(dir, "worker.js");
-      writeFileSync(scriptPath, result.outputFiles[0].text);
+      const scriptPath = await workerBundle("worker.ts", dir);
 
       // No `modules` list: Miniflare finds the modules itself by parsing the bundle, as
       // `wrangler dev` does with a bundle it did not build. `modulesRoot` is the bundle's
@@ -221,19 +227,7 @@ test(
   async () => {
     const [dir, removeDir] = tempDir("memoryworker");
     try {
-      const result = await esbuild.build({
-        entryPoints: [join(FIXTURES, "memory_worker.ts")],
-        bundle: true,
-        write: false,
-        format: "esm",
-        platform: "browser",
-        conditions: ["workerd", "worker", "browser"],
-        target: "es2022",
-        logLevel: "silent",
-      });
-      await esbuild.stop();
-      const scriptPath = join(dir, "worker.js");
-      writeFileSync(scriptPath, result.outputFiles[0].text);
+      const scriptPath = await workerBundle("memory_worker.ts", dir);
       for (const share of ["no", "yes"]) {
         let output = "";
         const mf = new Miniflare({
