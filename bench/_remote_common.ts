@@ -4,6 +4,7 @@
 import type { Redis as IoRedis } from "ioredis";
 import type { MetricFamily, ValueSeries } from "../mod.ts";
 import { fmt, type TimingOptions } from "./_harness.ts";
+import { check as checkExactly, rows } from "./_report.ts";
 
 /** How long and how often each case runs. */
 export interface Settings {
@@ -52,41 +53,13 @@ export const NAIVE_10K_SAMPLE = 1000;
 export const LABEL_NAMES = ["method", "status"];
 export const M100 = Array.from({ length: 100 }, (_, i) => `M${i}`);
 export const S100 = Array.from({ length: 100 }, (_, i) => `S${String(i).padStart(2, "0")}`);
-// 64 observations spread over every default bucket, +Inf included (0.001 to about 11.6).
-export const OBSERVED = Array.from({ length: 64 }, (_, i) => 0.001 * 1.16 ** i);
 export const labelsOf = (i: number) => ({ method: M100[i % 100], status: S100[Math.floor(i / 100) % 100] });
 
-/** One line of the report. */
-export interface Row {
-  case: string;
-  theus: string;
-  baseline: string;
-  ratio: number;
-  target: string;
-  status: "met" | "MISSED" | "-";
-}
+export { atMost, failures, familyOf, infoRow, notes, OBSERVED, type Row, rows } from "./_report.ts";
 
-export const rows: Row[] = [];
-export const failures: string[] = [];
-export const notes: string[] = [];
-
+/** A sanity check; numbers may differ by 1e-9, relatively (sums of floats in another order). */
 export function check(what: string, actual: unknown, expected: unknown): void {
-  const same = typeof expected === "number" && typeof actual === "number"
-    ? actual === expected || Math.abs(actual - expected) <= 1e-9 * Math.abs(expected)
-    : JSON.stringify(actual) === JSON.stringify(expected);
-  if (!same) failures.push(`${what}: got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
-}
-
-/** A row whose ratio should be at most `max` (redis ÷ memory). */
-export function atMost(name: string, theus: string, baseline: string, ratio: number, max: number): void {
-  rows.push({
-    case: name,
-    theus,
-    baseline,
-    ratio,
-    target: `<= ${max}x`,
-    status: ratio <= max ? "met" : "MISSED",
-  });
+  checkExactly(what, actual, expected, 1e-9);
 }
 
 /** A row whose ratio should be at least `min` (theus this many times faster or cheaper). */
@@ -113,10 +86,6 @@ export function countRow(name: string, theus: number, baseline: string, lo: numb
   });
 }
 
-export function infoRow(name: string, theus: string, baseline = "-"): void {
-  rows.push({ case: name, theus, baseline, ratio: NaN, target: "-", status: "-" });
-}
-
 export function rate(perSecond: number): string {
   if (perSecond >= 1e6) return `${fmt(perSecond / 1e6, "M/s")}`;
   if (perSecond >= 1e3) return `${fmt(perSecond / 1e3, "k/s")}`;
@@ -124,11 +93,6 @@ export function rate(perSecond: number): string {
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A family by its metric's name (a counter's family is named without `_total`). */
-export function familyOf(families: readonly MetricFamily[], name: string): MetricFamily | undefined {
-  return families.find((f) => f.name === name || `${f.name}_total` === name);
-}
 
 export function valueSum(family: MetricFamily | undefined): number {
   return ((family?.series ?? []) as ValueSeries[]).reduce((sum, s) => sum + s.value, 0);

@@ -1,6 +1,7 @@
 // What bench/run.mjs and bench/compare.mjs share: the argument parsing, the runtimes and groups,
-// the Node build (tsc), the exact command that runs bench/bench.ts and bench/remote.ts on each
-// runtime from a given tree, and the runner that reads a benchmark's `BENCH_JSON` line.
+// the Node build (tsc), the exact command that runs bench/bench.ts, bench/remote.ts and
+// bench/shared.ts on each runtime from a given tree, and the runner that reads a benchmark's
+// `BENCH_JSON` line.
 //
 // A tree is a directory holding the repository's files (the working tree, or a commit
 // materialised by compare.mjs, with node_modules linked to the repository's own). The runtimes
@@ -21,6 +22,8 @@ export const OUT_DIR = join(root, ".tmp", "bench-dist");
 export const RUNTIMES = ["node", "bun", "deno"];
 export const BENCH_GROUPS = ["memory", "hot", "exposition"];
 export const REMOTE_GROUPS = ["remote", "redis", "upstash"];
+/** bench/shared.ts: one group, run whole. */
+export const SHARED_GROUPS = ["shared"];
 
 let tag = "bench";
 /** The prefix of error messages: `bench: …`, `compare: …`. */
@@ -64,18 +67,21 @@ export function selectRuntimes(chosen) {
   return runtimes;
 }
 
-/** The `--only` groups, checked: which bench.ts and which remote.ts groups run (all by default). */
+/**
+ * The `--only` groups, checked: which bench.ts and which remote.ts groups run, and whether
+ * shared.ts does (all by default).
+ */
 export function selectGroups(groups) {
+  const known = [...BENCH_GROUPS, ...REMOTE_GROUPS, ...SHARED_GROUPS];
   for (const group of groups) {
-    if (![...BENCH_GROUPS, ...REMOTE_GROUPS].includes(group)) {
-      fail(`Unknown group "${group}": expected some of ${[...BENCH_GROUPS, ...REMOTE_GROUPS].join(", ")}`);
-    }
+    if (!known.includes(group)) fail(`Unknown group "${group}": expected some of ${known.join(", ")}`);
   }
   const all = groups.length === 0;
   return {
     all,
     benchGroups: all ? BENCH_GROUPS : BENCH_GROUPS.filter((g) => groups.includes(g)),
     remoteGroups: all ? ["remote"] : REMOTE_GROUPS.filter((g) => groups.includes(g)),
+    sharedGroups: all ? SHARED_GROUPS : SHARED_GROUPS.filter((g) => groups.includes(g)),
   };
 }
 
@@ -117,8 +123,8 @@ export function environment() {
 }
 
 /**
- * Builds a tree's Node variant of bench/bench.ts and bench/remote.ts with its own
- * bench/tsconfig.json into `outDir`. Options as for {@link run}.
+ * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts and bench/shared.ts (those its
+ * bench/tsconfig.json lists) with that tsconfig into `outDir`. Options as for {@link run}.
  */
 export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
   return run(process.execPath, [
@@ -131,8 +137,9 @@ export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
 }
 
 /**
- * The command lines that run a tree's bench/bench.ts and bench/remote.ts on a runtime (in the
- * tree's directory; Node runs the build in `outDir`): `{ bench: [command, argv], remote: … }`.
+ * The command lines that run a tree's bench/bench.ts, bench/remote.ts and bench/shared.ts on a
+ * runtime (in the tree's directory; Node runs the build in `outDir`): `{ bench: [command, argv],
+ * remote: …, shared: … }`. shared.ts runs whole (its only group), with a GC to measure the heap.
  */
 export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
   const q = quick ? ["--quick"] : [];
@@ -143,16 +150,19 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
       return {
         bench: [process.execPath, ["--expose-gc", join(outDir, "bench", "bench.js"), ...benchExtra]],
         remote: [process.execPath, [join(outDir, "bench", "remote.js"), ...remoteExtra]],
+        shared: [process.execPath, ["--expose-gc", join(outDir, "bench", "shared.js"), ...q]],
       };
     case "bun":
       return {
         bench: [bin("bun"), ["bench/bench.ts", ...benchExtra]],
         remote: [bin("bun"), ["bench/remote.ts", ...remoteExtra]],
+        shared: [bin("bun"), ["bench/shared.ts", ...q]],
       };
     case "deno":
       return {
         bench: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/bench.ts", ...benchExtra]],
         remote: [bin("deno"), ["run", "-A", "bench/remote.ts", ...remoteExtra]],
+        shared: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/shared.ts", ...q]],
       };
   }
   throw new Error(`unknown runtime ${runtime}`);

@@ -3,15 +3,17 @@
 // than 10 %). Prints, per runtime, every case of both versions side by side.
 //
 //   node bench/compare.mjs --base <git-ref> [--head <git-ref>] [--runtime node,bun,deno]
-//                          [--only hot,exposition,memory,remote] [--pairs N] [--quick] [--verbose]
+//                          [--only hot,exposition,memory,remote,shared] [--pairs N] [--quick] [--verbose]
 //
 // The base ref (and the head ref, if given; otherwise the head is the working tree, uncommitted
 // changes included) is extracted with `git archive` into .tmp/compare-*/, with node_modules
 // linked to the repository's own. Per runtime, each tree runs its own bench/bench.ts (and
-// bench/remote.ts for the remote groups) exactly as `npm run bench` does (bench/_runner.mjs;
-// Node: tsc per tree into its own out dir), alternately: base, head, base, head, … `--pairs`
-// times (3 by default). `--runtime`, `--only` and `--quick` are those of bench/run.mjs;
-// `--verbose` shows every run's own output instead of one line per run.
+// bench/remote.ts for the remote groups, bench/shared.ts for the shared group) exactly as `npm
+// run bench` does (bench/_runner.mjs; Node: tsc per tree into its own out dir), alternately:
+// base, head, base, head, … `--pairs` times (3 by default). `--runtime`, `--only` and `--quick`
+// are those of bench/run.mjs; `--verbose` shows every run's own output instead of one line per
+// run. A tree without one of these files (a base older than a benchmark) does not run it: that
+// benchmark's cases are shown for the other tree only.
 //
 // Compared: the theus figure of every row of the `BENCH_JSON` lines (the median over the pairs
 // for each tree). Lower is better for times (ns, µs, ms, s), heap (B) and counts (round trips,
@@ -67,8 +69,9 @@ const groups = selectGroups(list(values.only));
 const kinds = [
   ...(groups.benchGroups.length > 0 ? ["bench"] : []),
   ...(groups.remoteGroups.length > 0 ? ["remote"] : []),
+  ...(groups.sharedGroups.length > 0 ? ["shared"] : []),
 ];
-const FILE = { bench: "bench.ts", remote: "remote.ts" };
+const FILE = { bench: "bench.ts", remote: "remote.ts", shared: "shared.ts" };
 
 const rel = (path) => relative(root, path) || ".";
 
@@ -150,10 +153,12 @@ function materialise(tree) {
 for (const tree of trees) {
   tree.dir ??= materialise(tree);
   tree.outDir = join(tmp, `${tree.side}-dist`);
-  for (const kind of kinds) {
-    if (!existsSync(join(tree.dir, "bench", FILE[kind]))) {
-      broken(`the ${tree.side} (${tree.ref}, ${tree.sha.slice(0, 10)}) has no bench/${FILE[kind]}`);
-    }
+  // The benchmarks this tree has: a base may predate one.
+  tree.kinds = kinds.filter((kind) => existsSync(join(tree.dir, "bench", FILE[kind])));
+}
+for (const kind of kinds) {
+  if (trees.every((tree) => !tree.kinds.includes(kind))) {
+    broken(`neither the base nor the head has bench/${FILE[kind]}`);
   }
 }
 
@@ -186,6 +191,14 @@ console.log(versions);
 console.log(
   `trees: base in ${rel(base.dir)}, head in ${rel(head.dir)}; runs alternate base, head, base, head, …`,
 );
+for (const tree of trees) {
+  for (const kind of kinds.filter((k) => !tree.kinds.includes(k))) {
+    console.log(
+      `the ${tree.side} (${tree.ref}, ${tree.sha.slice(0, 10)}) has no bench/${FILE[kind]}: ` +
+        `its cases are shown for the other tree only`,
+    );
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Runs
@@ -230,6 +243,7 @@ async function runRuntime(runtime) {
     for (const kind of kinds) {
       for (const tree of trees) {
         if (runtime === "node" && tree.unbuilt) continue;
+        if (!tree.kinds.includes(kind)) continue;
         const [command, argv] = commandsFor(runtime, { outDir: tree.outDir, quick, groups })[kind];
         const started = performance.now();
         const result = await runBench(`${runtime} ${tree.side} ${FILE[kind]}, pair ${pair}`, command, argv, {
@@ -392,6 +406,21 @@ function compare(runs) {
     const inHead = sides.head.get(key);
     if (inBase === undefined || inHead === undefined) {
       const missing = inBase === undefined ? "base" : "head";
+      if (!trees.find((tree) => tree.side === missing).kinds.includes(kind)) {
+        // That tree has no such benchmark: the other tree's figures, shown on their own.
+        const present = summarise((inBase ?? inHead).theus);
+        onlyCount++;
+        table.push([
+          (inBase ?? inHead).label,
+          missing === "base" ? "n/a" : show(present),
+          missing === "head" ? "n/a" : show(present),
+          "-",
+          present?.spread !== undefined ? `${(present.spread * 100).toFixed(1)} %` : "-",
+          "-",
+          `only in ${missing === "base" ? "head" : "base"}`,
+        ]);
+        continue;
+      }
       const ran = runs.some((run) => run.tree === missing && run.kind === kind && run.ok);
       // When every run of that tree failed, its cases are missing for that reason alone.
       if (ran) {
@@ -429,9 +458,11 @@ function compare(runs) {
     ]);
   }
   for (const kind of kinds) {
-    for (const side of ["base", "head"]) {
-      if (!runs.some((run) => run.tree === side && run.kind === kind && run.ok)) {
-        only.push(`  no results from the ${side} for ${FILE[kind]}: every run failed`);
+    for (const tree of trees) {
+      if (!tree.kinds.includes(kind)) {
+        only.push(`  no results from the ${tree.side} for ${FILE[kind]}: it has no bench/${FILE[kind]}`);
+      } else if (!runs.some((run) => run.tree === tree.side && run.kind === kind && run.ok)) {
+        only.push(`  no results from the ${tree.side} for ${FILE[kind]}: every run failed`);
       }
     }
   }
@@ -449,7 +480,8 @@ console.log(
   `\nPer runtime, per case: base and head = median of the theus figure over the pairs; change = ` +
     `head vs base;\nspread = widest (max - min) / median of one tree across its pairs; control = ` +
     `the same change for the row's\nother column (prom-client in bench.ts: unchanged code, so ` +
-    `it shows the noise; the baseline in remote.ts).\nFlagged when worse by more than ${THRESHOLD} %: ` +
+    `it shows the noise; the baseline in remote.ts; the memory backend or the 1-thread figure in ` +
+    `shared.ts).\nFlagged when worse by more than ${THRESHOLD} %: ` +
     `SLOWER (times, rates), LARGER (heap), MORE (round trips, requests).`,
 );
 const summaries = [];

@@ -19,8 +19,9 @@
  */
 
 import { startRedis } from "../tests/_redis.ts";
-import { detectRuntime, type Runtime, sink, table } from "./_harness.ts";
-import { failures, notes, rows, settingsFor } from "./_remote_common.ts";
+import { detectRuntime, type Runtime, sink } from "./_harness.ts";
+import { failures, settingsFor } from "./_remote_common.ts";
+import { exitProcess, printReport } from "./_report.ts";
 import { redisCases } from "./_remote_redis.ts";
 import { upstashCases } from "./_remote_upstash.ts";
 
@@ -54,40 +55,16 @@ try {
   await server.stop();
 }
 
-const header = ["case", "theus", "baseline", "ratio", "target", "status"];
-const body = rows.map((r) => [
-  r.case,
-  r.theus,
-  r.baseline,
-  Number.isFinite(r.ratio) ? `${r.ratio.toFixed(r.ratio >= 100 ? 0 : 2)}x` : "-",
-  r.target,
-  r.status,
-]);
-console.log(table([header, ...body]));
-console.log(
-  `ratio: "redis hot" rows = redis / memory (lower is better); other rows = how many times theus is faster ` +
-    `than the baseline (higher is better); ${((performance.now() - started) / 1000).toFixed(1)} s`,
-);
-for (const note of notes) console.log(`note: ${note}`);
-if (failures.length > 0) {
-  console.log(`SANITY CHECK FAILED (${failures.length}):\n  ${failures.join("\n  ")}`);
-} else {
-  console.log("sanity: theus and the baselines left the expected totals in Redis");
-}
-console.log(
-  `BENCH_JSON ${
-    JSON.stringify({
-      runtime: runtime.name,
-      version: runtime.version,
-      kind: "remote",
-      quick,
-      rows,
-      failures,
-      sink,
-    })
-  }`,
-);
+printReport({
+  runtime,
+  kind: "remote",
+  quick,
+  ratios:
+    `ratio: "redis hot" rows = redis / memory (lower is better); other rows = how many times theus is ` +
+    "faster than the baseline (higher is better)",
+  elapsedMs: performance.now() - started,
+  sane: "theus and the baselines left the expected totals in Redis",
+  sink,
+});
 // Nothing should be left open; exit anyway, so a stray handle cannot hang the run.
-const code = failures.length > 0 ? 1 : 0;
-if (g.Deno !== undefined) g.Deno.exit(code);
-else g.process.exit(code);
+exitProcess();

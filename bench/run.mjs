@@ -1,14 +1,15 @@
-// `npm run bench`: builds the Node variant of bench/bench.ts and bench/remote.ts, runs them on
-// Node, Bun and Deno in turn (per runtime: the prom-client comparison, then the remote
-// backends against a redis-server the benchmark starts), prints each table, then one summary
-// line per case and runtime.
+// `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts and bench/shared.ts,
+// runs them on Node, Bun and Deno in turn (per runtime: the prom-client comparison, then the
+// remote backends against a redis-server the benchmark starts, then the shared memory backend
+// against the memory backend), prints each table, then one summary line per case and runtime.
 //
-//   node bench/run.mjs [--runtime node|bun|deno]... [--only hot,exposition,memory,remote] [--quick]
+//   node bench/run.mjs [--runtime node|bun|deno]... [--only hot,exposition,memory,remote,shared] [--quick]
 //
 // `--only` groups: hot, exposition, memory (bench.ts, theus vs prom-client); remote, or redis
-// and upstash separately (remote.ts). Missed targets are reported, never fatal: the exit code is
-// non-zero only when a runtime fails to run a benchmark or a sanity check fails. How each runtime
-// is built and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
+// and upstash separately (remote.ts); shared (shared.ts, shareMemory() vs the memory backend,
+// worker threads included). Missed targets are reported, never fatal: the exit code is non-zero
+// only when a runtime fails to run a benchmark or a sanity check fails. How each runtime is built
+// and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
 
 import {
   buildNode,
@@ -31,7 +32,7 @@ const { values, flags } = parseArgs(process.argv.slice(2), {
 const quick = flags.has("quick");
 const runtimes = selectRuntimes(list(values.runtime));
 const groups = selectGroups(list(values.only));
-const { benchGroups, remoteGroups } = groups;
+const { benchGroups, remoteGroups, sharedGroups } = groups;
 
 ensureDependencies();
 
@@ -48,10 +49,14 @@ if (runtimes.includes("node")) {
 const commands = Object.fromEntries(runtimes.map((name) => [name, commandsFor(name, { quick, groups })]));
 const results = [];
 const remoteResults = [];
+const sharedResults = [];
 for (const name of runtimes) {
   if (benchGroups.length > 0) results.push(await runBench(name, ...commands[name].bench));
   if (remoteGroups.length > 0) {
     remoteResults.push(await runBench(`${name} remote`, ...commands[name].remote));
+  }
+  if (sharedGroups.length > 0) {
+    sharedResults.push(await runBench(`${name} shared`, ...commands[name].shared));
   }
 }
 
@@ -87,29 +92,32 @@ if (results.length > 0) {
   }
   print(header);
 }
-if (remoteResults.length > 0) {
-  console.log(
-    "\n=== remote backends (ratio: redis hot = redis / memory, lower is better; " +
-      "others = times faster than the baseline, higher is better)\n",
-  );
+// A summary of the runs of one benchmark whose rows compare theus with a baseline.
+function printBaselineSummary(title, runs, suffix) {
+  if (runs.length === 0) return;
+  console.log(`\n=== ${title}\n`);
   const header = ["runtime", "case", "theus", "baseline", "ratio", "target", "status"];
-  for (const result of remoteResults) {
+  for (const result of runs) {
     for (const row of rowsOf(result, header)) {
       if (row.target === "-" && row.case.startsWith("  ")) continue; // a breakdown
-      lines.push([
-        result.name.replace(" remote", ""),
-        row.case,
-        row.theus,
-        row.baseline,
-        ratioText(row.ratio),
-        row.target,
-        row.status,
-      ]);
+      const name = result.name.replace(suffix, "");
+      lines.push([name, row.case, row.theus, row.baseline, ratioText(row.ratio), row.target, row.status]);
     }
   }
   print(header);
 }
-const everything = [...results, ...remoteResults];
+printBaselineSummary(
+  "remote backends (ratio: redis hot = redis / memory, lower is better; " +
+    "others = times faster than the baseline, higher is better)",
+  remoteResults,
+  " remote",
+);
+printBaselineSummary(
+  "shared memory backend (ratio = shared / memory, or 5 threads / 1 thread; lower is better)",
+  sharedResults,
+  " shared",
+);
+const everything = [...results, ...remoteResults, ...sharedResults];
 const missed =
   everything.flatMap((r) => r.report?.rows.filter((row) => row.status === "MISSED") ?? []).length;
 console.log(`\nload average at the end: ${load()} (timings mean little on a busy machine)`);
