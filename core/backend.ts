@@ -72,7 +72,7 @@ export const GAUGE_MODES = [
   "liveall",
 ] as const;
 
-/** The label that tells instances apart in the `all` and `liveall` gauge modes. */
+/** The label that tells instances apart in the `all` and `liveall` gauge modes and per-instance metrics. */
 export const INSTANCE_LABEL = "theus_instance";
 
 /** What a backend knows of the series it holds a value for. */
@@ -87,6 +87,8 @@ export interface MetricInfo {
   readonly labelNames: readonly string[];
   /** How a gauge combines instances; undefined for other types. */
   readonly gaugeMode?: GaugeMode;
+  /** Whether each instance keeps series of its own: see {@linkcode CollectTarget.perInstance}. */
+  readonly perInstance?: boolean;
 }
 
 /** What a backend's class-level `collect` hook is asked to read: one metric and its shape. */
@@ -105,6 +107,15 @@ export interface CollectTarget {
   readonly buckets?: readonly number[];
   /** A gauge's mode. */
   readonly gaugeMode?: GaugeMode;
+  /**
+   * Whether each instance keeps series of its own, whatever the type (the runtime metrics of
+   * `theus/runtime`: one process's CPU time or memory is never added to another's). A backend
+   * shared by processes keeps every instance's values apart, exposes them labelled
+   * `theus_instance`, and leaves an instance out once its heartbeat has expired; a backend shared
+   * by the threads of one process shows one thread's values. The memory backend, one instance,
+   * ignores it.
+   */
+  readonly perInstance?: boolean;
 }
 
 /** One value of one series. Mutations are synchronous; a read may be asynchronous. */

@@ -17,9 +17,50 @@ export interface MetricInternals {
   readonly target: CollectTarget;
   /** The family, read value by value, without settling the binding first. */
   family(): MetricFamily | Promise<MetricFamily>;
+  /**
+   * Removes every series, the metric's own included, and deletes them from a shared store: for
+   * a metric that is unregistered for good. Later writes are ignored.
+   */
+  retire(): void;
 }
 
 /** An object that may carry a metric's internal view. */
 export interface MaybeInternal {
   readonly [INTERNAL]?: MetricInternals;
+}
+
+/** Work to do before a collector is collected: values computed at scrape time. */
+export type Refresh = () => void | Promise<void>;
+
+const refreshers = new WeakMap<object, Refresh>();
+
+/** Makes a collector run `refresh` at the start of every collection that includes it. */
+export function setRefresh(collector: object, refresh: Refresh): void {
+  refreshers.set(collector, refresh);
+}
+
+/** The refresh of a collector, if it has one. */
+export function refreshOf(collector: object): Refresh | undefined {
+  return refreshers.get(collector);
+}
+
+let perInstanceScope = false;
+
+/**
+ * Creates metrics whose series are each instance's own (see `CollectTarget.perInstance`): every
+ * metric constructed inside `create` is.
+ */
+export function perInstance<T>(create: () => T): T {
+  const outer = perInstanceScope;
+  perInstanceScope = true;
+  try {
+    return create();
+  } finally {
+    perInstanceScope = outer;
+  }
+}
+
+/** Whether a metric constructed now is per instance. */
+export function creatingPerInstance(): boolean {
+  return perInstanceScope;
 }

@@ -14,7 +14,7 @@ import type {
 } from "../core/types.ts";
 import { type Binding, currentBinding } from "./_binding.ts";
 import { checkLabelNames, checkLabels, type LabelSetConstructor, labelSetConstructor } from "./_labels.ts";
-import { INTERNAL, type MetricInternals } from "./_internal.ts";
+import { creatingPerInstance, INTERNAL, type MetricInternals, refreshOf } from "./_internal.ts";
 import { defaultRegistry, type Registry } from "./registry.ts";
 
 /** Options every metric takes. */
@@ -59,6 +59,7 @@ class Family {
     readonly labelSet: ReadonlySet<string>,
     readonly binding: Binding,
     readonly extra: unknown,
+    readonly perInstance: boolean,
   ) {
     this.Labels = labelSetConstructor(labelNames);
   }
@@ -112,6 +113,7 @@ export abstract class Metric implements Collector {
       labelSet,
       currentBinding(),
       extra?.(),
+      creatingPerInstance(),
     );
     family.root = this;
     this.#family = family;
@@ -137,6 +139,14 @@ export abstract class Metric implements Collector {
   /** The metric type. */
   get type(): MetricType {
     return this.#family.spec.type;
+  }
+
+  /**
+   * Whether each process keeps series of its own on a shared backend, labelled `theus_instance`
+   * (the runtime metrics of `theus/runtime`); false for metrics created any other way.
+   */
+  get perInstance(): boolean {
+    return this.#family.perInstance;
   }
 
   /** The label names, in declaration order. */
@@ -270,6 +280,7 @@ export abstract class Metric implements Collector {
    */
   async collect(): Promise<MetricFamily[]> {
     const { binding, target } = this[INTERNAL];
+    await refreshOf(this.#family.root)?.();
     await binding.settle();
     const hook = binding.cls?.collect;
     if (hook !== undefined) return await hook.call(binding.cls, binding.config, [target]);
@@ -295,8 +306,13 @@ export abstract class Metric implements Collector {
         labelNames: family.labelNames,
         buckets: type === "histogram" ? family.extra as readonly number[] : undefined,
         gaugeMode: type === "gauge" ? family.extra as GaugeMode : undefined,
+        perInstance: family.perInstance || undefined,
       },
       family: () => this.#collectFamily(),
+      retire: () => {
+        this.clear();
+        if (family.root.isObservable) this.#drop(family.root);
+      },
     };
   }
 

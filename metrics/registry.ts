@@ -8,7 +8,7 @@ import { checkMetricName, describe } from "../core/_names.ts";
 import type { Collector, MetricFamily } from "../core/types.ts";
 import type { Binding } from "./_binding.ts";
 import { checkFamily, sampleNames } from "./_check.ts";
-import { INTERNAL, type MaybeInternal } from "./_internal.ts";
+import { INTERNAL, type MaybeInternal, refreshOf } from "./_internal.ts";
 
 /**
  * Thrown when a collector is registered under a name that is taken. `existing` is the
@@ -128,6 +128,11 @@ export class Registry {
    * @throws {TypeError} When a custom collector returns an invalid family.
    */
   async collect(): Promise<MetricFamily[]> {
+    // Values computed at scrape time are set first, so that they are flushed with the rest.
+    for (const collector of this.#collectors.keys()) {
+      const refresh = refreshOf(collector);
+      if (refresh !== undefined) await refresh();
+    }
     // Metrics on a backend with a class-level collect hook are read together, in one call.
     const bindings = new Map<Binding, Collector[]>();
     for (const collector of this.#collectors.keys()) {

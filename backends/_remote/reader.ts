@@ -6,7 +6,7 @@ import { errorMessage } from "../../core/_runtime.ts";
 import { Slicer } from "../../core/_slice.ts";
 import { valueNames } from "../../core/_values.ts";
 import type { Labels, MetricFamily } from "../../core/types.ts";
-import { instancesKey, metricKey, parseField, parseLabels } from "./layout.ts";
+import { field, instancesKey, metricKey, parseField, parseLabels } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { COLLECT_SCRIPT } from "./scripts.ts";
 import type { Transport } from "./transport.ts";
@@ -82,22 +82,32 @@ export class Reader {
     live: ReadonlySet<string>,
     slicer: Slicer,
   ): Promise<MetricFamily> {
-    // Group the fields of each series: labels text -> value name or instance -> value.
+    // Group the fields of each series: labels text -> value name or instance -> value. A
+    // per-instance metric has a series per labels text and live instance, each of its own shape.
+    const own = target.perInstance === true;
     const groups = new Map<string, Map<string, string>>();
     for (let i = 0; i < flat.length; i += 2) {
       const parts = parseField(String(flat[i]));
       if (parts === undefined) continue;
-      let group = groups.get(parts.labels);
-      if (group === undefined) groups.set(parts.labels, group = new Map());
-      group.set(parts.instance === "" ? parts.value : parts.instance, String(flat[i + 1]));
       if (slicer.due()) await slicer.pause();
+      if (own && !live.has(parts.instance)) continue;
+      const key = own ? field(parts.labels, "", parts.instance) : parts.labels;
+      let group = groups.get(key);
+      if (group === undefined) groups.set(key, group = new Map());
+      group.set(parts.instance === "" || own ? parts.value : parts.instance, String(flat[i + 1]));
     }
     const shape = shapeOf(target, live);
     const series: Series[] = [];
-    for (const text of [...groups.keys()].sort()) {
+    for (const key of [...groups.keys()].sort()) {
       if (slicer.due()) await slicer.pause();
-      const labels = this.#labelsOf(text, target.labelNames);
-      if (labels !== undefined) shape(labels, groups.get(text)!, series);
+      const parts = own ? parseField(key)! : undefined;
+      const labels = this.#labelsOf(parts?.labels ?? key, target.labelNames);
+      if (labels === undefined) continue;
+      shape(
+        parts === undefined ? labels : { ...labels, [INSTANCE_LABEL]: parts.instance },
+        groups.get(key)!,
+        series,
+      );
     }
     const family = { name: target.exposedName, help: target.help, type: target.type, series };
     return (target.type === "histogram" ? { ...family, buckets: target.buckets } : family) as MetricFamily;
@@ -133,7 +143,7 @@ function shapeOf(target: CollectTarget, live: ReadonlySet<string>): Shape {
       out.push({ labels, sum: number(fields, "sum"), count: number(fields, "count") });
   }
   const mode = target.gaugeMode;
-  if (target.type !== "gauge" || !perInstance(mode)) {
+  if (target.type !== "gauge" || !perInstance(mode) || target.perInstance) {
     return (labels, fields, out) => out.push({ labels, value: number(fields, "") });
   }
   // A per-instance gauge: one value per instance, the expired ones left out in the live modes.

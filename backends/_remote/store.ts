@@ -91,12 +91,14 @@ export class RemoteStore implements ValueStore, HealthSource {
     const key = metricKey(this.options.keyPrefix, target.name);
     const text = labelsText(labels);
     let removals: Removal[];
-    if (target.type === "gauge" && perInstance(target.gaugeMode)) {
+    if (target.type === "gauge" && perInstance(target.gaugeMode) && !target.perInstance) {
       // Other instances' ids are not known here: match every field of the label set.
       removals = [{ key, op: "p", field: seriesPrefix(text) }];
     } else {
+      // A per-instance metric's series is this process's own: the others keep theirs.
+      const instance = target.perInstance ? this.instanceId : "";
       const names = valueNames(target.type, target.buckets) ?? [""];
-      removals = names.map((name) => ({ key, op: "d", field: field(text, name) }));
+      removals = names.map((name) => ({ key, op: "d", field: field(text, name, instance) }));
     }
     this.#writer.remove(removals);
   }

@@ -106,7 +106,8 @@ export abstract class Pending implements SeriesValues {
  * The one value of a counter or gauge series (or of one bucket, made by the per-value
  * constructor). Increments of exactly 1 are counted apart, as an integer: a fractional delta
  * would otherwise make engines keep every delta as a boxed double. A gauge in a per-instance
- * mode owns its value and writes it whole, with this process's instance id.
+ * mode, and any per-instance metric, owns its value and writes it whole, with this process's
+ * instance id.
  */
 export class RemoteValue extends Pending {
   #name: string;
@@ -123,7 +124,7 @@ export class RemoteValue extends Pending {
     super(store, metric);
     this.#name = name;
     const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
-    this.#perInstance = perInstance(mode);
+    this.#perInstance = metric.perInstance === true || perInstance(mode);
     this.#latest = mode === "latest" || mode === "livelatest";
     if (this.#perInstance) store.usePerInstance();
     store.enqueue(this);
@@ -175,16 +176,22 @@ export class RemoteValue extends Pending {
   }
 }
 
-/** The values of a histogram series (its buckets, then its sum) or a summary's (count, sum). */
+/**
+ * The values of a histogram series (its buckets, then its sum) or a summary's (count, sum). A
+ * per-instance metric's fields carry this process's instance id.
+ */
 export class RemoteValues extends Pending {
   #names: readonly string[];
   #fields: string[] | undefined;
   #deltas: number[];
+  #instance: string;
 
   constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
     super(store, metric);
     this.#names = names;
     this.#deltas = new Array<number>(names.length).fill(0);
+    this.#instance = metric.perInstance === true ? store.instanceId : "";
+    if (metric.perInstance === true) store.usePerInstance();
     store.enqueue(this);
   }
 
@@ -216,6 +223,6 @@ export class RemoteValues extends Pending {
 
   // Made at the first flush and kept: a series is flushed again and again.
   #fieldNames(): string[] {
-    return this.#fields ??= this.#names.map((name) => field(this.labels, name));
+    return this.#fields ??= this.#names.map((name) => field(this.labels, name, this.#instance));
   }
 }

@@ -16,6 +16,8 @@ export interface Definition {
   /** A histogram's bounds, written canonically (`"0.1"`, `"+Inf"`). */
   readonly buckets: readonly string[] | undefined;
   readonly mode: GaugeMode | undefined;
+  /** Whether the series are the process's own, shown from one thread (runtime metrics). */
+  readonly perInstance: boolean;
 }
 
 /** One thread's page of values: value `i` is `f64[i] + ints[i]`. */
@@ -62,6 +64,7 @@ export function definitionOf(target: CollectTarget): Omit<Definition, "record"> 
     labelNames: [...target.labelNames].sort(),
     buckets: target.type === "histogram" ? target.buckets?.map(formatBound) : undefined,
     mode: target.type === "gauge" ? target.gaugeMode ?? "shared" : undefined,
+    perInstance: target.perInstance === true,
   };
 }
 
@@ -75,6 +78,9 @@ export function difference(a: Omit<Definition, "record">, b: Omit<Definition, "r
     return `its buckets are ${JSON.stringify(a.buckets)} there, ${JSON.stringify(b.buckets)} here`;
   }
   if (a.mode !== b.mode) return `its gauge mode is "${a.mode}" there, "${b.mode}" here`;
+  if (a.perInstance !== b.perInstance) {
+    return `it is ${a.perInstance ? "" : "not "}per instance there, ${b.perInstance ? "" : "not "}here`;
+  }
   return undefined;
 }
 

@@ -75,7 +75,7 @@ export class SharedStore implements SeriesStore {
   values(metric: MetricInfo, names: readonly string[] | undefined): SeriesValues {
     if (metric.type !== "gauge") return new SharedSums(this, metric, names?.length ?? 1);
     const mode = metric.gaugeMode;
-    return mode === undefined || mode === "shared"
+    return (mode === undefined || mode === "shared") && metric.perInstance !== true
       ? new SharedGauge(this, metric)
       : new InstanceGauge(this, metric);
   }
@@ -258,6 +258,16 @@ export class SharedStore implements SeriesStore {
     return out;
   }
 
+  // The first live thread that wrote the series, in the order threads joined.
+  #oneThread(entry: Entry, held: Held[], now: number): Held[] {
+    for (const one of held) {
+      const live = one.thread === this.thread ||
+        now - this.dir.threads.get(one.thread)!.heartbeat[0] < this.#liveMs;
+      if (live && written(one.page, entry.index, entry.width)) return [one];
+    }
+    return [];
+  }
+
   #shape(
     target: CollectTarget,
     entry: Entry,
@@ -268,6 +278,8 @@ export class SharedStore implements SeriesStore {
   ): void {
     // A series removed is shown again once some thread wrote to it after the removal.
     if (entry.removed && !held.some(({ page }) => written(page, entry.index, entry.width))) return;
+    // The process's own values (runtime metrics): one thread's, however many threads write them.
+    if (entry.definition.perInstance) held = this.#oneThread(entry, held, now);
     if (target.type === "histogram") {
       const values = sums(entry, held);
       let count = 0;
@@ -355,7 +367,9 @@ export class SharedStore implements SeriesStore {
       let index = created.get(key);
       if (index === undefined) {
         const position = arena.positions(series.width);
-        const epoch = definition.type === "gauge" && definition.mode === "shared" ? arena.allocate(8) : -1;
+        const epoch = definition.type === "gauge" && definition.mode === "shared" && !definition.perInstance
+          ? arena.allocate(8)
+          : -1;
         const [at, length] = arena.writeText(series.labels);
         index = records.push([KIND.series, definition.record, at, length, position, series.width, epoch]) - 1;
         created.set(key, index);
