@@ -101,6 +101,18 @@ function status(name: string): number | undefined {
   return statusCache.values?.get(name);
 }
 
+// The kernel's own start time: btime (boot, Unix seconds) plus field 22 of /proc/self/stat, in
+// clock ticks (USER_HZ, 100 on Linux). Deno's process.uptime() counts from later than the exec.
+function procStartTime(): number | undefined {
+  const fs = builtin("node:fs");
+  if (fs === undefined || !mayRead("/proc/self/stat") || !mayRead("/proc/stat")) return undefined;
+  const stat = attempt(() => fs.readFileSync("/proc/self/stat", "utf8") as string);
+  const boot = attempt(() => /^btime (\d+)/m.exec(fs.readFileSync("/proc/stat", "utf8"))?.[1]);
+  if (stat === undefined || boot === undefined) return undefined;
+  const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  return Number.isFinite(ticks) ? Number(boot) + ticks / 100 : undefined;
+}
+
 function maxFds(): number | undefined {
   const fs = builtin("node:fs");
   if (fs === undefined || !mayRead("/proc/self/limits")) return undefined;
@@ -155,7 +167,8 @@ export function detectHost(): Host {
   const process = host.process;
   const linux = process.platform === "linux";
   const uptime = attempt(() => process.uptime() as number);
-  const startTime = uptime === undefined ? undefined : Date.now() / 1000 - uptime;
+  const startTime = (linux ? procStartTime() : undefined) ??
+    (uptime === undefined ? undefined : Date.now() / 1000 - uptime);
   const v8 = builtin("node:v8");
   const jsc = runtime === "bun" ? builtin("bun:jsc") : undefined;
   const version = runtime === "deno"

@@ -33,7 +33,8 @@ import { unrefTimer } from "../core/_runtime.ts";
 import { MemoryBackend } from "../backends/memory.ts";
 import { Counter } from "../metrics/counter.ts";
 import { Gauge } from "../metrics/gauge.ts";
-import { Histogram } from "../metrics/histogram.ts";
+import { checkBuckets, Histogram } from "../metrics/histogram.ts";
+import { checkLabelNames, checkLabels } from "../metrics/_labels.ts";
 import { INTERNAL, type MaybeInternal, perInstance, setRefresh } from "../metrics/_internal.ts";
 import type { Metric } from "../metrics/_metric.ts";
 import { defaultRegistry, type Registry } from "../metrics/registry.ts";
@@ -287,7 +288,8 @@ export const DEFAULT_METRICS: Readonly<Record<DefaultMetricGroup, readonly strin
  * @param options Where to register, a name prefix, labels, which metrics, and the monitors' settings.
  * @returns A handle whose `stop()` (or `using`) ends the monitors and removes the metrics.
  * @throws {TypeError} For an unknown option, an unknown metric or group in `include` or
- * `exclude`, invalid labels, prefix, precision or buckets.
+ * `exclude`, invalid labels, prefix or precision.
+ * @throws {RangeError} For invalid `gcDurationBuckets`, as for any histogram.
  * @throws {AlreadyRegisteredError} When the registry already holds one of the names (runtime
  * metrics collected twice): nothing is registered then.
  *
@@ -407,6 +409,21 @@ function checkOptions(options: DefaultMetricsOptions): Checked {
       `Invalid label "${INSTANCE_LABEL}" for collectDefaultMetrics: shared backends add it to every runtime metric`,
     );
   }
+  // Checked here, whatever this runtime measures: the same options must work on every runtime.
+  const checkedLabels = checkLabels(
+    labels,
+    "collectDefaultMetrics",
+    new Set(checkLabelNames(Object.keys(labels), "collectDefaultMetrics", undefined)),
+    "label",
+  );
+  for (const name of Object.keys(labels)) {
+    const owner = SPECS.find((spec) => spec.labelNames?.includes(name));
+    if (owner !== undefined) {
+      throw new TypeError(
+        `Invalid label "${name}" for collectDefaultMetrics: ${owner.name} has a label of that name`,
+      );
+    }
+  }
   const select = (list: unknown, option: string): ReadonlySet<string> | undefined => {
     if (list === undefined) return undefined;
     if (!Array.isArray(list)) {
@@ -447,9 +464,11 @@ function checkOptions(options: DefaultMetricsOptions): Checked {
   return {
     registry,
     prefix,
-    labels,
+    labels: checkedLabels,
     precision,
-    gcDurationBuckets: options.gcDurationBuckets ?? DEFAULT_GC_DURATION_BUCKETS,
+    gcDurationBuckets: options.gcDurationBuckets === undefined
+      ? DEFAULT_GC_DURATION_BUCKETS
+      : checkBuckets(options.gcDurationBuckets, "nodejs_gc_duration_seconds"),
     updateIntervalMs,
     wanted: (spec) =>
       (include === undefined || matches(include, spec)) && !(exclude !== undefined && matches(exclude, spec)),
