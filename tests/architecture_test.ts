@@ -169,7 +169,7 @@ test("every import of the library resolves to one of its files", () => {
   assert.ok(graph.edges.length > 50, `only ${graph.edges.length} imports found: the parser misses some`);
 });
 
-test("the folders import one way: core, backends, metrics, then exposition and setup, then adapters", () => {
+test("the folders import one way: core, backends, metrics, then exposition, setup and runtime, then adapters", () => {
   assert.deepEqual(upwardImports(graph.edges, LAYERS), []);
 });
 
