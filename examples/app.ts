@@ -1,12 +1,16 @@
 /**
  * The example service shared by `deno.ts` and `bun.ts`: a fetch-style handler that counts
- * its requests, measures their latency, tracks those in flight and serves `/metrics`.
+ * its requests, measures their latency, tracks those in flight and serves `/metrics`, with the
+ * runtime's own metrics (CPU, memory, event loop, heap) alongside.
  * `node.mjs` is the same service in plain JavaScript, for Node.
  *
  * @module
  */
 
 import { Counter, Gauge, Histogram, metricsHandler } from "../mod.ts";
+import { collectDefaultMetrics } from "../runtime/mod.ts";
+
+collectDefaultMetrics();
 
 const requests = new Counter({
   name: "http_requests_total",

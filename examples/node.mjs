@@ -8,6 +8,9 @@
 import { createServer } from "node:http";
 import { Counter, flush, Gauge, Histogram, metricsHandler } from "theus";
 import { nodeListener } from "theus/node";
+import { collectDefaultMetrics } from "theus/runtime";
+
+collectDefaultMetrics(); // CPU, memory, event loop, heap, GC, version
 
 const requests = new Counter({
   name: "http_requests_total",

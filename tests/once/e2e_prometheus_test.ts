@@ -209,6 +209,25 @@ test(
       // The only request in flight while the examples collect is the scrape itself.
       assert.deepEqual(await query("http_requests_in_flight"), each(1));
 
+      // The runtime metrics, under prom-client's names, each example its own process's.
+      const now = Date.now() / 1000;
+      const rss = await query("process_resident_memory_bytes");
+      assert.deepEqual(Object.keys(rss).sort(), Object.keys(each(0)).sort());
+      for (const [target, bytes] of Object.entries(rss)) {
+        assert.ok(bytes > 5e6 && bytes < 4e9, `${target}: RSS ${bytes}`);
+      }
+      for (const [target, started] of Object.entries(await query("process_start_time_seconds"))) {
+        assert.ok(started < now && started > now - 600, `${target}: started ${started}`);
+      }
+      for (const [target, cpu] of Object.entries(await query("process_cpu_seconds_total"))) {
+        assert.ok(cpu > 0 && cpu < 600, `${target}: CPU ${cpu} s`);
+      }
+      assert.equal(Object.keys(await query("nodejs_eventloop_lag_p99_seconds")).length, EXAMPLES.length);
+      for (const { runtime } of EXAMPLES) {
+        const info = await query(`${runtime === "node" ? "nodejs" : runtime}_version_info`);
+        assert.deepEqual(Object.keys(info), [`theus-${runtime}/${runtime}-example`]);
+      }
+
       // OpenMetrics, seen on the wire: Prometheus asked for it first, every example answered with
       // it (gzipped, as Prometheus also asks), and every scrape succeeded.
       for (const [i, proxy] of proxies.entries()) {
