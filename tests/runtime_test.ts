@@ -142,6 +142,38 @@ test(`collectDefaultMetrics() on ${runtime} has prom-client's names and types, l
   }
 });
 
+if (runtime === "deno") {
+  test("on deno without any permission, the runtime metrics neither prompt nor throw, and leave out /proc", async () => {
+    const fixture = new URL("./fixtures/runtime_noperm.ts", import.meta.url).pathname;
+    // Deno.Command, not node:child_process: Deno runs itself with -A through the latter.
+    // deno-lint-ignore no-explicit-any
+    const deno = (globalThis as any).Deno;
+    const output = await new deno.Command(deno.execPath(), {
+      args: ["run", "--no-prompt", fixture],
+      env: { NO_COLOR: "1" },
+      clearEnv: true,
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    const [code, stdout, stderr] = [output.code as number, decode(output.stdout), decode(output.stderr)];
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /prompt|requires|NotCapable/i);
+    const { names, collected } = JSON.parse(stdout) as { names: string[]; collected: number };
+    assert.equal(collected, names.length);
+    for (
+      const name of [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+      ]
+    ) {
+      assert.ok(names.includes(name), `${name} in ${names.join()}`);
+    }
+    for (const name of ["process_open_fds", "process_max_fds", "process_virtual_memory_bytes"]) {
+      assert.ok(!names.includes(name), `${name} needs /proc`);
+    }
+  });
+}
+
 if (runtime === "node") {
   test("the names theus expects of prom-client are the ones prom-client 15 registers", async () => {
     const client = await import("prom-client");
