@@ -210,8 +210,8 @@ export function detectHost(): Host {
     resources: runtime !== "bun" && typeof process.getActiveResourcesInfo === "function"
       ? () => process.getActiveResourcesInfo()
       : undefined,
-    // Deno's and Bun's node:perf_hooks answer zeros; only Node has it as a global.
-    utilization: typeof host.performance?.eventLoopUtilization === "function"
+    // Deno's and Bun's answer zeros (Bun adds it to the global once node:perf_hooks is loaded).
+    utilization: runtime === "node" && typeof host.performance?.eventLoopUtilization === "function"
       ? (previous) => host.performance.eventLoopUtilization(previous)
       : undefined,
     // Only Node reports garbage collections (Deno lists the entry type but sends none).
