@@ -14,7 +14,11 @@ export type RuntimeName = "node" | "deno" | "bun" | "workerd" | "other";
 export function runtimeName(): RuntimeName {
   if (typeof host.Deno?.version?.deno === "string") return "deno";
   if (typeof host.Bun?.version === "string") return "bun";
-  if (host.navigator?.userAgent === "Cloudflare-Workers") return "workerd";
+  // workerd can hide navigator (no_global_navigator) and present a Node-like process
+  // (nodejs_compat): WebSocketPair is its own.
+  if (host.navigator?.userAgent === "Cloudflare-Workers" || typeof host.WebSocketPair === "function") {
+    return "workerd";
+  }
   if (typeof host.process?.versions?.node === "string" && typeof host.process?.cpuUsage === "function") {
     return "node";
   }

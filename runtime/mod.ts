@@ -330,17 +330,19 @@ export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): Defa
       );
     }
   });
+  // All or nothing: a name already taken, or a monitor the runtime refuses, registers nothing.
   const registered: Metric[] = [];
+  let updater: Updater;
   try {
     for (const metric of metrics.values()) {
       registry.register(metric);
       registered.push(metric);
     }
+    updater = new Updater(host, metrics, checked.precision);
   } catch (error) {
     for (const metric of registered) registry.unregister(metric);
     throw error;
   }
-  const updater = new Updater(host, metrics, checked.precision);
   const first = registered[0];
   if (first !== undefined) setRefresh(first, () => updater.update());
   updater.update();

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
+import { WORKER_BUILD } from "./_esbuild.ts";
 import { test } from "./_harness.ts";
 import { startRedis } from "./_redis.ts";
 import { startUpstashBridge } from "./_upstash_bridge.ts";
@@ -48,16 +49,9 @@ interface Bundle {
 
 async function bundle(contents: string): Promise<Bundle> {
   const result = await esbuild.build({
+    ...WORKER_BUILD,
     stdin: { contents, resolveDir: ROOT, loader: "ts", sourcefile: "entry.ts" },
-    bundle: true,
-    write: false,
-    format: "esm",
-    // The browser platform fails on any node: import it would have to resolve.
-    platform: "browser",
-    conditions: ["workerd", "worker", "browser"],
-    target: "es2022",
     metafile: true,
-    logLevel: "silent",
   });
   const output = Object.values(result.metafile.outputs)[0];
   return {

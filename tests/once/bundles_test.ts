@@ -23,6 +23,7 @@ import process from "node:process";
 import type { Readable } from "node:stream";
 import { isDeepStrictEqual } from "node:util";
 import * as esbuild from "esbuild";
+import { WORKER_BUILD } from "../_esbuild.ts";
 import { Miniflare } from "miniflare";
 import webpack from "webpack";
 import { test } from "../_harness.ts";
@@ -114,15 +115,8 @@ function tempDir(name: string): [string, () => void] {
 /** Bundles a Worker fixture with esbuild as Wrangler does, into `dir`/worker.js; returns that path. */
 async function workerBundle(fixture: string, dir: string): Promise<string> {
   const result = await esbuild.build({
+    ...WORKER_BUILD,
     entryPoints: [join(FIXTURES, fixture)],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "browser",
-    // What Wrangler resolves with.
-    conditions: ["workerd", "worker", "browser"],
-    target: "es2022",
-    logLevel: "silent",
   });
   await esbuild.stop();
   const scriptPath = join(dir, "worker.js");

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { Readable } from "node:stream";
 import * as esbuild from "esbuild";
+import { WORKER_BUILD } from "../_esbuild.ts";
 import { Miniflare } from "miniflare";
 import { test } from "../_harness.ts";
 import { ROOT } from "../_root.ts";
@@ -105,15 +106,8 @@ export default {
 async function bundle(): Promise<string> {
   try {
     const result = await esbuild.build({
+      ...WORKER_BUILD,
       stdin: { contents: WORKER, resolveDir: ROOT, loader: "js", sourcefile: "runtime_worker.js" },
-      bundle: true,
-      write: false,
-      format: "esm",
-      // What Wrangler resolves with; the browser platform fails on any node: import.
-      platform: "browser",
-      conditions: ["workerd", "worker", "browser"],
-      target: "es2022",
-      logLevel: "silent",
     });
     return result.outputFiles[0].text;
   } finally {
@@ -151,6 +145,8 @@ const SETTINGS: readonly { flags: string[]; nodeLike: boolean }[] = [
   { flags: [], nodeLike: false },
   { flags: ["nodejs_compat"], nodeLike: false },
   { flags: ["nodejs_compat", "enable_nodejs_process_v2"], nodeLike: true },
+  // Without navigator, workerd is still told apart from Node.
+  { flags: ["nodejs_compat", "enable_nodejs_process_v2", "no_global_navigator"], nodeLike: true },
 ];
 
 for (const { flags, nodeLike } of SETTINGS) {
