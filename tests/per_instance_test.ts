@@ -24,7 +24,6 @@ import { startRedis } from "./_redis.ts";
 import { startUpstashBridge } from "./_upstash_bridge.ts";
 import { assertOpenMetrics, assertPromtool } from "./_validate.ts";
 
-
 interface Process {
   registry: Registry;
   cpu: Counter;
