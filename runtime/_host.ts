@@ -56,12 +56,11 @@ export interface Host {
   readonly cpu?: () => { user: number; system: number };
   /** When the process started, Unix seconds. */
   readonly startTime?: number;
-  /** Resident set size, bytes. */
-  readonly rss?: () => number | undefined;
-  /** Virtual memory size, bytes (Linux). */
-  readonly virtualMemory?: () => number | undefined;
-  /** The data segment, bytes (Linux `VmData`). */
-  readonly dataSegment?: () => number | undefined;
+  /**
+   * Memory, bytes, in one reading: resident set size, and on Linux the virtual memory size and
+   * the data segment (`VmData`).
+   */
+  readonly memory?: () => { rss?: number; virtual?: number; data?: number };
   /** Open file descriptors (Linux). */
   readonly openFds?: () => number | undefined;
   /** The soft limit of open file descriptors (Linux). */
@@ -95,14 +94,6 @@ function procStatus(): Map<string, number> | undefined {
     if (match !== null) out.set(match[1], Number(match[2]) * 1024);
   }
   return out;
-}
-
-// /proc/self/status read once per refresh, shared by the three memory readings of that refresh.
-let statusCache: { at: number; values: Map<string, number> | undefined } | undefined;
-function status(name: string): number | undefined {
-  const now = performance.now();
-  if (statusCache === undefined || now - statusCache.at > 50) statusCache = { at: now, values: procStatus() };
-  return statusCache.values?.get(name);
 }
 
 // The kernel's own start time: btime (boot, Unix seconds) plus field 22 of /proc/self/stat, in
@@ -179,14 +170,19 @@ export function detectHost(): Host {
     ? host.Deno.version.deno as string
     : runtime === "bun"
     ? host.Bun.version as string
-    : (process.version as string).replace(/^v/, "");
+    : process.version as string; // "v20.20.2", as prom-client labels it
   return {
     runtime,
     cpu: () => process.cpuUsage(),
     startTime,
-    rss: () => (linux ? status("VmRSS") : undefined) ?? attempt(() => process.memoryUsage.rss() as number),
-    virtualMemory: linux ? () => status("VmSize") : undefined,
-    dataSegment: linux ? () => status("VmData") : undefined,
+    memory: () => {
+      const status = linux ? procStatus() : undefined;
+      return {
+        rss: status?.get("VmRSS") ?? attempt(() => process.memoryUsage.rss() as number),
+        virtual: status?.get("VmSize"),
+        data: status?.get("VmData"),
+      };
+    },
     openFds: linux ? openFds : undefined,
     maxFds: linux ? maxFds() : undefined,
     heap: jsc !== undefined

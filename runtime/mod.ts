@@ -35,6 +35,7 @@ import { Counter } from "../metrics/counter.ts";
 import { Gauge } from "../metrics/gauge.ts";
 import { checkBuckets, Histogram } from "../metrics/histogram.ts";
 import { checkLabelNames, checkLabels } from "../metrics/_labels.ts";
+import { currentBinding } from "../metrics/_binding.ts";
 import { INTERNAL, type MaybeInternal, perInstance, setRefresh } from "../metrics/_internal.ts";
 import type { Metric } from "../metrics/_metric.ts";
 import { defaultRegistry, type Registry } from "../metrics/registry.ts";
@@ -82,7 +83,10 @@ export interface DefaultMetricsOptions {
 
 /** What {@linkcode collectDefaultMetrics} started. */
 export interface DefaultMetrics extends Disposable {
-  /** The names of the metrics registered, prefix included. */
+  /**
+   * The names of the metrics registered, prefix included: those this runtime measures and, on a
+   * shared backend, those only other runtimes measure (read here, never written).
+   */
   readonly names: readonly string[];
   /** Stops the monitors and the updates, and unregisters and removes the metrics. Idempotent. */
   stop(): void;
@@ -129,21 +133,21 @@ const SPECS: readonly Spec[] = [
     group: "memory",
     kind: "gauge",
     help: "Resident memory size in bytes.",
-    available: (host) => host.rss !== undefined,
+    available: (host) => host.memory?.().rss !== undefined,
   },
   {
     name: "process_virtual_memory_bytes",
     group: "memory",
     kind: "gauge",
     help: "Virtual memory size in bytes.",
-    available: (host) => host.virtualMemory?.() !== undefined,
+    available: (host) => host.memory?.().virtual !== undefined,
   },
   {
     name: "process_heap_bytes",
     group: "memory",
     kind: "gauge",
     help: "Process heap size in bytes.",
-    available: (host) => host.dataSegment?.() !== undefined,
+    available: (host) => host.memory?.().data !== undefined,
   },
   {
     name: "process_open_fds",
@@ -306,10 +310,14 @@ export const DEFAULT_METRICS: Readonly<Record<DefaultMetricGroup, readonly strin
 export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): DefaultMetrics {
   const checked = checkOptions(options);
   const host = detectHost();
-  const selected = SPECS.filter((spec) => checked.wanted(spec) && spec.available(host));
+  // On a shared backend, the families only other runtimes measure are registered too, never
+  // written here: a scrape from any process (a Deno server, a Worker) shows the whole fleet's.
+  const cls = currentBinding().cls;
+  const shared = cls !== undefined && cls !== MemoryBackend;
+  const selected = SPECS.filter((spec) => checked.wanted(spec) && (shared || spec.available(host)));
   const registry = checked.registry;
   const labels = checked.labels;
-  const metrics = new Map<string, Metric>();
+  const all = new Map<string, Metric>();
   perInstance(() => {
     for (const spec of selected) {
       const name = checked.prefix + spec.name;
@@ -320,7 +328,7 @@ export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): Defa
         defaultLabels: labels,
         registry: null,
       };
-      metrics.set(
+      all.set(
         spec.name,
         spec.kind === "counter"
           ? new Counter(common)
@@ -331,25 +339,30 @@ export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): Defa
     }
   });
   // All or nothing: a name already taken, or a monitor the runtime refuses, registers nothing.
+  const measured = new Map(
+    selected.filter((spec) => spec.available(host)).map((spec) => [spec.name, all.get(spec.name)!]),
+  );
   const registered: Metric[] = [];
   let updater: Updater;
   try {
-    for (const metric of metrics.values()) {
+    for (const metric of all.values()) {
       registry.register(metric);
       registered.push(metric);
     }
-    updater = new Updater(host, metrics, checked.precision);
+    updater = new Updater(host, measured, checked.precision);
   } catch (error) {
     for (const metric of registered) registry.unregister(metric);
     throw error;
   }
-  const first = registered[0];
+  // Read-only here: the series this process would write empty are dropped before any write.
+  for (const [name, metric] of all) if (!measured.has(name)) (metric as MaybeInternal)[INTERNAL]!.retire();
+  const first = measured.values().next().value;
   if (first !== undefined) setRefresh(first, () => updater.update());
   updater.update();
   let stopped = false;
   let timer: ReturnType<typeof setInterval> | undefined;
   // On a shared backend the values are also written on an interval, for scrapes elsewhere.
-  const binding = (first as MaybeInternal | undefined)?.[INTERNAL]?.binding;
+  const binding = first === undefined ? undefined : (first as MaybeInternal)[INTERNAL]!.binding;
   void binding?.settle().then(() => {
     if (stopped || binding.cls === MemoryBackend || binding.cls === undefined) return;
     timer = setInterval(() => updater.update(), checked.updateIntervalMs);
@@ -501,7 +514,7 @@ class Updater {
     this.#utilization = host.utilization?.();
     const version = host.version;
     if (version !== undefined) {
-      const [major = "0", minor = "0", patch = "0"] = version.version.split(/[.+-]/);
+      const [major = "0", minor = "0", patch = "0"] = version.version.replace(/^v/, "").split(/[.+-]/);
       this.#versionLabels = { version: version.version, major, minor, patch };
     }
   }
@@ -533,13 +546,15 @@ class Updater {
         1,
       );
     }
-    if (this.#metrics.has("process_resident_memory_bytes")) {
-      set("process_resident_memory_bytes", attempt(host.rss!));
+    if (
+      host.memory !== undefined &&
+      ["resident_memory", "virtual_memory", "heap"].some((m) => this.#metrics.has(`process_${m}_bytes`))
+    ) {
+      const memory = attempt(host.memory);
+      set("process_resident_memory_bytes", memory?.rss);
+      set("process_virtual_memory_bytes", memory?.virtual);
+      set("process_heap_bytes", memory?.data);
     }
-    if (this.#metrics.has("process_virtual_memory_bytes")) {
-      set("process_virtual_memory_bytes", attempt(host.virtualMemory!));
-    }
-    if (this.#metrics.has("process_heap_bytes")) set("process_heap_bytes", attempt(host.dataSegment!));
     if (this.#metrics.has("process_open_fds")) set("process_open_fds", attempt(host.openFds!));
     if (this.#loop !== undefined) this.#lag(this.#loop.take(), set);
     if (host.utilization !== undefined && this.#metrics.has("nodejs_eventloop_utilization_ratio")) {

@@ -332,13 +332,14 @@ test(`on ${runtime}, the runtime version is a version info gauge`, async () => {
   const [info] = await registry.collect();
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
+  // Node's as prom-client writes it: process.version, "v" included.
   const version = runtime === "deno"
     ? g.Deno.version.deno
     : runtime === "bun"
     ? g.Bun.version
-    : g.process.versions.node;
+    : g.process.version;
   assert.equal(info.name, `${runtime === "node" ? "nodejs" : runtime}_version_info`);
-  const [major, minor, patch] = version.split(".");
+  const [major, minor, patch] = version.replace(/^v/, "").split(".");
   assert.deepEqual(info.series, [{ labels: { version, major, minor, patch }, value: 1 }]);
 });
 

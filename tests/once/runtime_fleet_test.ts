@@ -591,19 +591,25 @@ if (process.env.THEUS_RUNTIME_CHILD !== undefined) {
         await collectShowing(reader, "process_resident_memory_bytes", ["a", "b", "reader"]);
         const families = await assertOwnValues(reader, pidsOf(children));
 
-        // The version of each process's own runtime, labelled with its instance: this reader
-        // (Deno) defines deno_version_info, which Deno processes write.
+        // The version of each process's own runtime, labelled with its instance. This reader
+        // (Deno) also registers the families only other runtimes measure, without writing them:
+        // it shows the Node process's nodejs_version_info, and no Bun version at all.
         const versions = family(families, "deno_version_info").series;
         assert.deepEqual(
           versions.map((s) => [s.labels[INSTANCE], s.labels.version]).sort(),
           [["a", a.ready.version], ["reader", g.Deno.version.deno]].sort(),
         );
-        // The Node process wrote its own version metric, which only a reader defining it shows.
-        const fields = await redisFields(redis, keyPrefix);
-        assert.ok(
-          fields.get(`{${keyPrefix}}:m:nodejs_version_info`)?.some((f) => f.endsWith("|b")),
-          `no nodejs_version_info of b in Redis: ${[...fields.keys()].join(", ")}`,
+        assert.deepEqual(
+          family(families, "nodejs_version_info").series.map((s) => [s.labels[INSTANCE], s.labels.version]),
+          [["b", b.ready.version]],
         );
+        assert.deepEqual(family(families, "bun_version_info").series, []);
+        // Nor does it write zeros for what Deno does not measure: only Node's handles count.
+        assert.deepEqual(
+          family(families, "nodejs_active_handles_total").series.map((s) => s.labels[INSTANCE]),
+          ["b"],
+        );
+        assert.ok(reader.names.includes("nodejs_version_info") && reader.names.includes("bun_version_info"));
 
         // The fleet's exposition, in both formats, is valid, with each instance once per series.
         const text = await generateLatest(reader.registry, { format: "prometheus" });
