@@ -4,9 +4,11 @@
 // (a registry of its own), and serves both through metricsHandler(). workerd measures nothing of
 // its process that a Worker can read, so nothing runtime-specific is registered: the handles'
 // names are empty, every /metrics answer is a valid exposition holding the Worker's own counter
-// and no runtime family, the handles stop cleanly, and nothing is thrown or logged.
+// and no runtime family, the handles stop cleanly, and nothing is thrown or logged. On upstash, a
+// Worker that serves /metrics for a fleet shows the runtime metrics the fleet's processes wrote.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import * as esbuild from "esbuild";
 import { WORKER_BUILD } from "../_esbuild.ts";
@@ -14,7 +16,11 @@ import { Miniflare } from "miniflare";
 import { test } from "../_harness.ts";
 import { ROOT } from "../_root.ts";
 import { assertOpenMetrics, assertPromtool } from "../_validate.ts";
-import { DEFAULT_METRICS } from "../../runtime/mod.ts";
+import { collectDefaultMetrics, DEFAULT_METRICS } from "../../runtime/mod.ts";
+import { flush, loadBackend, Registry } from "../../mod.ts";
+import { RedisBackend } from "../../backends/redis.ts";
+import { startRedis } from "../_redis.ts";
+import { startUpstashBridge } from "../_upstash_bridge.ts";
 
 /** A compatibility date recent enough for nodejs_compat to give a `process` global (v2). */
 const COMPATIBILITY_DATE = "2025-09-01";
@@ -103,11 +109,11 @@ export default {
 };
 `;
 
-async function bundle(): Promise<string> {
+async function bundle(source = WORKER): Promise<string> {
   try {
     const result = await esbuild.build({
       ...WORKER_BUILD,
-      stdin: { contents: WORKER, resolveDir: ROOT, loader: "js", sourcefile: "runtime_worker.js" },
+      stdin: { contents: source, resolveDir: ROOT, loader: "js", sourcefile: "runtime_worker.js" },
     });
     return result.outputFiles[0].text;
   } finally {
@@ -254,3 +260,97 @@ for (const { flags, nodeLike } of SETTINGS) {
     { timeout: 60_000 },
   );
 }
+
+// A Worker that serves /metrics for a fleet on upstash: it measures nothing itself, yet shows
+// every process's runtime metrics, since on a shared backend every family is registered.
+const FLEET_WORKER = `
+import { loadBackend, metricsHandler, Registry } from "./mod.ts";
+import { UpstashBackend } from "./backends/upstash.ts";
+import { collectDefaultMetrics } from "./runtime/mod.ts";
+
+let app;
+async function start(env) {
+  await loadBackend({
+    backend: UpstashBackend,
+    config: { url: env.URL, token: env.TOKEN, keyPrefix: env.PREFIX, instanceId: "worker" },
+  });
+  const registry = new Registry();
+  const handle = collectDefaultMetrics({ registry });
+  return { names: handle.names, serve: metricsHandler({ registry }) };
+}
+
+export default {
+  async fetch(request, env) {
+    const { names, serve } = await (app ??= start(env));
+    if (new URL(request.url).pathname === "/names") return Response.json(names);
+    return serve(request);
+  },
+};
+`;
+
+test(
+  "a Worker on upstash shows the runtime metrics a server process wrote, and writes none of its own",
+  async () => {
+    const redis = await startRedis();
+    const bridge = await startUpstashBridge({ redisPort: redis.port });
+    const keyPrefix = "runtime-worker-fleet";
+    let output = "";
+    let mf: Miniflare | undefined;
+    try {
+      // This process is the server: its runtime metrics go to the same Redis, over TCP.
+      await loadBackend({
+        backend: RedisBackend,
+        config: { port: redis.port, keyPrefix, instanceId: "server" },
+      });
+      using server = collectDefaultMetrics({ registry: new Registry() });
+      await flush();
+      const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"))![1]) * 1024;
+
+      mf = new Miniflare({
+        modules: [{ type: "ESModule", path: "worker.js", contents: await bundle(FLEET_WORKER) }],
+        compatibilityDate: COMPATIBILITY_DATE,
+        bindings: { URL: bridge.url, TOKEN: bridge.token, PREFIX: keyPrefix },
+        handleRuntimeStdio(stdout: Readable, stderr: Readable) {
+          stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+          stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+        },
+      });
+      await mf.ready;
+      const names = await (await mf.dispatchFetch("http://worker.test/names")).json() as string[];
+      assert.deepEqual([...names].sort(), [...RUNTIME_NAMES].sort());
+
+      const text = await bodyText(await mf.dispatchFetch("http://worker.test/metrics"));
+      await assertPromtool(text, {
+        allowLints: [/^nodejs_active_\w+_total non-counter metrics should not have "_total" suffix$/],
+      });
+      const samples = text.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+      // Every runtime series is the server's: the Worker wrote none, not even zeros.
+      assert.ok(samples.length >= server.names.length, text);
+      for (const line of samples) assert.match(line, /theus_instance="server"/, line);
+      const reported = Number(
+        /^process_resident_memory_bytes\{theus_instance="server"\} (\S+)$/m.exec(text)?.[1],
+      );
+      assert.ok(
+        Math.abs(reported - rss) < rss * 0.25,
+        `the Worker shows RSS ${reported}, the server has ${rss}`,
+      );
+      assert.match(
+        text,
+        /^deno_version_info\{version="[\d.]+",major="\d+",minor="\d+",patch="\d+",theus_instance="server"\} 1$/m,
+      );
+      await assertOpenMetrics(
+        await bodyText(
+          await mf.dispatchFetch("http://worker.test/metrics", { headers: { accept: OPENMETRICS } }),
+        ),
+      );
+      assert.doesNotMatch(output, /uncaught|unhandled|error/i, output);
+    } finally {
+      await mf?.dispose();
+      await loadBackend({ backend: "memory" });
+      await RedisBackend.close();
+      await bridge.close();
+      await redis.stop();
+    }
+  },
+  { timeout: 60_000 },
+);
