@@ -8,8 +8,8 @@
 //
 // A field is `<labels>|<value>|<instance>`: the label set as a JSON array of name/value pairs
 // sorted by name, the value's name (a histogram bucket's canonical bound or "sum", a summary's
-// "count" or "sum", empty for counters and gauges), and the instance id of a per-instance gauge
-// (empty otherwise). A field is never valid JSON, so a client that parses JSON replies (as
+// "count" or "sum", empty for counters and gauges), and the instance id of a per-instance gauge or
+// of any per-instance metric (empty otherwise). A field is never valid JSON, so a client that parses JSON replies (as
 // @upstash/redis does) leaves it alone. Value names and instance ids never hold "|", so a field
 // splits from the end. Every key of a prefix shares the `{prefix}` hash tag: one Redis Cluster
 // slot, so every script runs on a cluster too.
@@ -47,7 +47,7 @@ export interface FieldParts {
   readonly labels: string;
   /** The value name; empty for counters and gauges. */
   readonly value: string;
-  /** The instance id; empty but for per-instance gauges. */
+  /** The instance id; empty but for per-instance gauges and metrics. */
   readonly instance: string;
 }
 
