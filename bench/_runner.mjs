@@ -1,7 +1,7 @@
 // What bench/run.mjs and bench/compare.mjs share: the argument parsing, the runtimes and groups,
-// the Node build (tsc), the exact command that runs bench/bench.ts, bench/remote.ts and
-// bench/shared.ts on each runtime from a given tree, and the runner that reads a benchmark's
-// `BENCH_JSON` line.
+// the Node build (tsc), the exact command that runs bench/bench.ts, bench/remote.ts,
+// bench/shared.ts and bench/runtime.ts on each runtime from a given tree, and the runner that
+// reads a benchmark's `BENCH_JSON` line.
 //
 // A tree is a directory holding the repository's files (the working tree, or a commit
 // materialised by compare.mjs, with node_modules linked to the repository's own). The runtimes
@@ -24,6 +24,8 @@ export const BENCH_GROUPS = ["memory", "hot", "exposition"];
 export const REMOTE_GROUPS = ["remote", "redis", "upstash"];
 /** bench/shared.ts: one group, run whole. */
 export const SHARED_GROUPS = ["shared"];
+/** bench/runtime.ts: one group, run whole. */
+export const RUNTIME_GROUPS = ["runtime"];
 
 let tag = "bench";
 /** The prefix of error messages: `bench: …`, `compare: …`. */
@@ -69,10 +71,10 @@ export function selectRuntimes(chosen) {
 
 /**
  * The `--only` groups, checked: which bench.ts and which remote.ts groups run, and whether
- * shared.ts does (all by default).
+ * shared.ts and runtime.ts do (all by default).
  */
 export function selectGroups(groups) {
-  const known = [...BENCH_GROUPS, ...REMOTE_GROUPS, ...SHARED_GROUPS];
+  const known = [...BENCH_GROUPS, ...REMOTE_GROUPS, ...SHARED_GROUPS, ...RUNTIME_GROUPS];
   for (const group of groups) {
     if (!known.includes(group)) fail(`Unknown group "${group}": expected some of ${known.join(", ")}`);
   }
@@ -82,6 +84,7 @@ export function selectGroups(groups) {
     benchGroups: all ? BENCH_GROUPS : BENCH_GROUPS.filter((g) => groups.includes(g)),
     remoteGroups: all ? ["remote"] : REMOTE_GROUPS.filter((g) => groups.includes(g)),
     sharedGroups: all ? SHARED_GROUPS : SHARED_GROUPS.filter((g) => groups.includes(g)),
+    runtimeGroups: all ? RUNTIME_GROUPS : RUNTIME_GROUPS.filter((g) => groups.includes(g)),
   };
 }
 
@@ -123,8 +126,9 @@ export function environment() {
 }
 
 /**
- * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts and bench/shared.ts (those its
- * bench/tsconfig.json lists) with that tsconfig into `outDir`. Options as for {@link run}.
+ * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts and
+ * bench/runtime.ts (those its bench/tsconfig.json lists) with that tsconfig into `outDir`.
+ * Options as for {@link run}.
  */
 export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
   return run(process.execPath, [
@@ -137,9 +141,10 @@ export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
 }
 
 /**
- * The command lines that run a tree's bench/bench.ts, bench/remote.ts and bench/shared.ts on a
- * runtime (in the tree's directory; Node runs the build in `outDir`): `{ bench: [command, argv],
- * remote: …, shared: … }`. shared.ts runs whole (its only group), with a GC to measure the heap.
+ * The command lines that run a tree's bench/bench.ts, bench/remote.ts, bench/shared.ts and
+ * bench/runtime.ts on a runtime (in the tree's directory; Node runs the build in `outDir`):
+ * `{ bench: [command, argv], remote: …, shared: …, runtime: … }`. shared.ts runs whole (its only
+ * group), with a GC to measure the heap; runtime.ts runs whole.
  */
 export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
   const q = quick ? ["--quick"] : [];
@@ -151,18 +156,21 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         bench: [process.execPath, ["--expose-gc", join(outDir, "bench", "bench.js"), ...benchExtra]],
         remote: [process.execPath, [join(outDir, "bench", "remote.js"), ...remoteExtra]],
         shared: [process.execPath, ["--expose-gc", join(outDir, "bench", "shared.js"), ...q]],
+        runtime: [process.execPath, [join(outDir, "bench", "runtime.js"), ...q]],
       };
     case "bun":
       return {
         bench: [bin("bun"), ["bench/bench.ts", ...benchExtra]],
         remote: [bin("bun"), ["bench/remote.ts", ...remoteExtra]],
         shared: [bin("bun"), ["bench/shared.ts", ...q]],
+        runtime: [bin("bun"), ["bench/runtime.ts", ...q]],
       };
     case "deno":
       return {
         bench: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/bench.ts", ...benchExtra]],
         remote: [bin("deno"), ["run", "-A", "bench/remote.ts", ...remoteExtra]],
         shared: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/shared.ts", ...q]],
+        runtime: [bin("deno"), ["run", "-A", "bench/runtime.ts", ...q]],
       };
   }
   throw new Error(`unknown runtime ${runtime}`);

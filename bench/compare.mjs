@@ -3,17 +3,18 @@
 // than 10 %). Prints, per runtime, every case of both versions side by side.
 //
 //   node bench/compare.mjs --base <git-ref> [--head <git-ref>] [--runtime node,bun,deno]
-//                          [--only hot,exposition,memory,remote,shared] [--pairs N] [--quick] [--verbose]
+//                          [--only hot,exposition,memory,remote,shared,runtime] [--pairs N] [--quick]
+//                          [--verbose]
 //
 // The base ref (and the head ref, if given; otherwise the head is the working tree, uncommitted
 // changes included) is extracted with `git archive` into .tmp/compare-*/, with node_modules
 // linked to the repository's own. Per runtime, each tree runs its own bench/bench.ts (and
-// bench/remote.ts for the remote groups, bench/shared.ts for the shared group) exactly as `npm
-// run bench` does (bench/_runner.mjs; Node: tsc per tree into its own out dir), alternately:
-// base, head, base, head, … `--pairs` times (3 by default). `--runtime`, `--only` and `--quick`
-// are those of bench/run.mjs; `--verbose` shows every run's own output instead of one line per
-// run. A tree without one of these files (a base older than a benchmark) does not run it: that
-// benchmark's cases are shown for the other tree only.
+// bench/remote.ts for the remote groups, bench/shared.ts for the shared group, bench/runtime.ts
+// for the runtime group) exactly as `npm run bench` does (bench/_runner.mjs; Node: tsc per tree
+// into its own out dir), alternately: base, head, base, head, … `--pairs` times (3 by default).
+// `--runtime`, `--only` and `--quick` are those of bench/run.mjs; `--verbose` shows every run's
+// own output instead of one line per run. A tree without one of these files (a base older than
+// a benchmark) does not run it: that benchmark's cases are shown for the other tree only.
 //
 // Compared: the theus figure of every row of the `BENCH_JSON` lines (the median over the pairs
 // for each tree). Lower is better for times (ns, µs, ms, s), heap (B) and counts (round trips,
@@ -70,8 +71,9 @@ const kinds = [
   ...(groups.benchGroups.length > 0 ? ["bench"] : []),
   ...(groups.remoteGroups.length > 0 ? ["remote"] : []),
   ...(groups.sharedGroups.length > 0 ? ["shared"] : []),
+  ...(groups.runtimeGroups.length > 0 ? ["runtime"] : []),
 ];
-const FILE = { bench: "bench.ts", remote: "remote.ts", shared: "shared.ts" };
+const FILE = { bench: "bench.ts", remote: "remote.ts", shared: "shared.ts", runtime: "runtime.ts" };
 
 const rel = (path) => relative(root, path) || ".";
 
@@ -256,7 +258,7 @@ async function runRuntime(runtime) {
         const ok = result.code === 0 && result.report !== undefined;
         const seconds = ((performance.now() - started) / 1000).toFixed(1);
         console.log(
-          `  pair ${pair}/${pairs}  ${tree.side}  ${FILE[kind].padEnd(9)}  ${seconds.padStart(5)} s  ${
+          `  pair ${pair}/${pairs}  ${tree.side}  ${FILE[kind].padEnd(10)}  ${seconds.padStart(5)} s  ${
             ok ? "ok" : "FAILED"
           }${verbose ? "" : `  (${display(command, argv)})`}`,
         );
@@ -481,7 +483,8 @@ console.log(
     `head vs base;\nspread = widest (max - min) / median of one tree across its pairs; control = ` +
     `the same change for the row's\nother column (prom-client in bench.ts: unchanged code, so ` +
     `it shows the noise; the baseline in remote.ts; the memory backend or the 1-thread figure in ` +
-    `shared.ts).\nFlagged when worse by more than ${THRESHOLD} %: ` +
+    `shared.ts;\nprom-client or the server without the monitors in runtime.ts).\n` +
+    `Flagged when worse by more than ${THRESHOLD} %: ` +
     `SLOWER (times, rates), LARGER (heap), MORE (round trips, requests).`,
 );
 const summaries = [];

@@ -1,14 +1,18 @@
-// `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts and bench/shared.ts,
-// runs them on Node, Bun and Deno in turn (per runtime: the prom-client comparison, then the
-// remote backends against a redis-server the benchmark starts, then the shared memory backend
-// against the memory backend), prints each table, then one summary line per case and runtime.
+// `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts and
+// bench/runtime.ts, runs them on Node, Bun and Deno in turn (per runtime: the prom-client
+// comparison, then the remote backends against a redis-server the benchmark starts, then the
+// shared memory backend against the memory backend, then the runtime metrics), prints each table,
+// then one summary line per case and runtime.
 //
-//   node bench/run.mjs [--runtime node|bun|deno]... [--only hot,exposition,memory,remote,shared] [--quick]
+//   node bench/run.mjs [--runtime node|bun|deno]... [--only hot,exposition,memory,remote,shared,runtime]
+//                      [--quick]
 //
 // `--only` groups: hot, exposition, memory (bench.ts, theus vs prom-client); remote, or redis
 // and upstash separately (remote.ts); shared (shared.ts, shareMemory() vs the memory backend,
-// worker threads included). Missed targets are reported, never fatal: the exit code is non-zero
-// only when a runtime fails to run a benchmark or a sanity check fails. How each runtime is built
+// worker threads included); runtime (runtime.ts, collectDefaultMetrics(): a scrape vs
+// prom-client's, and a hello-world server's throughput with and without the monitors). Missed
+// targets are reported, never fatal: the exit code is non-zero only when a runtime fails to run a
+// benchmark or a sanity check fails. How each runtime is built
 // and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
 
 import {
@@ -32,7 +36,7 @@ const { values, flags } = parseArgs(process.argv.slice(2), {
 const quick = flags.has("quick");
 const runtimes = selectRuntimes(list(values.runtime));
 const groups = selectGroups(list(values.only));
-const { benchGroups, remoteGroups, sharedGroups } = groups;
+const { benchGroups, remoteGroups, sharedGroups, runtimeGroups } = groups;
 
 ensureDependencies();
 
@@ -50,6 +54,7 @@ const commands = Object.fromEntries(runtimes.map((name) => [name, commandsFor(na
 const results = [];
 const remoteResults = [];
 const sharedResults = [];
+const runtimeResults = [];
 for (const name of runtimes) {
   if (benchGroups.length > 0) results.push(await runBench(name, ...commands[name].bench));
   if (remoteGroups.length > 0) {
@@ -57,6 +62,9 @@ for (const name of runtimes) {
   }
   if (sharedGroups.length > 0) {
     sharedResults.push(await runBench(`${name} shared`, ...commands[name].shared));
+  }
+  if (runtimeGroups.length > 0) {
+    runtimeResults.push(await runBench(`${name} runtime`, ...commands[name].runtime));
   }
 }
 
@@ -117,7 +125,13 @@ printBaselineSummary(
   sharedResults,
   " shared",
 );
-const everything = [...results, ...remoteResults, ...sharedResults];
+printBaselineSummary(
+  "runtime metrics (ratio: scrapes = theus / prom-client, lower is better; server = monitors on / " +
+    "off, requests/s higher is better, CPU time lower is better)",
+  runtimeResults,
+  " runtime",
+);
+const everything = [...results, ...remoteResults, ...sharedResults, ...runtimeResults];
 const missed =
   everything.flatMap((r) => r.report?.rows.filter((row) => row.status === "MISSED") ?? []).length;
 console.log(`\nload average at the end: ${load()} (timings mean little on a busy machine)`);
