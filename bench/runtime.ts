@@ -58,7 +58,7 @@ const option = (name: string): string | undefined =>
 const part = option("--part");
 const runtime: Runtime = detectRuntime();
 
-/** Scrapes, one every SCRAPE_GAP_MS: longer than the 50 ms for which theus keeps /proc/self/status. */
+/** Scrapes, one every SCRAPE_GAP_MS, as scrapes come: each after an idle gap. */
 const SCRAPES = quick ? 10 : 60;
 const SCRAPE_WARMUP = quick ? 2 : 5;
 const SCRAPE_GAP_MS = 60;
@@ -189,7 +189,7 @@ async function scrapeCost(): Promise<void> {
   );
   vs("  registry.collect() vs getMetricsAsJSON(): no text", theusFamilies, promFamilies);
   infoRow("    of which the refresh (reading the runtime)", fmt(refreshOnly, "µs"));
-  vs("  back to back (theus reads /proc/self/status once per 50 ms)", theusBack, promBack);
+  vs("  back to back", theusBack, promBack);
   const last = await generateLatest(registry);
   const lastProm = await register.metrics();
   infoRow(
