@@ -15,8 +15,7 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import process from "node:process";
 import {
   flush,
@@ -31,7 +30,7 @@ import { UpstashBackend } from "../../backends/upstash.ts";
 import { collectDefaultMetrics } from "../../runtime/mod.ts";
 import { test } from "../_harness.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
-import { ROOT } from "../_root.ts";
+import { childCommand, ROOT } from "../_root.ts";
 import { waitUntil } from "../_servers.ts";
 import { startUpstashBridge, type UpstashBridge } from "../_upstash_bridge.ts";
 import { assertOpenMetrics, assertPromtool, type ParsedFamily } from "../_validate.ts";
@@ -178,26 +177,8 @@ interface RunningChild {
   output(): string;
 }
 
-/** The build of this file for Node: THEUS_WRITER_DIST (a tsc outDir) or dist/. */
-function nodeChild(): string {
-  const dist = process.env.THEUS_WRITER_DIST || join(ROOT, "dist");
-  const file = join(dist, "tests", "once", "runtime_fleet_test.js");
-  if (!existsSync(file)) {
-    throw new Error(
-      `The Node child ${file} is missing: build it with \`tsc -p tsconfig.json\` (tests/run.mjs does), ` +
-        `or set THEUS_WRITER_DIST to a tsc outDir that holds it`,
-    );
-  }
-  return file;
-}
-
 function command(runtime: ChildRuntime): [string, string[]] {
-  const bin = join(ROOT, "node_modules", ".bin");
-  const source = join(ROOT, "tests", "once", "runtime_fleet_test.ts");
-  if (runtime === "deno") return [join(bin, "deno"), ["run", "-A", "--quiet", source]];
-  if (runtime === "bun") return [join(bin, "bun"), [source]];
-  // Node from PATH: in this process, process.execPath is Deno.
-  return ["node", [nodeChild()]];
+  return childCommand(runtime, "tests/once/runtime_fleet_test.ts");
 }
 
 async function startChild(id: string, runtime: ChildRuntime, spec: ChildSpec): Promise<RunningChild> {
