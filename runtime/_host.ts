@@ -190,10 +190,14 @@ export function detectHost(): Host {
     },
     openFds: linux ? openFds : undefined,
     maxFds: linux ? maxFds() : undefined,
-    // Bun's are JavaScriptCore's heap size and capacity (bun:jsc's heapStats() walks the heap).
+    // Bun's are JavaScriptCore's, from process.memoryUsage() (bun:jsc's heapStats() walks the
+    // heap): its heapUsed counts the memory held outside the heap too (external), and can exceed
+    // heapTotal, so the heap's own part is what is left without it, as V8 counts it.
     heap: () => {
       const usage = attempt(() => process.memoryUsage());
-      return usage && { total: usage.heapTotal, used: usage.heapUsed, external: usage.external };
+      if (usage === undefined) return undefined;
+      const used = runtime === "bun" ? Math.max(0, usage.heapUsed - usage.external) : usage.heapUsed;
+      return { total: usage.heapTotal, used, external: usage.external };
     },
     // Bun answers with made-up V8 spaces.
     heapSpaces: runtime !== "bun" && v8 !== undefined
