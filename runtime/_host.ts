@@ -71,8 +71,8 @@ export interface Host {
   readonly openFds?: () => number | undefined;
   /** The soft limit of open file descriptors (Linux). */
   readonly maxFds?: number;
-  /** The JavaScript heap: total, used, and memory held outside it, bytes. */
-  readonly heap?: () => { total: number; used: number; external: number } | undefined;
+  /** The JavaScript heap: total (none on Bun), used, and memory held outside it, bytes. */
+  readonly heap?: () => { total?: number; used: number; external: number } | undefined;
   /** V8's heap spaces, `_space` left off their names. */
   readonly heapSpaces?: () => { space: string; total: number; used: number; available: number }[];
   /** Active libuv handles, by type. */
@@ -190,14 +190,18 @@ export function detectHost(): Host {
     },
     openFds: linux ? openFds : undefined,
     maxFds: linux ? maxFds() : undefined,
-    // Bun's are JavaScriptCore's, from process.memoryUsage() (bun:jsc's heapStats() walks the
-    // heap): its heapUsed counts the memory held outside the heap too (external), and can exceed
-    // heapTotal, so the heap's own part is what is left without it, as V8 counts it.
+    // Bun's are JavaScriptCore's, from process.memoryUsage(): its heapUsed is the heap's size as
+    // of the last collection (what prom-client reports there too), but its heapTotal counts only
+    // part of the heap and can be below heapUsed, so Bun has no total. (bun:jsc's heapStats() has
+    // a consistent pair, but walks the whole heap: milliseconds a scrape, more as the heap grows.)
     heap: () => {
       const usage = attempt(() => process.memoryUsage());
       if (usage === undefined) return undefined;
-      const used = runtime === "bun" ? Math.max(0, usage.heapUsed - usage.external) : usage.heapUsed;
-      return { total: usage.heapTotal, used, external: usage.external };
+      return {
+        total: runtime === "bun" ? undefined : usage.heapTotal,
+        used: usage.heapUsed,
+        external: usage.external,
+      };
     },
     // Bun answers with made-up V8 spaces.
     heapSpaces: runtime !== "bun" && v8 !== undefined

@@ -220,7 +220,7 @@ const SPECS: readonly Spec[] = [
     group: "heap",
     kind: "gauge",
     help: "Process heap size from Node.js in bytes.",
-    available: (host) => host.heap?.() !== undefined,
+    available: (host) => host.heap?.()?.total !== undefined,
   },
   {
     name: "nodejs_heap_size_used_bytes",
@@ -575,7 +575,7 @@ class Updater {
       set(`nodejs_active_${what}_total`, list.length);
       this.#byType(`nodejs_active_${what}`, list);
     }
-    if (this.#metrics.has("nodejs_heap_size_total_bytes")) {
+    if (this.#metrics.has("nodejs_heap_size_used_bytes")) {
       const heap = attempt(host.heap!);
       set("nodejs_heap_size_total_bytes", heap?.total);
       set("nodejs_heap_size_used_bytes", heap?.used);
