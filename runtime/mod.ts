@@ -33,6 +33,7 @@ import { INSTANCE_LABEL } from "../core/backend.ts";
 import { checkMetricName, describe, quoteList } from "../core/_names.ts";
 import { unrefTimer } from "../core/_runtime.ts";
 import { MemoryBackend } from "../backends/memory.ts";
+import { SharedMemoryBackend } from "../backends/shared/backend.ts";
 import { Counter } from "../metrics/counter.ts";
 import { Gauge } from "../metrics/gauge.ts";
 import { checkBuckets, Histogram } from "../metrics/histogram.ts";
@@ -86,8 +87,8 @@ export interface DefaultMetricsOptions {
 /** What {@linkcode collectDefaultMetrics} started. */
 export interface DefaultMetrics extends Disposable {
   /**
-   * The names of the metrics registered, prefix included: those this runtime measures and, on a
-   * shared backend, those only other runtimes measure (read here, never written).
+   * The names of the metrics registered, prefix included: those this runtime measures and, on
+   * redis or upstash, those only other runtimes measure (read here, never written).
    */
   readonly names: readonly string[];
   /** Stops the monitors and the updates, and unregisters and removes the metrics. Idempotent. */
@@ -312,10 +313,11 @@ export const DEFAULT_METRICS: Readonly<Record<DefaultMetricGroup, readonly strin
 export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): DefaultMetrics {
   const checked = checkOptions(options);
   const host = detectHost();
-  // On a shared backend, the families only other runtimes measure are registered too, never
-  // written here: a scrape from any process (a Deno server, a Worker) shows the whole fleet's.
+  // On a backend shared by processes, the families only other runtimes measure are registered
+  // too, never written here: a scrape from any process (a Deno server, a Worker) shows the whole
+  // fleet's. (The threads sharing memory are one process, on one runtime.)
   const cls = currentBinding().cls;
-  const shared = cls !== undefined && cls !== MemoryBackend;
+  const shared = cls !== undefined && cls !== MemoryBackend && cls !== SharedMemoryBackend;
   const selected = SPECS.filter((spec) => checked.wanted(spec) && (shared || spec.available(host)));
   const registry = checked.registry;
   const labels = checked.labels;

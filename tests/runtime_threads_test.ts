@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { type MetricFamily, Registry, shareMemory } from "../mod.ts";
+import { loadBackend, type MetricFamily, Registry, shareMemory } from "../mod.ts";
 import { collectDefaultMetrics } from "../runtime/mod.ts";
 import { runtime, test } from "./_harness.ts";
 import { startThread } from "./_threads.ts";
@@ -78,6 +78,8 @@ test(
       assert.ok(Math.abs(workerCpu - cpu) < 0.5, `worker sees ${workerCpu}, main ${cpu}`);
     } finally {
       await Promise.all(threads.map((thread) => thread.terminate()));
+      // The next test file in this process gets the default backend again.
+      await loadBackend({ backend: "memory" });
     }
   },
   { timeout: 60_000 },
