@@ -4,6 +4,21 @@
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
 
+/** The benchmark's command-line arguments, on every runtime. */
+export const ARGS: readonly string[] = g.Deno?.args ?? g.process?.argv?.slice(2) ?? [];
+
+/** The value after a flag (`--part heap`), or undefined when the flag is not given. */
+export function argValue(name: string): string | undefined {
+  return ARGS.includes(name) ? ARGS[ARGS.indexOf(name) + 1] : undefined;
+}
+
+/** The groups of `--only a,b` or `--only=a,b`; `defaults` when the flag is not given. */
+export function onlyGroups(defaults: readonly string[]): string[] {
+  if (!ARGS.some((arg) => arg.startsWith("--only"))) return [...defaults];
+  const list = ARGS.find((arg) => arg.startsWith("--only="))?.slice(7) ?? argValue("--only");
+  return list?.split(",") ?? [];
+}
+
 /** The runtime running the benchmark. */
 export interface Runtime {
   name: "deno" | "bun" | "node";

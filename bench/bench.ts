@@ -16,9 +16,11 @@
 import client from "prom-client";
 import { Counter, generateLatest, Histogram, type HistogramSeries, Registry } from "../mod.ts";
 import {
+  ARGS,
   detectRuntime,
   fmt,
   median,
+  onlyGroups,
   type PairResult,
   type Runtime,
   settle,
@@ -31,13 +33,9 @@ import {
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
-const args: string[] = g.Deno?.args ?? g.process?.argv?.slice(2) ?? [];
-const quick = args.includes("--quick");
+const quick = ARGS.includes("--quick");
 // `--only hot,exposition,memory`: run some groups of cases only.
-const onlyArg = args.find((arg) => arg.startsWith("--only="))?.slice(7) ?? args[args.indexOf("--only") + 1];
-const only = new Set(
-  args.some((arg) => arg.startsWith("--only")) ? onlyArg?.split(",") : ["hot", "exposition", "memory"],
-);
+const only = new Set(onlyGroups(["hot", "exposition", "memory"]));
 const runtime: Runtime = detectRuntime();
 
 const TIMING: TimingOptions = quick

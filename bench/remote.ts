@@ -19,22 +19,16 @@
  */
 
 import { startRedis } from "../tests/_redis.ts";
-import { detectRuntime, type Runtime, sink } from "./_harness.ts";
+import { ARGS, detectRuntime, onlyGroups, type Runtime, sink } from "./_harness.ts";
 import { failures, settingsFor } from "./_remote_common.ts";
 import { exitProcess, printReport } from "./_report.ts";
 import { redisCases } from "./_remote_redis.ts";
 import { upstashCases } from "./_remote_upstash.ts";
 
-// deno-lint-ignore no-explicit-any
-const g = globalThis as any;
-const args: string[] = g.Deno?.args ?? g.process?.argv?.slice(2) ?? [];
-const quick = args.includes("--quick");
+const quick = ARGS.includes("--quick");
 // `--only redis,upstash` (or `remote` for both): run some groups of cases only.
-const onlyArg = args.find((arg) => arg.startsWith("--only="))?.slice(7) ?? args[args.indexOf("--only") + 1];
 const only = new Set(
-  (args.some((arg) => arg.startsWith("--only")) ? onlyArg?.split(",") ?? [] : ["remote"]).flatMap((group) =>
-    group === "remote" ? ["redis", "upstash"] : [group]
-  ),
+  onlyGroups(["remote"]).flatMap((group) => group === "remote" ? ["redis", "upstash"] : [group]),
 );
 const runtime: Runtime = detectRuntime();
 const settings = settingsFor(quick);

@@ -45,17 +45,14 @@ import client from "prom-client";
 import { defaultRegistry, generateLatest, Registry } from "../mod.ts";
 import { refreshOf } from "../metrics/_internal.ts";
 import { collectDefaultMetrics } from "../runtime/mod.ts";
-import { detectRuntime, fmt, median, type Runtime, sink } from "./_harness.ts";
+import { ARGS, argValue, detectRuntime, fmt, median, type Runtime, sink } from "./_harness.ts";
 import { atMost, check, exitProcess, failures, infoRow, notes, printReport, rows } from "./_report.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
-const args: string[] = g.Deno?.args ?? g.process?.argv?.slice(2) ?? [];
-const quick = args.includes("--quick");
-const option = (name: string): string | undefined =>
-  args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+const quick = ARGS.includes("--quick");
 /** `--part server|load`: this process is a child (see serverPart() and loadPart()). */
-const part = option("--part");
+const part = argValue("--part");
 const runtime: Runtime = detectRuntime();
 
 /** Scrapes, one every SCRAPE_GAP_MS, as scrapes come: each after an idle gap. */
@@ -595,13 +592,13 @@ function report(
 // ---------------------------------------------------------------------------------------------
 
 if (part === "server") {
-  const mode = option("--mode");
+  const mode = argValue("--mode");
   if (mode !== "toggle" && mode !== "prom-client") {
     throw new Error(`--mode expects toggle or prom-client, not ${mode}`);
   }
   await serverPart(mode);
 } else if (part === "load") {
-  const result = await loadPart(Number(option("--port")));
+  const result = await loadPart(Number(argValue("--port")));
   console.log(`RUNTIME_LOAD ${JSON.stringify(result)}`);
 } else if (part !== undefined) {
   throw new Error(`--part expects server or load, not ${part}`);

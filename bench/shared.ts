@@ -52,6 +52,8 @@ import {
   type ValueSeries,
 } from "../mod.ts";
 import {
+  ARGS,
+  argValue,
   detectRuntime,
   fmt,
   median,
@@ -79,10 +81,9 @@ import { LABEL_NAMES, labelsOf, startWriter, type Writer } from "./_shared_write
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
-const args: string[] = g.Deno?.args ?? g.process?.argv?.slice(2) ?? [];
-const quick = args.includes("--quick");
+const quick = ARGS.includes("--quick");
 /** `--part heap|memory|shared`: this process is a child running one part (see runPart()). */
-const part = args.includes("--part") ? args[args.indexOf("--part") + 1] : undefined;
+const part = argValue("--part");
 const runtime: Runtime = detectRuntime();
 
 const TIMING: TimingOptions = quick
