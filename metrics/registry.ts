@@ -128,14 +128,12 @@ export class Registry {
    * @throws {TypeError} When a custom collector returns an invalid family.
    */
   async collect(): Promise<MetricFamily[]> {
-    // Values computed at scrape time are set first, so that they are flushed with the rest.
+    // Metrics on a backend with a class-level collect hook are read together, in one call. Values
+    // computed at scrape time are set first, so that the flushes below carry them.
+    const bindings = new Map<Binding, Collector[]>();
     for (const collector of this.#collectors.keys()) {
       const refresh = refreshOf(collector);
       if (refresh !== undefined) await refresh();
-    }
-    // Metrics on a backend with a class-level collect hook are read together, in one call.
-    const bindings = new Map<Binding, Collector[]>();
-    for (const collector of this.#collectors.keys()) {
       const internal = (collector as MaybeInternal)[INTERNAL];
       if (internal === undefined) continue;
       const group = bindings.get(internal.binding);

@@ -102,13 +102,21 @@ export const DEFAULT_GC_DURATION_BUCKETS: readonly number[] = Object.freeze([0.0
 
 type Kind = "counter" | "gauge" | "histogram";
 
+// The readings whose presence says what the runtime measures, taken once.
+interface FirstReadings {
+  readonly memory: ReturnType<NonNullable<Host["memory"]>> | undefined;
+  readonly heap: ReturnType<NonNullable<Host["heap"]>>;
+  readonly openFds: number | undefined;
+}
+
 interface Spec {
   readonly name: string;
   readonly group: DefaultMetricGroup;
   readonly kind: Kind;
   readonly help: string;
   readonly labelNames?: readonly string[];
-  readonly available: (host: Host) => boolean;
+  /** Whether this runtime measures it, from the host and its first readings. */
+  readonly available: (host: Host, first: FirstReadings) => boolean;
 }
 
 const process = (host: Host): boolean => host.cpu !== undefined;
@@ -136,28 +144,28 @@ const SPECS: readonly Spec[] = [
     group: "memory",
     kind: "gauge",
     help: "Resident memory size in bytes.",
-    available: (host) => host.memory?.().rss !== undefined,
+    available: (_, first) => first.memory?.rss !== undefined,
   },
   {
     name: "process_virtual_memory_bytes",
     group: "memory",
     kind: "gauge",
     help: "Virtual memory size in bytes.",
-    available: (host) => host.memory?.().virtual !== undefined,
+    available: (_, first) => first.memory?.virtual !== undefined,
   },
   {
     name: "process_heap_bytes",
     group: "memory",
     kind: "gauge",
     help: "Process heap size in bytes.",
-    available: (host) => host.memory?.().data !== undefined,
+    available: (_, first) => first.memory?.data !== undefined,
   },
   {
     name: "process_open_fds",
     group: "fds",
     kind: "gauge",
     help: "Number of open file descriptors.",
-    available: (host) => host.openFds?.() !== undefined,
+    available: (_, first) => first.openFds !== undefined,
   },
   {
     name: "process_max_fds",
@@ -221,21 +229,21 @@ const SPECS: readonly Spec[] = [
     group: "heap",
     kind: "gauge",
     help: "Process heap size from Node.js in bytes.",
-    available: (host) => host.heap?.()?.total !== undefined,
+    available: (_, first) => first.heap?.total !== undefined,
   },
   {
     name: "nodejs_heap_size_used_bytes",
     group: "heap",
     kind: "gauge",
     help: "Process heap size used from Node.js in bytes.",
-    available: (host) => host.heap?.() !== undefined,
+    available: (_, first) => first.heap !== undefined,
   },
   {
     name: "nodejs_external_memory_bytes",
     group: "heap",
     kind: "gauge",
     help: "Node.js external memory size in bytes.",
-    available: (host) => host.heap?.() !== undefined,
+    available: (_, first) => first.heap !== undefined,
   },
   ...(["total", "used", "available"] as const).map((part): Spec => ({
     name: `nodejs_heap_space_size_${part}_bytes`,
@@ -318,7 +326,14 @@ export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): Defa
   // fleet's. (The threads sharing memory are one process, on one runtime.)
   const cls = currentBinding().cls;
   const shared = cls !== undefined && cls !== MemoryBackend && cls !== SharedMemoryBackend;
-  const selected = SPECS.filter((spec) => checked.wanted(spec) && (shared || spec.available(host)));
+  const readings: FirstReadings = {
+    memory: attempt(() => host.memory?.()),
+    heap: attempt(() => host.heap?.()),
+    openFds: attempt(() => host.openFds?.()),
+  };
+  const wanted = SPECS.filter((spec) => checked.wanted(spec));
+  const available = new Set(wanted.filter((spec) => spec.available(host, readings)));
+  const selected = shared ? wanted : [...available];
   const registry = checked.registry;
   const labels = checked.labels;
   const all = new Map<string, Metric>();
@@ -344,7 +359,7 @@ export function collectDefaultMetrics(options: DefaultMetricsOptions = {}): Defa
   });
   // All or nothing: a name already taken, or a monitor the runtime refuses, registers nothing.
   const measured = new Map(
-    selected.filter((spec) => spec.available(host)).map((spec) => [spec.name, all.get(spec.name)!]),
+    [...available].map((spec) => [spec.name, all.get(spec.name)!]),
   );
   const registered: Metric[] = [];
   let updater: Updater;
