@@ -27,7 +27,7 @@ export { Counter, type CounterOptions } from "./metrics/counter.ts";
 export { Gauge, type GaugeOptions } from "./metrics/gauge.ts";
 export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/histogram.ts";
 export { Summary, type SummaryOptions } from "./metrics/summary.ts";
-export { Metric, type MetricOptions } from "./metrics/_metric.ts";
+export { Metric, type MetricOptions, OVERFLOW_LABEL_VALUE } from "./metrics/_metric.ts";
 export type { InProgress, Timer } from "./metrics/_timer.ts";
 export {
   AlreadyRegisteredError,

@@ -13,9 +13,10 @@ import type {
   ValueSeries,
 } from "../core/types.ts";
 import { type Binding, currentBinding } from "./_binding.ts";
+import { sampleNames } from "./_check.ts";
 import { checkLabelNames, checkLabels, type LabelSetConstructor, labelSetConstructor } from "./_labels.ts";
 import { creatingPerInstance, INTERNAL, type MetricInternals, refreshOf } from "./_internal.ts";
-import { defaultRegistry, type Registry } from "./registry.ts";
+import { checkMaxSeries, defaultRegistry, type Registry } from "./registry.ts";
 
 /** Options every metric takes. */
 export interface MetricOptions {
@@ -29,7 +30,18 @@ export interface MetricOptions {
   defaultLabels?: Readonly<Record<string, string>>;
   /** Where to register the metric: `defaultRegistry` unless given; `null` for nowhere. */
   registry?: Registry | null;
+  /**
+   * The most series (label sets) this process keeps for the metric. Past it, a new label set is
+   * recorded into one overflow series, whose every label is `"__overflow__"`, and counted in
+   * `theus_series_overflow_total{metric}`; a warning is printed the first time. A whole number
+   * of at least 1, or `Infinity`. The registry's `maxSeries` when not given (unlimited unless
+   * the registry sets one).
+   */
+  maxSeries?: number;
 }
+
+/** The value of every label of the overflow series a metric records into past its `maxSeries`. */
+export const OVERFLOW_LABEL_VALUE = "__overflow__";
 
 // What a metric type tells the shared machinery about itself.
 export interface TypeSpec {
@@ -60,8 +72,20 @@ class Family {
     readonly binding: Binding,
     readonly extra: unknown,
     readonly perInstance: boolean,
+    readonly maxSeries: number | undefined,
+    readonly home: Registry | undefined,
   ) {
     this.Labels = labelSetConstructor(labelNames);
+  }
+
+  // The leaves of the tree, the overflow series included once it exists.
+  size = 0;
+  overflow: Metric | undefined;
+  warned = false;
+
+  /** The cap on this process's series: the metric's own, its registry's, or none. */
+  get cap(): number {
+    return this.maxSeries ?? this.home?.maxSeries ?? Infinity;
   }
 }
 
@@ -101,6 +125,10 @@ export abstract class Metric implements Collector {
       );
     }
     const labelNames = checkLabelNames(options.labelNames, name, spec.reserved);
+    const maxSeries = options.maxSeries === undefined
+      ? undefined
+      : checkMaxSeries(options.maxSeries, `maxSeries of metric "${name}"`);
+    const registry = options.registry === undefined ? defaultRegistry : options.registry;
     const labelSet = new Set(labelNames);
     const defaults = checkLabels(options.defaultLabels ?? {}, name, labelSet, "default label");
     const exposedName = spec.type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
@@ -111,9 +139,11 @@ export abstract class Metric implements Collector {
       spec,
       labelNames,
       labelSet,
-      currentBinding(),
+      bindingOverride ?? currentBinding(),
       extra?.(),
       creatingPerInstance(),
+      maxSeries,
+      registry ?? undefined,
     );
     family.root = this;
     this.#family = family;
@@ -122,7 +152,6 @@ export abstract class Metric implements Collector {
     const complete = labelNames.every((label) => Object.hasOwn(defaults, label));
     this.#labels = complete ? canonical(family, defaults) : Object.freeze({ ...defaults });
     if (complete && labelNames.length > 0) insert(family, this.#labels, this);
-    const registry = options.registry === undefined ? defaultRegistry : options.registry;
     registry?.register(this);
   }
 
@@ -147,6 +176,14 @@ export abstract class Metric implements Collector {
    */
   get perInstance(): boolean {
     return this.#family.perInstance;
+  }
+
+  /**
+   * The most series this process keeps for the metric before new label sets go to the overflow
+   * series: the `maxSeries` option, else the registry's, else `Infinity`.
+   */
+  get maxSeries(): number {
+    return this.#family.cap;
   }
 
   /** The label names, in declaration order. */
@@ -220,8 +257,7 @@ export abstract class Metric implements Collector {
     }
     const canon = canonical(family, merged);
     if (n === 0) return family.root as this;
-    return (lookup(family, canon) ??
-      insert(family, canon, this.#make(new ChildInit(family, canon)))) as this;
+    return (lookup(family, canon) ?? this.#create(canon)) as this;
   }
 
   /**
@@ -257,6 +293,8 @@ export abstract class Metric implements Collector {
       path[i].delete(canon[family.labelNames[i]]);
       if (path[i].size > 0) break;
     }
+    family.size--;
+    if (node === family.overflow) family.overflow = undefined;
     this.#drop(node as Metric);
     return true;
   }
@@ -268,6 +306,8 @@ export abstract class Metric implements Collector {
       walk(family.tree, family.labelNames.length, (child) => child !== family.root && this.#drop(child));
     }
     family.tree.clear();
+    family.size = 0;
+    family.overflow = undefined;
     const root = family.root;
     if (root.isObservable && family.labelNames.length > 0) insert(family, root.#labels, root);
   }
@@ -359,6 +399,34 @@ export abstract class Metric implements Collector {
     this.#family.binding.remove(this[INTERNAL].target, child.#labels);
   }
 
+  // A new child, or, once the family holds its cap of series, the overflow series.
+  #create(labels: Labels): Metric {
+    const family = this.#family;
+    if (family.size - (family.overflow === undefined ? 0 : 1) < family.cap) {
+      return insert(family, labels, this.#make(new ChildInit(family, labels)));
+    }
+    let overflow = family.overflow;
+    if (overflow === undefined) {
+      const all: Record<string, string> = {};
+      for (const name of family.labelNames) all[name] = OVERFLOW_LABEL_VALUE;
+      const canon = canonical(family, all);
+      overflow = lookup(family, canon) ?? insert(family, canon, this.#make(new ChildInit(family, canon)));
+      family.overflow = overflow;
+    }
+    if (!family.warned) {
+      family.warned = true;
+      const counted = overflowCounter(family)
+        ? "counted in theus_series_overflow_total"
+        : "not counted, as the metric is in no registry";
+      console.warn(
+        `theus: metric "${family.name}" has reached its maxSeries (${family.cap} series in this process): ` +
+          `new label sets are recorded into the series whose every label is "${OVERFLOW_LABEL_VALUE}", ${counted}`,
+      );
+    }
+    overflowCounter(family)?.labels({ metric: family.name }).inc();
+    return overflow;
+  }
+
   #make(init: ChildInit): Metric {
     const Ctor = this.constructor as new (init: MetricOptions) => Metric;
     return new Ctor(init as unknown as MetricOptions);
@@ -441,8 +509,65 @@ function insert(family: Family, labels: Labels, child: Metric): Metric {
     if (next === undefined) node.set(labels[names[i]], next = new Map());
     node = next;
   }
-  node.set(labels[names[names.length - 1]], child);
+  const last = labels[names[names.length - 1]];
+  if (!node.has(last)) family.size++;
+  node.set(last, child);
   return child;
+}
+
+// The binding the next metric is created on, instead of the current one.
+let bindingOverride: Binding | undefined;
+
+// theus_series_overflow_total, one per registry, created at the first overflow of one of its
+// metrics, on that metric's backend.
+class OverflowCounter extends Metric {
+  #values: SeriesValues;
+
+  constructor(options: MetricOptions) {
+    super(options, OVERFLOW_SPEC);
+    this.#values = this._values();
+  }
+
+  inc(): void {
+    this.#values.inc(0, 1);
+  }
+
+  protected _dispose(): void {
+    this.#values.dispose?.();
+  }
+
+  protected _read(): ValueSeries | Promise<ValueSeries> {
+    return readValue(this.labelValues, this.#values);
+  }
+}
+
+const OVERFLOW_SPEC: TypeSpec = { type: "counter", claims: (name) => sampleNames("counter", name) };
+const overflowCounters = new WeakMap<Registry, OverflowCounter | null>();
+
+function overflowCounter(family: Family): OverflowCounter | null {
+  const registry = family.home;
+  if (registry === undefined) return null;
+  let counter = overflowCounters.get(registry);
+  if (counter !== undefined) return counter;
+  const options: MetricOptions = {
+    name: "theus_series_overflow_total",
+    help: "Label sets recorded into a metric's overflow series, as the metric had its maxSeries series",
+    labelNames: ["metric"],
+    maxSeries: Infinity,
+    registry,
+  };
+  bindingOverride = family.binding;
+  try {
+    counter = new OverflowCounter(options);
+  } catch (error) {
+    // The name is taken by a collector of the application's own: the overflow is only warned.
+    if (!(error instanceof Error && error.name === "AlreadyRegisteredError")) throw error;
+    counter = null;
+  } finally {
+    bindingOverride = undefined;
+  }
+  overflowCounters.set(registry, counter);
+  return counter;
 }
 
 // The values of a metric whose labels are not all bound: every use names the missing labels.

@@ -35,6 +35,28 @@ export class AlreadyRegisteredError extends Error {
 export interface RegistryOptions {
   /** Prepended, with an underscore, to the name of every family the registry collects. */
   prefix?: string;
+  /**
+   * The `maxSeries` of the metrics created in this registry that do not set their own: the
+   * most series each keeps in this process before new label sets go to its overflow series.
+   * `Infinity` (no cap) when not given.
+   */
+  maxSeries?: number;
+}
+
+/**
+ * Checks a series cap: a whole number of at least 1, or `Infinity`.
+ *
+ * @param value The cap given.
+ * @param what What it is, for the error message.
+ * @returns The cap.
+ */
+export function checkMaxSeries(value: unknown, what: string): number {
+  if (typeof value !== "number" || !(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+    throw new TypeError(
+      `Invalid ${what}: expected a whole number of at least 1, or Infinity, got ${describe(value)}`,
+    );
+  }
+  return value;
 }
 
 /**
@@ -54,18 +76,35 @@ export interface RegistryOptions {
 export class Registry {
   /** The prefix of every collected family name, if any. */
   readonly prefix: string | undefined;
+  #maxSeries = Infinity;
   #collectors = new Map<Collector, readonly string[]>();
   #names = new Map<string, Collector>();
 
   /**
    * Creates an empty registry.
    *
-   * @param options The optional name prefix.
-   * @throws {TypeError} For a prefix that is not a valid metric name.
+   * @param options The optional name prefix and series cap.
+   * @throws {TypeError} For a prefix that is not a valid metric name, or an invalid cap.
    */
   constructor(options: RegistryOptions = {}) {
     if (options.prefix !== undefined) checkMetricName(options.prefix, "registry prefix");
     this.prefix = options.prefix || undefined;
+    if (options.maxSeries !== undefined) this.maxSeries = options.maxSeries;
+  }
+
+  /**
+   * The series cap of the metrics created in this registry without a `maxSeries` of their own.
+   * Setting it applies to them at once, to their label sets created from then on (`Infinity`
+   * by default). `defaultRegistry.maxSeries = 10_000` caps every metric that does not say.
+   *
+   * @throws {TypeError} On set, for anything but a whole number of at least 1 or `Infinity`.
+   */
+  get maxSeries(): number {
+    return this.#maxSeries;
+  }
+
+  set maxSeries(value: number) {
+    this.#maxSeries = checkMaxSeries(value, "registry maxSeries");
   }
 
   /**
