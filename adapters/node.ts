@@ -39,6 +39,13 @@
 import { bytes, describe, type NodeRequest, Refusal, RequestBody, requestUrl } from "./_node_request.ts";
 
 export type { NodeRequest } from "./_node_request.ts";
+export {
+  type NodeMetricsOptions,
+  type NodeMetricsRequest,
+  type NodeMetricsResponse,
+  type NodeMiddleware,
+  requestMetrics,
+} from "./_node_metrics.ts";
 
 /** A fetch-style handler: what `Deno.serve`, `Bun.serve` and Workers call. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
