@@ -17,9 +17,11 @@ import {
   type HistogramSeries,
   type Labels,
   type MetricFamily,
+  OVERFLOW_LABEL_VALUE,
   type Registry,
   Summary,
   type SummarySeries,
+  type ValueSeries,
 } from "../mod.ts";
 import { test } from "./_harness.ts";
 
@@ -74,6 +76,36 @@ function normalized(text: string): string[] {
     }
   }
   return [...out, ...samples.sort()];
+}
+
+/** Runs a body with console.warn captured, and returns what it warned. */
+async function warningsOf(body: () => Promise<void>): Promise<string[]> {
+  const warn = console.warn;
+  const warnings: string[] = [];
+  console.warn = (...args: unknown[]) => {
+    warnings.push(args.map(String).join(" "));
+  };
+  try {
+    await body();
+  } finally {
+    console.warn = warn;
+  }
+  return warnings;
+}
+
+/** The value of theus_series_overflow_total{metric}, or undefined when there is no such series. */
+async function overflowCount(registry: Registry, metric: string): Promise<number | undefined> {
+  const family = (await registry.collect()).find((f) => f.name === "theus_series_overflow");
+  if (family === undefined) return undefined;
+  assert.equal(family.type, "counter");
+  const series = (family.series as readonly ValueSeries[]).filter((s) => s.labels.metric === metric);
+  assert.ok(series.length <= 1, `${series.length} series for metric "${metric}"`);
+  return series[0]?.value;
+}
+
+/** [label value of k, value] of every series of a counter or gauge family, in label order. */
+function valuesByK(family: MetricFamily): [string, number][] {
+  return (family.series as readonly ValueSeries[]).map((s) => [s.labels.k, s.value]);
 }
 
 /**
@@ -323,6 +355,162 @@ export function conformance(name: string, setup: ConformanceSetup): void {
       series: [],
     });
   });
+
+  // --- maxSeries ---
+
+  check(
+    "maxSeries: past the cap, new label sets are recorded into one overflow series, none lost",
+    async (registry) => {
+      const name = "conf_maxseries_counter_total";
+      const c = new Counter({ name, help: "Capped", labelNames: ["k"], maxSeries: 3, registry });
+      assert.equal(c.maxSeries, 3);
+      let recorded = 0;
+      const warnings = await warningsOf(async () => {
+        for (let i = 0; i < 10; i++) {
+          c.labels({ k: `v${i}` }).inc();
+          recorded += 1;
+        }
+        c.labels({ k: "v0" }).inc(2);
+        c.labels({ k: "v2" }).inc(0.5);
+        recorded += 2.5;
+        await flush();
+      });
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.ok(
+        warnings[0].startsWith(`theus: metric "${name}" has reached its maxSeries`),
+        warnings[0],
+      );
+      const family = await collectOne(registry, "conf_maxseries_counter");
+      assert.deepEqual(valuesByK(family), [[OVERFLOW_LABEL_VALUE, 7], ["v0", 3], ["v1", 1], ["v2", 1.5]]);
+      const total = valuesByK(family).reduce((sum, [, value]) => sum + value, 0);
+      assert.equal(total, recorded);
+      assert.equal(await c.labels({ k: OVERFLOW_LABEL_VALUE }).get(), 7);
+      assert.equal(await overflowCount(registry, name), 7);
+      const text = (await generateLatest(registry)).split("\n");
+      assert.ok(text.includes(`${name}{k="__overflow__"} 7`), text.join("\n"));
+      assert.ok(text.includes(`theus_series_overflow_total{metric="${name}"} 7`), text.join("\n"));
+    },
+  );
+
+  check(
+    "maxSeries: a histogram past its cap keeps every observation in _count and _sum",
+    async (registry) => {
+      const name = "conf_maxseries_seconds";
+      const h = new Histogram({
+        name,
+        help: "Capped",
+        labelNames: ["route"],
+        buckets: [1],
+        maxSeries: 2,
+        registry,
+      });
+      const observed: [string, number][] = [
+        ["/a", 0.5],
+        ["/b", 2],
+        ["/c", 0.25],
+        ["/d", 4],
+        ["/a", 1],
+        ["/e", 8],
+        ["/c", 0.125],
+      ];
+      await warningsOf(async () => {
+        for (const [route, value] of observed) h.labels({ route }).observe(value);
+        await flush();
+      });
+      const series = (await collectOne(registry, name)).series as readonly HistogramSeries[];
+      assert.deepEqual(series, [
+        { labels: { route: "/a" }, buckets: [2, 2], sum: 1.5, count: 2 },
+        { labels: { route: "/b" }, buckets: [0, 1], sum: 2, count: 1 },
+        { labels: { route: OVERFLOW_LABEL_VALUE }, buckets: [2, 4], sum: 12.375, count: 4 },
+      ]);
+      assert.equal(series.reduce((n, s) => n + s.count, 0), observed.length);
+      assert.equal(series.reduce((n, s) => n + s.sum, 0), observed.reduce((n, [, value]) => n + value, 0));
+      assert.equal(await overflowCount(registry, name), 4);
+      const text = (await generateLatest(registry)).split("\n");
+      assert.ok(text.includes(`${name}_count{route="__overflow__"} 4`), text.join("\n"));
+      assert.ok(text.includes(`${name}_sum{route="__overflow__"} 12.375`), text.join("\n"));
+    },
+  );
+
+  check(
+    "maxSeries: registry.maxSeries caps the metrics without their own, from when it is set",
+    async (registry) => {
+      const g = new Gauge({ name: "conf_maxseries_gauge", help: "Default cap", labelNames: ["k"], registry });
+      const own = new Counter({
+        name: "conf_maxseries_own_total",
+        help: "Own cap",
+        labelNames: ["k"],
+        maxSeries: 3,
+        registry,
+      });
+      assert.equal(registry.maxSeries, Infinity);
+      assert.equal(g.maxSeries, Infinity);
+      g.labels({ k: "a" }).inc(1);
+      const before = registry.maxSeries;
+      try {
+        registry.maxSeries = 2;
+        assert.equal(g.maxSeries, 2);
+        assert.equal(own.maxSeries, 3, "a metric's own maxSeries wins over the registry's");
+        await warningsOf(async () => {
+          for (const [k, value] of [["b", 2], ["c", 3], ["d", 4]] as const) {
+            g.labels({ k }).inc(value);
+            own.labels({ k }).inc();
+          }
+          own.labels({ k: "e" }).inc();
+          own.labels({ k: "f" }).inc();
+          await flush();
+        });
+      } finally {
+        registry.maxSeries = before;
+      }
+      assert.equal(g.maxSeries, Infinity);
+      g.labels({ k: "e" }).inc(5); // no cap any more: a series of its own
+      await flush();
+      assert.deepEqual(valuesByK(await collectOne(registry, "conf_maxseries_gauge")), [
+        [OVERFLOW_LABEL_VALUE, 7],
+        ["a", 1],
+        ["b", 2],
+        ["e", 5],
+      ]);
+      assert.deepEqual(valuesByK(await collectOne(registry, "conf_maxseries_own")), [
+        [OVERFLOW_LABEL_VALUE, 2],
+        ["b", 1],
+        ["c", 1],
+        ["d", 1],
+      ]);
+      assert.equal(await overflowCount(registry, "conf_maxseries_gauge"), 2);
+      assert.equal(await overflowCount(registry, "conf_maxseries_own_total"), 2);
+    },
+  );
+
+  check(
+    "maxSeries: remove() frees a slot, the overflow series can be removed, clear() starts over",
+    async (registry) => {
+      const name = "conf_maxseries_remove_total";
+      const c = new Counter({ name, help: "Remove", labelNames: ["k"], maxSeries: 2, registry });
+      const family = () => collectOne(registry, "conf_maxseries_remove");
+      await warningsOf(async () => {
+        for (const k of ["a", "b", "c"]) c.labels({ k }).inc();
+        await flush();
+        assert.equal(c.remove({ k: "a" }), true);
+        c.labels({ k: "d" }).inc(2); // the slot a left
+        c.labels({ k: "e" }).inc(3); // full again
+        await flush();
+        assert.deepEqual(valuesByK(await family()), [[OVERFLOW_LABEL_VALUE, 4], ["b", 1], ["d", 2]]);
+        assert.equal(c.remove({ k: OVERFLOW_LABEL_VALUE }), true);
+        await flush();
+        assert.deepEqual(valuesByK(await family()), [["b", 1], ["d", 2]]);
+        c.labels({ k: "f" }).inc(5); // still full: a fresh overflow series
+        await flush();
+        assert.deepEqual(valuesByK(await family()), [[OVERFLOW_LABEL_VALUE, 5], ["b", 1], ["d", 2]]);
+        c.clear();
+        for (const k of ["x", "y", "z"]) c.labels({ k }).inc();
+        await flush();
+      });
+      assert.deepEqual(valuesByK(await family()), [[OVERFLOW_LABEL_VALUE, 1], ["x", 1], ["y", 1]]);
+      assert.equal(await overflowCount(registry, name), 4);
+    },
+  );
 
   // --- Collection and exposition ---
 
