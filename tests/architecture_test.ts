@@ -190,7 +190,16 @@ test("nothing reachable from mod.ts imports a node: module, ioredis or @upstash/
     reached.has("metrics/counter.ts") && reached.has("setup/load.ts"),
     "the walk reaches the library",
   );
-  for (const file of ["backends/redis.ts", "backends/upstash.ts", "adapters/node.ts", "runtime/mod.ts"]) {
+  for (
+    const file of [
+      "backends/redis.ts",
+      "backends/upstash.ts",
+      "adapters/node.ts",
+      "adapters/http.ts",
+      "adapters/hono.ts",
+      "runtime/mod.ts",
+    ]
+  ) {
     assert.ok(!reached.has(file), `mod.ts reaches ${file}`);
   }
   const server = graph.external.filter(({ from, to }) =>
