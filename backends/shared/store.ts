@@ -46,6 +46,8 @@ export class SharedStore implements SeriesStore {
   #queue: SharedSeries[] = [];
   #definitions: CollectTarget[] = [];
   #removals: { target: CollectTarget; labels: string }[] = [];
+  // The metric name and labels text of each queued removal.
+  #removing = new Set<string>();
   #task: Promise<void> | undefined;
   #error: unknown;
   #reported = false;
@@ -103,14 +105,21 @@ export class SharedStore implements SeriesStore {
     // a burst of new children must not read the same burst of records once per child.
     this.dir.scan(this.arena, 16);
     const entry = this.dir.find(series.name, series.labels);
-    if (entry !== undefined && !entry.removed && this.#attach(series, entry)) return;
+    // A series whose removal is still queued is registered after it, so the removal does not
+    // zero what the new series writes.
+    if (
+      entry !== undefined && !entry.removed && !this.#removing.has(`${series.name}\n${series.labels}`) &&
+      this.#attach(series, entry)
+    ) return;
     this.#queue.push(series);
     this.#schedule();
   }
 
   /** Queues the removal of a series from every thread's pages. */
   remove(target: CollectTarget, labels: Labels): void {
-    this.#removals.push({ target, labels: labelsText(labels) });
+    const text = labelsText(labels);
+    this.#removals.push({ target, labels: text });
+    this.#removing.add(`${target.name}\n${text}`);
     this.#schedule();
   }
 
@@ -349,11 +358,28 @@ export class SharedStore implements SeriesStore {
     }
     if (records.length > 0) arena.append(records.splice(0));
     dir.scan(arena);
+    // Removals first: a series queued after its removal (created again) is registered after it.
+    for (const { target, labels } of this.#removals.splice(0)) {
+      const entry = dir.find(target.name, labels);
+      if (entry === undefined) continue;
+      for (const thread of dir.pages.keys()) {
+        const page = dir.page(thread, entry);
+        page?.f64.fill(0, entry.index, entry.index + entry.width);
+        page?.ints.fill(0, entry.index, entry.index + entry.width);
+      }
+      records.push([KIND.remove, entry.record]);
+    }
+    this.#removing.clear();
+    if (records.length > 0) {
+      arena.append(records.splice(0));
+      dir.scan(arena);
+    }
     const queue = this.#queue.splice(0, BATCH);
     const attach: [SharedSeries, Entry | number][] = [];
     const created = new Map<string, number>();
     const adding = new Set<number>();
     for (const series of queue) {
+      if (series.isDisposed) continue; // removed before it was registered: nothing to show
       const definition = dir.metrics.get(series.name);
       if (definition === undefined) continue; // its definition conflicted: it stays here
       const entry = dir.seriesOf.get(definition)!.get(series.labels);
@@ -376,16 +402,6 @@ export class SharedStore implements SeriesStore {
         this.#needPage(position, records, adding);
       }
       attach.push([series, index]);
-    }
-    for (const { target, labels } of this.#removals.splice(0)) {
-      const entry = dir.find(target.name, labels);
-      if (entry === undefined) continue;
-      for (const thread of dir.pages.keys()) {
-        const page = dir.page(thread, entry);
-        page?.f64.fill(0, entry.index, entry.index + entry.width);
-        page?.ints.fill(0, entry.index, entry.index + entry.width);
-      }
-      records.push([KIND.remove, entry.record]);
     }
     const first = arena.append(records);
     dir.scan(arena);

@@ -109,6 +109,11 @@ export abstract class SharedSeries implements SeriesValues {
     return out;
   }
 
+  /** Whether the series was removed here. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   /** The series was removed here: later writes go nowhere. */
   dispose(): void {
     this.disposed = true;
