@@ -417,7 +417,9 @@ export abstract class Metric implements Collector {
       family.warned = true;
       const counted = overflowCounter(family)
         ? "counted in theus_series_overflow_total"
-        : "not counted, as the metric is in no registry";
+        : family.home === undefined
+        ? "not counted, as the metric is in no registry"
+        : "not counted, as another collector holds the name theus_series_overflow_total in its registry";
       console.warn(
         `theus: metric "${family.name}" has reached its maxSeries (${family.cap} series in this process): ` +
           `new label sets are recorded into the series whose every label is "${OVERFLOW_LABEL_VALUE}", ${counted}`,

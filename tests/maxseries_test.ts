@@ -354,6 +354,22 @@ test("maxSeries: partially bound metrics over the cap record into the overflow s
   assert.equal(await overflowCount(registry, "m_partial"), 3);
 });
 
+test("maxSeries: a label set of __overflow__ values made before the cap is the one overflow series", async () => {
+  const registry = new Registry();
+  const c = new Counter({ name: "m_explicit", help: "Explicit", labelNames: ["k"], maxSeries: 2, registry });
+  const explicit = c.labels({ k: OVERFLOW_LABEL_VALUE });
+  explicit.inc();
+  c.labels({ k: "x" }).inc();
+  warningsOf(() => {
+    assert.equal(c.labels({ k: "y" }), explicit);
+    for (let i = 0; i < 10; i++) c.labels({ k: `n${i}` }).inc();
+  });
+  const values = await valuesByK(c);
+  assert.ok(values.length <= 3, JSON.stringify(values));
+  assert.equal(values.filter(([k]) => k === OVERFLOW_LABEL_VALUE).length, 1);
+  assert.equal(values.reduce((n, [, value]) => n + value, 0), 12);
+});
+
 // --- remove() and clear() ---
 
 test("maxSeries: remove() frees a slot for the next new label set", async () => {
