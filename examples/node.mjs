@@ -6,47 +6,27 @@
 // It is the service of app.ts (Deno, Bun), served by node:http through nodeListener().
 
 import { createServer } from "node:http";
-import { Counter, flush, Gauge, Histogram, metricsHandler } from "theus";
+import { flush, metricsHandler } from "theus";
+import { instrument } from "theus/http";
 import { nodeListener } from "theus/node";
 import { collectDefaultMetrics } from "theus/runtime";
 
 collectDefaultMetrics(); // CPU, memory, event loop, heap, GC, version
 
-const requests = new Counter({
-  name: "http_requests_total",
-  help: "HTTP requests handled",
-  labelNames: ["method", "path", "status"],
-});
-const latency = new Histogram({
-  name: "http_request_duration_seconds",
-  help: "Time spent handling HTTP requests",
-  labelNames: ["method", "path"],
-});
-const inFlight = new Gauge({ name: "http_requests_in_flight", help: "HTTP requests being handled" });
-
 const metrics = metricsHandler();
 
-// Label by route, never by raw URL: every distinct label value is a new time series.
 const routes = {
   "/": () => new Response("Hello from theus\n"),
   "/metrics": metrics,
 };
 
-/** Handles one request, recording it in the metrics above. */
-async function app(req) {
+// instrument() records http_requests_total and http_request_duration_seconds by method,
+// status and route (the path, with id-like segments as :id; "(unmatched)" for a 404), and the
+// requests in flight.
+const app = instrument((req) => {
   const { pathname } = new URL(req.url);
-  const path = Object.hasOwn(routes, pathname) ? pathname : "other";
-  const tracker = inFlight.trackInProgress(); // Node 20 has no `using`: end it in finally
-  try {
-    const res = await latency.labels({ method: req.method, path }).time(async () =>
-      (await routes[path]?.(req)) ?? new Response("Not found\n", { status: 404 })
-    );
-    requests.labels({ method: req.method, path, status: String(res.status) }).inc();
-    return res;
-  } finally {
-    tracker.end();
-  }
-}
+  return routes[pathname]?.(req) ?? new Response("Not found\n", { status: 404 });
+}, { inFlight: true });
 
 // nodeListener() turns the fetch-style handler into a node:http listener: the request's
 // method, headers and body in, the response streamed out (an aborted client cancels it).

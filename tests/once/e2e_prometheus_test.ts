@@ -172,33 +172,36 @@ test(
       };
       // A target is up once one scrape succeeded; its samples are then queryable.
       await waitUntil("the counters to be queryable", async () => {
-        const found = await query(`http_requests_total{path="/"}`);
+        const found = await query(`http_requests_total{route="/"}`);
         return Object.keys(found).length === EXAMPLES.length || undefined;
       }, { abort });
 
       assert.deepEqual(await query("up"), each(1));
-      assert.deepEqual(await query(`http_requests_total{method="GET",path="/",status="200"}`), each(HITS));
+      assert.deepEqual(await query(`http_requests_total{method="GET",status="200",route="/"}`), each(HITS));
       assert.deepEqual(
-        await query(`http_requests_total{method="GET",path="other",status="404"}`),
+        await query(`http_requests_total{method="GET",status="404",route="(unmatched)"}`),
         each(MISSES),
       );
-      assert.deepEqual(await query(`http_request_duration_seconds_count{method="GET",path="/"}`), each(HITS));
       assert.deepEqual(
-        await query(`http_request_duration_seconds_bucket{method="GET",path="/",le="+Inf"}`),
+        await query(`http_request_duration_seconds_count{method="GET",route="/"}`),
+        each(HITS),
+      );
+      assert.deepEqual(
+        await query(`http_request_duration_seconds_bucket{method="GET",route="/",le="+Inf"}`),
         each(HITS),
       );
       // Handling GET / takes far less than a second, so every request is in the le="1.0" bucket;
       // le is written canonically, so no series has le="1".
       assert.deepEqual(
-        await query(`http_request_duration_seconds_bucket{method="GET",path="/",le="1.0"}`),
+        await query(`http_request_duration_seconds_bucket{method="GET",route="/",le="1.0"}`),
         each(HITS),
       );
       assert.deepEqual(await query(`http_request_duration_seconds_bucket{le="1"}`), {});
       assert.deepEqual(
-        await query(`http_request_duration_seconds_count{method="GET",path="other"}`),
+        await query(`http_request_duration_seconds_count{method="GET",route="(unmatched)"}`),
         each(MISSES),
       );
-      const sums = await query(`http_request_duration_seconds_sum{method="GET",path="/"}`);
+      const sums = await query(`http_request_duration_seconds_sum{method="GET",route="/"}`);
       assert.deepEqual(Object.keys(sums).sort(), Object.keys(each(0)).sort());
       for (const [target, sum] of Object.entries(sums)) {
         assert.ok(
@@ -207,7 +210,7 @@ test(
         );
       }
       // The only request in flight while the examples collect is the scrape itself.
-      assert.deepEqual(await query("http_requests_in_flight"), each(1));
+      assert.deepEqual(await query(`http_requests_in_flight{method="GET"}`), each(1));
 
       // The runtime metrics, under prom-client's names, each example its own process's.
       const now = Date.now() / 1000;
