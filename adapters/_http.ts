@@ -3,10 +3,10 @@
 // request's record, which writes each metric once whatever happens to the request.
 
 import { checkMetricName, describe } from "../core/_names.ts";
-import type { Labels } from "../core/types.ts";
 import { Counter } from "../metrics/counter.ts";
 import { Gauge } from "../metrics/gauge.ts";
 import { checkBuckets, Histogram } from "../metrics/histogram.ts";
+import { OVERFLOW_LABEL_VALUE, removals } from "../metrics/_metric.ts";
 import { checkMaxSeries, defaultRegistry, Registry } from "../metrics/registry.ts";
 
 /** Options every HTTP adapter takes; `In` is what the adapter's callbacks get. */
@@ -211,6 +211,14 @@ interface MetricChoice {
 
 const LABELS = ["method", "status", "ok", "route"] as const;
 
+/** The series of one label set, in each HTTP metric. */
+export interface HttpSeries {
+  readonly duration: Histogram;
+  readonly requests: Counter;
+  readonly requestSize: Histogram | undefined;
+  readonly responseSize: Histogram | undefined;
+}
+
 /** The metrics of one registry and prefix, shared by every adapter that records into them. */
 export class HttpMetrics {
   readonly duration: Histogram;
@@ -222,6 +230,13 @@ export class HttpMetrics {
   /** The duration buckets, as checked (`+Inf` last). */
   readonly buckets: readonly number[];
 
+  // The series of each label set seen, by route, status and method: one lookup for every metric
+  // of a request. Emptied when children are removed from any of the metrics, or one is added.
+  // It holds real series only, so it is bounded by the cap; the overflow series goes through
+  // labels() every time, to be counted.
+  #cache = new Map<string, Map<number, Map<string, HttpSeries>>>();
+  #removals = 0;
+
   constructor(duration: Histogram, requests: Counter, buckets: readonly number[]) {
     this.duration = duration;
     this.requests = requests;
@@ -231,6 +246,48 @@ export class HttpMetrics {
   /** Starts the record of one request. */
   begin(method: string): RequestRecord {
     return new RequestRecord(this, method);
+  }
+
+  /** Forgets the cached series: a metric was added. */
+  forget(): void {
+    this.#cache.clear();
+  }
+
+  /** The series of a label set. */
+  series(method: string, status: number, route: string): HttpSeries {
+    const seen = removals(this.duration) + removals(this.requests) +
+      (this.requestSize === undefined ? 0 : removals(this.requestSize)) +
+      (this.responseSize === undefined ? 0 : removals(this.responseSize));
+    if (seen !== this.#removals) {
+      this.#cache.clear();
+      this.#removals = seen;
+    }
+    let byStatus = this.#cache.get(route);
+    let byMethod = byStatus?.get(status);
+    const cached = byMethod?.get(method);
+    if (cached !== undefined) return cached;
+    const labels = {
+      method,
+      status: String(status),
+      ok: status >= 200 && status < 300 ? "true" : "false",
+      route,
+    };
+    const series: HttpSeries = {
+      duration: this.duration.labels(labels),
+      requests: this.requests.labels(labels),
+      requestSize: this.requestSize?.labels(labels),
+      responseSize: this.responseSize?.labels(labels),
+    };
+    if (
+      series.duration.labelValues.route === OVERFLOW_LABEL_VALUE ||
+      series.requests.labelValues.route === OVERFLOW_LABEL_VALUE ||
+      series.requestSize?.labelValues.route === OVERFLOW_LABEL_VALUE ||
+      series.responseSize?.labelValues.route === OVERFLOW_LABEL_VALUE
+    ) return series;
+    if (byStatus === undefined) this.#cache.set(route, byStatus = new Map());
+    if (byMethod === undefined) byStatus.set(status, byMethod = new Map());
+    byMethod.set(method, series);
+    return series;
   }
 }
 
@@ -279,6 +336,10 @@ function httpMetrics(registry: Registry, prefix: string, choice: MetricChoice): 
       );
     }
   }
+  if (
+    (choice.requestSize && metrics.requestSize === undefined) ||
+    (choice.responseSize && metrics.responseSize === undefined)
+  ) metrics.forget();
   if (choice.inFlight && metrics.inFlight === undefined) {
     metrics.inFlight = new Gauge({
       name: `${prefix}http_requests_in_flight`,
@@ -330,12 +391,6 @@ export function methodLabel(method: string | undefined): string {
   return METHODS.has(upper) ? upper : "_OTHER";
 }
 
-const STATUS_TEXT: string[] = [];
-
-function statusLabel(status: number): string {
-  return STATUS_TEXT[status] ??= String(status);
-}
-
 /** The path of a URL: what follows the authority, without the query. */
 export function pathOf(url: string): string {
   const scheme = url.indexOf("://");
@@ -357,29 +412,66 @@ export function pathOf(url: string): string {
 
 // --- Routes from paths ---
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const HEX = /^[0-9a-f]{8,}$/i;
-const DIGITS = /^[0-9]+$/;
-const ULID = /^[0-7][0-9a-hjkmnp-tv-z]{25}$/i;
-const TOKEN = /^[A-Za-z0-9_+=-]{20,}$/;
-
 /**
  * Whether a path segment looks like an id: a number, a UUID, hex of 8 or more, a ULID, or a
  * long base64 or base64url token (20 or more characters with digits and letters in both
  * cases, or 32 or more with digits and letters and no `-`, so that slugs are left alone).
  */
 export function isIdSegment(segment: string): boolean {
-  const n = segment.length;
+  return isIdAt(segment, 0, segment.length);
+}
+
+// isIdSegment on path[start, end), in one pass over its characters and no regular expression:
+// this runs for every segment of every request.
+function isIdAt(path: string, start: number, end: number): boolean {
+  const n = end - start;
   if (n === 0) return false;
-  if (DIGITS.test(segment)) return true;
+  let digits = 0;
+  let upper = 0;
+  let lower = 0;
+  let hex = 0;
+  let dashes = 0;
+  for (let i = start; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c >= 97 && c <= 122) {
+      lower++;
+      if (c <= 102) hex++;
+    } else if (c >= 65 && c <= 90) {
+      upper++;
+      if (c <= 70) hex++;
+    } else if (c === 45) dashes++;
+    else if (c !== 95 && c !== 43 && c !== 61) return false; // not a character of base64 or base64url
+  }
+  if (digits === n) return true;
   if (n < 8) return false;
-  if (HEX.test(segment)) return true;
-  if (n === 36 && UUID.test(segment)) return true;
-  if (n === 26 && ULID.test(segment)) return true;
-  if (n < 20 || !TOKEN.test(segment) || !/[0-9]/.test(segment)) return false;
-  const upper = /[A-Z]/.test(segment);
-  const lower = /[a-z]/.test(segment);
-  return (upper && lower) || (n >= 32 && (upper || lower) && !segment.includes("-"));
+  if (digits + hex === n) return true;
+  if (n === 36 && dashes === 4) return isUuid(path, start);
+  if (n === 26 && digits + upper + lower === n && isUlid(path, start)) return true;
+  if (n < 20 || digits === 0) return false;
+  return (upper > 0 && lower > 0) || (n >= 32 && dashes === 0 && upper + lower > 0);
+}
+
+// 8-4-4-4-12 hex digits.
+function isUuid(path: string, start: number): boolean {
+  for (let i = 0; i < 36; i++) {
+    const c = path.charCodeAt(start + i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (c !== 45) return false;
+    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+  }
+  return true;
+}
+
+// 26 characters of Crockford's base32 (no I, L, O or U), the first 0 to 7 (a 48-bit time).
+function isUlid(path: string, start: number): boolean {
+  const first = path.charCodeAt(start);
+  if (first < 48 || first > 55) return false;
+  for (let i = 1; i < 26; i++) {
+    const c = path.charCodeAt(start + i) | 32; // letters in lower case; digits unchanged
+    if (c === 105 || c === 108 || c === 111 || c === 117) return false;
+  }
+  return true;
 }
 
 /**
@@ -391,19 +483,19 @@ export function isIdSegment(segment: string): boolean {
  * @returns The path with its id-like segments replaced.
  */
 export function templatePath(path: string): string {
-  let out: string | undefined;
+  let out = "";
+  let copied = 0;
   let start = 0;
-  for (let i = 0; i <= path.length; i++) {
-    if (i < path.length && path.charCodeAt(i) !== 47) continue;
-    if (isIdSegment(path.slice(start, i))) {
-      out = (out ?? path.slice(0, start)) + ":id";
-    } else if (out !== undefined) {
-      out += path.slice(start, i);
+  const n = path.length;
+  for (let i = 0; i <= n; i++) {
+    if (i < n && path.charCodeAt(i) !== 47) continue;
+    if (isIdAt(path, start, i)) {
+      out += path.slice(copied, start) + ":id";
+      copied = i;
     }
-    if (i < path.length && out !== undefined) out += "/";
     start = i + 1;
   }
-  return out ?? path;
+  return copied === 0 ? path : out + path.slice(copied);
 }
 
 /** The default route of a request without a router: its template, or unmatched for a 404. */
@@ -422,19 +514,14 @@ export class RequestRecord {
   readonly #method: string;
   readonly #start = performance.now();
   readonly #inFlight: Gauge | undefined;
-  #labels: Labels | undefined;
+  #series: HttpSeries | undefined;
   #sent = false;
 
   constructor(metrics: HttpMetrics, method: string) {
     this.#metrics = metrics;
     this.#method = method;
-    this.#inFlight = metrics.inFlight?.labels({ method });
-    this.#inFlight?.inc();
-  }
-
-  /** Whether the request has been counted. */
-  get ended(): boolean {
-    return this.#labels !== undefined;
+    const inFlight = this.#inFlight = metrics.inFlight?.labels({ method });
+    inFlight?.inc();
   }
 
   /**
@@ -442,33 +529,26 @@ export class RequestRecord {
    * first call records.
    */
   end(route: string, status: number, requestBytes?: number): void {
-    if (this.#labels !== undefined) return;
+    if (this.#series !== undefined) return;
     const seconds = (performance.now() - this.#start) / 1000;
-    const metrics = this.#metrics;
-    const method = this.#method;
-    const labels = this.#labels = {
-      method,
-      status: statusLabel(status),
-      ok: status >= 200 && status < 300 ? "true" : "false",
-      route,
-    };
-    metrics.duration.labels(labels).observe(seconds);
-    metrics.requests.labels(labels).inc();
-    if (requestBytes !== undefined) metrics.requestSize?.labels(labels).observe(requestBytes);
+    const series = this.#series = this.#metrics.series(this.#method, status, route);
+    series.duration.observe(seconds);
+    series.requests.inc();
+    if (requestBytes !== undefined) series.requestSize?.observe(requestBytes);
     this.#inFlight?.dec();
   }
 
-  /** Records the size of the response body, once, with the labels of `end` (called first). */
+  /** Records the size of the response body, once, after `end`. */
   sent(bytes: number): void {
-    if (this.#sent || this.#labels === undefined) return;
+    if (this.#sent || this.#series === undefined) return;
     this.#sent = true;
-    this.#metrics.responseSize?.labels(this.#labels).observe(bytes);
+    this.#series.responseSize?.observe(bytes);
   }
 }
 
 /** A body size from a `Content-Length` value; undefined when there is none or it is invalid. */
 export function contentLength(value: string | null | undefined): number | undefined {
-  if (value === null || value === undefined || value === "" || !DIGITS.test(value)) return undefined;
+  if (value === null || value === undefined || !/^[0-9]+$/.test(value)) return undefined;
   return Number(value);
 }
 
@@ -537,9 +617,15 @@ export function recordResponse(
   requestBytes: number | undefined,
 ): Response {
   const status = response.status;
-  const body = response.body;
   const untilBody = checked.untilBody;
   const counted = checked.metrics.responseSize !== undefined;
+  if (!untilBody && !counted) {
+    // The common case, and the cheap one: the body is not touched (reading `body` makes a
+    // stream of a string body on some runtimes).
+    record.end(route, status, requestBytes);
+    return response;
+  }
+  const body = response.body;
   const length = counted && body !== null ? contentLength(response.headers.get("content-length")) : 0;
   if (body === null || status === 101 || request.method === "HEAD" || (!untilBody && length !== undefined)) {
     record.end(route, status, requestBytes);

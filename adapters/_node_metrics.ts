@@ -134,9 +134,9 @@ class Watch {
     this.#bytes = bytes;
     // Node writes implicit headers through this.writeHead too, so this sees every response.
     const writeHead = res.writeHead;
-    const watch = this;
+    const headers = (status: number): void => this.#headers(status);
     res.writeHead = function (this: unknown, statusCode: number, ...rest: never[]) {
-      watch.#headers(typeof statusCode === "number" ? statusCode : res.statusCode);
+      headers(typeof statusCode === "number" ? statusCode : res.statusCode);
       return writeHead.call(this, statusCode, ...rest);
     };
     if (counted) this.#count(res);

@@ -50,6 +50,8 @@ export interface HonoContext {
     readonly raw: Request;
     /** The path of the route being run (`/users/:id`). */
     readonly routePath: string;
+    /** The index of the handler being run among those that matched (Hono 4). */
+    readonly routeIndex?: number;
   };
   /** The response, once a handler has set it. */
   res: Response;
@@ -85,28 +87,36 @@ export function prometheus(options?: HonoMetricsOptions): HonoMiddleware {
   const checked = checkOptions<HonoContext>(options, "prometheus()");
   const { metrics, route, exclude } = checked;
   const sized = metrics.requestSize !== undefined;
-  return async (c: HonoContext, next: () => Promise<void>): Promise<void> => {
+  // Not an async function: one promise less per request, on a path every request takes.
+  return (c: HonoContext, next: () => Promise<void>): Promise<void> => {
     const request = c.req.raw;
-    if (exclude !== undefined && exclude(c, () => pathOf(request.url))) return await next();
-    const own = c.req.routePath;
+    if (exclude !== undefined && exclude(c, () => pathOf(request.url))) return next();
+    // Which handler runs now: this middleware. The index is a field; routePath builds an array.
+    const own = c.req.routeIndex ?? c.req.routePath;
     const record = metrics.begin(methodLabel(request.method));
     const bytes = sized ? requestBytes(request) : undefined;
-    try {
-      await next();
-    } catch (error) {
+    return next().then(() => {
+      const response = c.res;
+      const sent = recordResponse(
+        checked,
+        record,
+        request,
+        response,
+        route === undefined ? routeAfter(c, own) : route(c),
+        bytes,
+      );
+      if (sent !== response) c.res = sent;
+    }, (error: unknown) => {
       record.end(route === undefined ? routeAfter(c, own) : route(c), 500, bytes);
       throw error;
-    }
-    const response = c.res;
-    const labelRoute = route === undefined ? routeAfter(c, own) : route(c);
-    const sent = recordResponse(checked, record, request, response, labelRoute, bytes);
-    if (sent !== response) c.res = sent;
+    });
   };
 }
 
-// The route that answered: Hono's routePath after the handlers ran is the last one that ran,
-// this middleware's own when no route did.
-function routeAfter(c: HonoContext, own: string): string {
-  const path = c.req.routePath;
-  return path === own ? UNMATCHED_ROUTE : path;
+// The route that answered: after the handlers ran, Hono's current handler is the last one that
+// ran, this middleware when no route did.
+function routeAfter(c: HonoContext, own: number | string): string {
+  const req = c.req;
+  if (typeof own === "number" ? req.routeIndex === own : req.routePath === own) return UNMATCHED_ROUTE;
+  return req.routePath;
 }

@@ -127,14 +127,16 @@ export function instrument<Rest extends unknown[], Result extends Response | und
   const routeOf = (request: Request, status: number): string =>
     route === undefined ? pathRoute(pathOf(request.url), status) : route(request);
 
-  return function (this: unknown, request: Request, ...rest: Rest): Result | Promise<Result> {
+  const wrapped = function (this: unknown, request: Request): Result | Promise<Result> {
+    // `arguments` hands the extra arguments on without copying them into an array first.
+    const args = arguments as unknown as [Request, ...Rest];
     if (exclude !== undefined && exclude(request, () => pathOf(request.url))) {
-      return handler.call(this, request, ...rest);
+      return handler.apply(this, args);
     }
     const record = metrics.begin(methodLabel(request.method));
     let result: Result | Promise<Result>;
     try {
-      result = handler.call(this, request, ...rest);
+      result = handler.apply(this, args);
     } catch (error) {
       record.end(routeOf(request, 500), 500, sized ? requestBytes(request) : undefined);
       throw error;
@@ -150,4 +152,5 @@ export function instrument<Rest extends unknown[], Result extends Response | und
     }
     return done(request, record, result);
   };
+  return wrapped as unknown as (request: Request, ...rest: Rest) => Result | Promise<Result>;
 }

@@ -40,6 +40,12 @@ export interface MetricOptions {
   maxSeries?: number;
 }
 
+/**
+ * A number that goes up whenever children of the metric's family are removed (`remove()`,
+ * `clear()`, unregistering for good): a cache of children is stale once it has changed.
+ */
+export let removals: (metric: Metric) => number;
+
 /** The value of every label of the overflow series a metric records into past its `maxSeries`. */
 export const OVERFLOW_LABEL_VALUE = "__overflow__";
 
@@ -82,6 +88,8 @@ class Family {
   size = 0;
   overflow: Metric | undefined;
   warned = false;
+  // Goes up whenever children are removed: what cached children must be checked against.
+  version = 0;
 
   /** The cap on this process's series: the metric's own, its registry's, or none. */
   get cap(): number {
@@ -101,6 +109,10 @@ class ChildInit {
 export abstract class Metric implements Collector {
   #family: Family;
   #labels: Labels;
+
+  static {
+    removals = (metric) => metric.#family.version;
+  }
 
   /**
    * Validates the options and registers the metric, or takes the state of a child.
@@ -294,6 +306,7 @@ export abstract class Metric implements Collector {
       if (path[i].size > 0) break;
     }
     family.size--;
+    family.version++;
     if (node === family.overflow) family.overflow = undefined;
     this.#drop(node as Metric);
     return true;
@@ -307,6 +320,7 @@ export abstract class Metric implements Collector {
     }
     family.tree.clear();
     family.size = 0;
+    family.version++;
     family.overflow = undefined;
     const root = family.root;
     if (root.isObservable && family.labelNames.length > 0) insert(family, root.#labels, root);
@@ -350,6 +364,7 @@ export abstract class Metric implements Collector {
       },
       family: () => this.#collectFamily(),
       retire: () => {
+        family.version++;
         this.clear();
         if (family.root.isObservable) this.#drop(family.root);
       },
