@@ -158,6 +158,7 @@ export function checkOptions<In>(
       `Invalid until of ${what}: expected "headers" or "body", got ${describe(given.until)}`,
     );
   }
+  const excluded = excluder(given.exclude, what);
   return {
     metrics: httpMetrics(registry, prefix, {
       buckets: given.buckets ?? HTTP_DURATION_BUCKETS,
@@ -167,7 +168,7 @@ export function checkOptions<In>(
       responseSize: given.responseSize === true,
     }),
     route: given.route,
-    exclude: excluder(given.exclude, what),
+    exclude: excluded,
     untilBody: given.until === "body",
   };
 }
@@ -554,13 +555,14 @@ export function contentLength(value: string | null | undefined): number | undefi
 
 /**
  * A stream that passes a body through, counting its bytes, and calls `done` once with the
- * count when the body has been sent, has failed, or was cancelled by the reader, or when
- * `signal` aborts (the client went away: a runtime may drop the body without cancelling it).
+ * count when the body has been sent, has failed, or was cancelled by the reader, or when `gone`
+ * settles (the exchange is over: a runtime may drop the body of a client that went away
+ * without cancelling it).
  */
 export function countingStream(
   body: ReadableStream<Uint8Array>,
   done: (bytes: number) => void,
-  signal?: AbortSignal,
+  gone?: Promise<unknown>,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let bytes = 0;
@@ -568,11 +570,9 @@ export function countingStream(
   const finish = (): void => {
     if (finished) return;
     finished = true;
-    signal?.removeEventListener("abort", finish);
     done(bytes);
   };
-  if (signal?.aborted) finish();
-  else signal?.addEventListener("abort", finish, { once: true });
+  gone?.then(finish, finish);
   return new ReadableStream<Uint8Array>({
     async pull(controller): Promise<void> {
       let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -598,6 +598,21 @@ export function countingStream(
   }, { highWaterMark: 0 });
 }
 
+/**
+ * Settles when the exchange is over, the response delivered or the client gone: Deno's
+ * `info.completed` where the handler got it (Deno warns about listening to `request.signal`,
+ * which it also aborts after a response that succeeded), else the request's signal aborting.
+ */
+function over(request: Request, info: unknown): Promise<unknown> {
+  const completed = typeof info === "object" && info !== null
+    ? (info as { completed?: unknown }).completed
+    : undefined;
+  if (completed instanceof Promise) return completed;
+  const signal = request.signal;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+}
+
 /** The size of a request body: its `Content-Length`, 0 without a body, else unknown. */
 export function requestBytes(request: Request): number | undefined {
   return contentLength(request.headers.get("content-length")) ?? (request.body === null ? 0 : undefined);
@@ -615,6 +630,7 @@ export function recordResponse(
   response: Response,
   route: string,
   requestBytes: number | undefined,
+  info?: unknown,
 ): Response {
   const status = response.status;
   const untilBody = checked.untilBody;
@@ -636,6 +652,6 @@ export function recordResponse(
   const tapped = countingStream(body, (bytes) => {
     record.end(route, status, requestBytes);
     record.sent(bytes);
-  }, untilBody ? request.signal : undefined);
+  }, untilBody ? over(request, info) : undefined);
   return new Response(tapped, response);
 }

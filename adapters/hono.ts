@@ -55,6 +55,8 @@ export interface HonoContext {
   };
   /** The response, once a handler has set it. */
   res: Response;
+  /** The second argument of `app.fetch` (Deno's handler info, Workers' bindings). */
+  readonly env?: unknown;
 }
 
 /** A Hono middleware, as `app.use()` takes it. */
@@ -104,6 +106,7 @@ export function prometheus(options?: HonoMetricsOptions): HonoMiddleware {
         response,
         route === undefined ? routeAfter(c, own) : route(c),
         bytes,
+        c.env,
       );
       if (sent !== response) c.res = sent;
     }, (error: unknown) => {

@@ -107,7 +107,7 @@ export function instrument<Rest extends unknown[], Result extends Response | und
   const { metrics, route, exclude } = checked;
   const sized = metrics.requestSize !== undefined;
 
-  const done = (request: Request, record: RequestRecord, response: Result): Result => {
+  const done = (request: Request, record: RequestRecord, response: Result, info: unknown): Result => {
     const bytes = sized ? requestBytes(request) : undefined;
     if (response === undefined) {
       record.end(routeOf(request, 101), 101, bytes);
@@ -121,6 +121,7 @@ export function instrument<Rest extends unknown[], Result extends Response | und
       response,
       routeOf(request, response.status),
       bytes,
+      info,
     ) as Result;
   };
 
@@ -143,14 +144,14 @@ export function instrument<Rest extends unknown[], Result extends Response | und
     }
     if (result instanceof Promise) {
       return result.then(
-        (response) => done(request, record, response),
+        (response) => done(request, record, response, args[1]),
         (error) => {
           record.end(routeOf(request, 500), 500, sized ? requestBytes(request) : undefined);
           throw error;
         },
       );
     }
-    return done(request, record, result);
+    return done(request, record, result, args[1]);
   };
   return wrapped as unknown as (request: Request, ...rest: Rest) => Result | Promise<Result>;
 }
