@@ -92,8 +92,8 @@ export function requestMetrics(options?: NodeMetricsOptions): NodeMiddleware {
   const { metrics, route, exclude, untilBody } = checked;
   const sized = metrics.requestSize !== undefined;
   const counted = metrics.responseSize !== undefined;
-  const routeOf = (req: NodeMetricsRequest, status: number): string =>
-    route !== undefined ? route(req) : expressRoute(req) ?? pathRoute(nodePath(req), status);
+  const routeOf = (req: NodeMetricsRequest, status: number, matched: string | undefined): string =>
+    route !== undefined ? route(req) : matched ?? expressRoute(req) ?? pathRoute(nodePath(req), status);
 
   return (req, res, next) => {
     if (exclude !== undefined && exclude(req, () => nodePath(req))) return next?.();
@@ -109,7 +109,10 @@ class Watch {
   readonly #record: RequestRecord;
   readonly #req: NodeMetricsRequest;
   readonly #res: NodeMetricsResponse;
-  readonly #routeOf: (req: NodeMetricsRequest, status: number) => string;
+  readonly #routeOf: (req: NodeMetricsRequest, status: number, matched: string | undefined) => string;
+  // Express's route as it was when the route matched: the mount path is put back when an error
+  // leaves a router, before the error handler answers.
+  #matched: string | undefined;
   readonly #untilBody: boolean;
   readonly #bytes: number | undefined;
   #route: string | undefined;
@@ -121,7 +124,7 @@ class Watch {
     record: RequestRecord,
     req: NodeMetricsRequest,
     res: NodeMetricsResponse,
-    routeOf: (req: NodeMetricsRequest, status: number) => string,
+    routeOf: (req: NodeMetricsRequest, status: number, matched: string | undefined) => string,
     untilBody: boolean,
     bytes: number | undefined,
     counted: boolean,
@@ -132,6 +135,7 @@ class Watch {
     this.#routeOf = routeOf;
     this.#untilBody = untilBody;
     this.#bytes = bytes;
+    this.#watchRoute(req);
     // Node writes implicit headers through this.writeHead too, so this sees every response.
     const writeHead = res.writeHead;
     const headers = (status: number): void => this.#headers(status);
@@ -147,7 +151,7 @@ class Watch {
   #headers(status: number): void {
     if (this.#route !== undefined) return;
     this.#status = status;
-    this.#route = this.#routeOf(this.#req, status);
+    this.#route = this.#routeOf(this.#req, status, this.#matched);
     if (!this.#untilBody) this.#record.end(this.#route, status, this.#bytes);
   }
 
@@ -159,6 +163,24 @@ class Watch {
     this.#record.end(this.#route!, this.#status, this.#bytes);
     const length = contentLength(String(this.#res.getHeader("content-length") ?? ""));
     this.#record.sent(this.#written >= 0 ? this.#written : length ?? 0);
+  }
+
+  // Sees Express set req.route, and takes the route with the mount path of that moment.
+  #watchRoute(req: NodeMetricsRequest): void {
+    let current = req.route;
+    try {
+      Object.defineProperty(req, "route", {
+        configurable: true,
+        enumerable: true,
+        get: () => current,
+        set: (value: NodeMetricsRequest["route"]) => {
+          current = value;
+          this.#matched = expressRoute(req);
+        },
+      });
+    } catch {
+      // A request object that does not take the property: req.route is read when headers go out.
+    }
   }
 
   // Counts the body as it is written, unless a Content-Length says it.
