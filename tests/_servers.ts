@@ -227,3 +227,28 @@ export function recordingProxy(upstream: number): Promise<RecordingProxy> {
     });
   });
 }
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Waits at least `ms` by the monotonic clock (a timer may fire a little early). */
+export async function atLeast(ms: number): Promise<void> {
+  const start = performance.now();
+  await sleep(ms);
+  while (performance.now() - start < ms + 1) await sleep(1);
+}
+
+/** Rejects when `promise` has not settled after `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Waited ${ms} ms for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -24,6 +24,7 @@ import {
   type ValueSeries,
 } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { warningsOf } from "./_samples.ts";
 
 /** What a backend's setup gives each test. */
 export interface ConformanceContext {
@@ -76,21 +77,6 @@ function normalized(text: string): string[] {
     }
   }
   return [...out, ...samples.sort()];
-}
-
-/** Runs a body with console.warn captured, and returns what it warned. */
-async function warningsOf(body: () => Promise<void>): Promise<string[]> {
-  const warn = console.warn;
-  const warnings: string[] = [];
-  console.warn = (...args: unknown[]) => {
-    warnings.push(args.map(String).join(" "));
-  };
-  try {
-    await body();
-  } finally {
-    console.warn = warn;
-  }
-  return warnings;
 }
 
 /** The value of theus_series_overflow_total{metric}, or undefined when there is no such series. */

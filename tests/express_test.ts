@@ -11,54 +11,11 @@ import express from "express";
 import { generateLatest, Registry } from "../mod.ts";
 import { requestMetrics } from "../adapters/node.ts";
 import { test } from "./_harness.ts";
+import { atLeast, sleep } from "./_servers.ts";
 import { assertPromtool } from "./_validate.ts";
+import { find, httpLabels, valueOf } from "./_samples.ts";
 
 // --- helpers ------------------------------------------------------------------------------
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The samples of a text 0.0.4 exposition. */
-function parseSamples(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/.exec(line);
-    assert.ok(match, `unparsable sample line ${JSON.stringify(line)}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[key] = value;
-    }
-    out.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return out;
-}
-
-/** The samples of `name` whose labels include `labels`. */
-function find(text: string, name: string, labels: Record<string, string> = {}): Sample[] {
-  return parseSamples(text).filter((s) =>
-    s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)
-  );
-}
-
-/** The value of the one sample of `name` with exactly `labels` (`le` compared as a number); undefined when there is none. */
-function valueOf(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const hits = parseSamples(text).filter((s) =>
-    s.name === name && Object.keys(s.labels).length === Object.keys(labels).length &&
-    Object.entries(labels).every(([k, v]) =>
-      s.labels[k] === v || (k === "le" && Number(s.labels[k]) === Number(v))
-    )
-  );
-  assert.ok(hits.length <= 1, `${hits.length} samples ${name}${JSON.stringify(labels)}`);
-  return hits[0]?.value;
-}
-
-function labels(method: string, status: number, route: string): Record<string, string> {
-  return { method, status: String(status), ok: String(status >= 200 && status < 300), route };
-}
 
 /** The counts of http_requests_total by "METHOD STATUS ROUTE". */
 async function counts(registry: Registry): Promise<Record<string, number>> {
@@ -67,17 +24,6 @@ async function counts(registry: Registry): Promise<Record<string, number>> {
     out[`${s.labels.method} ${s.labels.status} ${s.labels.route}`] = s.value;
   }
   return out;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits at least `ms` by the monotonic clock (a timer may fire a little early). */
-async function atLeast(ms: number): Promise<void> {
-  const start = performance.now();
-  await sleep(ms);
-  while (performance.now() - start < ms + 1) await sleep(1);
 }
 
 /** Polls `probe` until it returns true, for at most `ms`; returns whether it did. */
@@ -177,7 +123,7 @@ test("requestMetrics() labels Express requests with the route, mount path includ
     find(text, "http_requests_total").map((s) => Object.keys(s.labels)),
     Array(5).fill(["method", "status", "ok", "route"]),
   );
-  assert.equal(valueOf(text, "http_request_duration_seconds_count", labels("GET", 200, "/users/:id")), 3);
+  assert.equal(valueOf(text, "http_request_duration_seconds_count", httpLabels("GET", 200, "/users/:id")), 3);
   await assertPromtool(text);
 });
 
@@ -271,11 +217,11 @@ test("requestMetrics() puts a 50 ms async Express handler in the le=0.1 bucket a
     assert.equal(await expect(`${base}/fast`, 200), "fast");
   });
   const text = await generateLatest(registry);
-  const slow = labels("GET", 200, "/slow");
+  const slow = httpLabels("GET", 200, "/slow");
   const bucket = "http_request_duration_seconds_bucket";
   assert.equal(valueOf(text, bucket, { ...slow, le: "0.05" }), 0, text);
   assert.equal(valueOf(text, bucket, { ...slow, le: "0.1" }), 1, text);
-  assert.equal(valueOf(text, bucket, { ...labels("GET", 200, "/fast"), le: "0.05" }), 1, text);
+  assert.equal(valueOf(text, bucket, { ...httpLabels("GET", 200, "/fast"), le: "0.05" }), 1, text);
 });
 
 // --- clients that leave ---------------------------------------------------------------------
@@ -344,7 +290,7 @@ test('requestMetrics() with until: "body" counts a client that leaves in the mid
   });
   assert.deepEqual(await counts(registry), { "GET 200 /drip": 1 });
   const text = await generateLatest(registry);
-  assert.equal(valueOf(text, "http_request_duration_seconds_count", labels("GET", 200, "/drip")), 1);
+  assert.equal(valueOf(text, "http_request_duration_seconds_count", httpLabels("GET", 200, "/drip")), 1);
 });
 
 // --- extras -------------------------------------------------------------------------------
@@ -372,8 +318,8 @@ test("requestMetrics() with responseSize counts the bytes of res.write + res.end
   });
   const text = await generateLatest(registry);
   const size = (status: number, route: string) => [
-    valueOf(text, "http_response_size_bytes_count", labels("GET", status, route)),
-    valueOf(text, "http_response_size_bytes_sum", labels("GET", status, route)),
+    valueOf(text, "http_response_size_bytes_count", httpLabels("GET", status, route)),
+    valueOf(text, "http_response_size_bytes_sum", httpLabels("GET", status, route)),
   ];
   assert.deepEqual(size(200, "/chunked"), [1, 16], text);
   assert.deepEqual(size(200, "/sized"), [1, 11], text);
@@ -396,13 +342,13 @@ test("requestMetrics() with requestSize observes the Content-Length of a POST, a
     await expect(`${base}/upload`, 200);
   });
   const text = await generateLatest(registry);
-  const post = labels("POST", 200, "/upload");
+  const post = httpLabels("POST", 200, "/upload");
   assert.equal(valueOf(text, "http_request_size_bytes_count", post), 2, text);
   assert.equal(valueOf(text, "http_request_size_bytes_sum", post), 5300, text);
   // 300 is in the bucket of 1024 and not of 256; 5000 in neither.
   assert.equal(valueOf(text, "http_request_size_bytes_bucket", { ...post, le: "256" }), 0, text);
   assert.equal(valueOf(text, "http_request_size_bytes_bucket", { ...post, le: "1024" }), 1, text);
-  const get = labels("GET", 200, "/upload");
+  const get = httpLabels("GET", 200, "/upload");
   assert.equal(valueOf(text, "http_request_size_bytes_count", get), 1, text);
   assert.equal(valueOf(text, "http_request_size_bytes_sum", get), 0, text);
   await assertPromtool(text);

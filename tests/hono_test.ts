@@ -11,65 +11,11 @@ import { Registry as PromRegistry } from "prom-client";
 import { generateLatest, metricsHandler, Registry } from "../mod.ts";
 import { prometheus, UNMATCHED_ROUTE } from "../adapters/hono.ts";
 import { runtime, test } from "./_harness.ts";
+import { atLeast } from "./_servers.ts";
 import { assertPromtool } from "./_validate.ts";
+import { find, httpLabels, valueOf } from "./_samples.ts";
 
 // --- helpers ------------------------------------------------------------------------------
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The samples of a text 0.0.4 exposition (prom-client's or theus'). */
-function parseSamples(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/.exec(line);
-    assert.ok(match, `unparsable sample line ${JSON.stringify(line)}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[key] = value;
-    }
-    out.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return out;
-}
-
-/** The samples of `name` whose labels include `labels`. */
-function find(text: string, name: string, labels: Record<string, string> = {}): Sample[] {
-  return parseSamples(text).filter((s) =>
-    s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)
-  );
-}
-
-/** The value of the one sample of `name` with exactly `labels` (`le` compared as a number); undefined when there is none. */
-function valueOf(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const hits = parseSamples(text).filter((s) =>
-    s.name === name && Object.keys(s.labels).length === Object.keys(labels).length &&
-    Object.entries(labels).every(([k, v]) =>
-      s.labels[k] === v || (k === "le" && Number(s.labels[k]) === Number(v))
-    )
-  );
-  assert.ok(hits.length <= 1, `${hits.length} samples ${name}${JSON.stringify(labels)}`);
-  return hits[0]?.value;
-}
-
-function labels(method: string, status: number, route: string): Record<string, string> {
-  return { method, status: String(status), ok: String(status >= 200 && status < 300), route };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Waits at least `ms` by the monotonic clock (a timer may fire a little early). */
-async function atLeast(ms: number): Promise<void> {
-  const start = performance.now();
-  await sleep(ms);
-  while (performance.now() - start < ms + 1) await sleep(1);
-}
 
 const URL_BASE = "http://hono.test";
 
@@ -122,10 +68,10 @@ test("prometheus() labels Hono requests with the route pattern, sub-app mount pa
 
   const text = await generateLatest(registry);
   const total = "http_requests_total";
-  assert.equal(valueOf(text, total, labels("GET", 200, "/users/:id")), 3, text);
-  assert.equal(valueOf(text, total, labels("POST", 201, "/users/:id")), 1, text);
-  assert.equal(valueOf(text, total, labels("GET", 200, "/api/users/:id")), 1, text);
-  assert.equal(valueOf(text, total, labels("DELETE", 204, "/api/users/:id")), 1, text);
+  assert.equal(valueOf(text, total, httpLabels("GET", 200, "/users/:id")), 3, text);
+  assert.equal(valueOf(text, total, httpLabels("POST", 201, "/users/:id")), 1, text);
+  assert.equal(valueOf(text, total, httpLabels("GET", 200, "/api/users/:id")), 1, text);
+  assert.equal(valueOf(text, total, httpLabels("DELETE", 204, "/api/users/:id")), 1, text);
   // Nothing else: no raw path, no middleware pattern.
   assert.equal(find(text, total).length, 4, text);
   assert.deepEqual(
@@ -133,7 +79,7 @@ test("prometheus() labels Hono requests with the route pattern, sub-app mount pa
     Array(4).fill(["method", "status", "ok", "route"]),
   );
   assert.equal(
-    valueOf(text, "http_request_duration_seconds_count", labels("GET", 200, "/api/users/:id")),
+    valueOf(text, "http_request_duration_seconds_count", httpLabels("GET", 200, "/api/users/:id")),
     1,
     text,
   );
@@ -153,7 +99,7 @@ test("prometheus() counts paths no Hono route answers under (unmatched), 1,000 o
   const text = await generateLatest(registry);
   const series = find(text, "http_requests_total");
   assert.equal(series.length, 1, text);
-  assert.deepEqual(series[0].labels, labels("GET", 404, UNMATCHED_ROUTE));
+  assert.deepEqual(series[0].labels, httpLabels("GET", 404, UNMATCHED_ROUTE));
   assert.equal(series[0].value, 1000);
   assert.equal(UNMATCHED_ROUTE, "(unmatched)");
   assert.equal(find(text, "http_request_duration_seconds_count").length, 1, text);
@@ -170,8 +116,8 @@ test("prometheus() counts what a catch-all Hono route answers under its pattern,
   const text = await generateLatest(registry);
   // A route answered each request, so none is unmatched.
   assert.equal(find(text, "http_requests_total", { route: UNMATCHED_ROUTE }).length, 0, text);
-  assert.equal(valueOf(text, "http_requests_total", labels("GET", 200, "/users/:id")), 1, text);
-  assert.equal(valueOf(text, "http_requests_total", labels("GET", 200, "/*")), 2, text);
+  assert.equal(valueOf(text, "http_requests_total", httpLabels("GET", 200, "/users/:id")), 1, text);
+  assert.equal(valueOf(text, "http_requests_total", httpLabels("GET", 200, "/*")), 2, text);
 });
 
 test("prometheus() counts a throwing Hono handler with the status Hono's error handler answers", async () => {
@@ -192,10 +138,10 @@ test("prometheus() counts a throwing Hono handler with the status Hono's error h
   assert.equal((await get(other, "/boom")).status, 503);
 
   const text = await generateLatest(registry);
-  assert.equal(valueOf(text, "http_requests_total", labels("GET", 500, "/boom")), 1, text);
-  assert.equal(valueOf(text, "http_requests_total", labels("GET", 401, "/forbidden")), 1, text);
+  assert.equal(valueOf(text, "http_requests_total", httpLabels("GET", 500, "/boom")), 1, text);
+  assert.equal(valueOf(text, "http_requests_total", httpLabels("GET", 401, "/forbidden")), 1, text);
   const customText = await generateLatest(custom);
-  assert.equal(valueOf(customText, "http_requests_total", labels("GET", 503, "/boom")), 1, customText);
+  assert.equal(valueOf(customText, "http_requests_total", httpLabels("GET", 503, "/boom")), 1, customText);
   assert.equal(find(customText, "http_requests_total").length, 1, customText);
 });
 
@@ -219,7 +165,7 @@ test('prometheus() with until: "body" counts a streamed Hono response once its b
   });
   const response = await get(app, "/stream");
   assert.equal(response.status, 200);
-  const route = labels("GET", 200, "/stream");
+  const route = httpLabels("GET", 200, "/stream");
   const before = await generateLatest(registry);
   assert.equal(valueOf(before, "http_requests_total", route) ?? 0, 0, before);
 
@@ -259,14 +205,14 @@ test("prometheus() puts a 50 ms Hono handler in the le=0.1 bucket and not in le=
   assert.equal(await (await get(app, "/slow")).text(), "slow");
   assert.equal(await (await get(app, "/fast")).text(), "fast");
   const text = await generateLatest(registry);
-  const slow = labels("GET", 200, "/slow");
+  const slow = httpLabels("GET", 200, "/slow");
   const bucket = "http_request_duration_seconds_bucket";
   assert.equal(valueOf(text, bucket, { ...slow, le: "0.05" }), 0, text);
   assert.equal(valueOf(text, bucket, { ...slow, le: "0.1" }), 1, text);
   assert.equal(valueOf(text, bucket, { ...slow, le: "+Inf" }), 1, text);
   const sum = valueOf(text, "http_request_duration_seconds_sum", slow)!;
   assert.ok(sum >= 0.05 && sum < 0.1, `sum ${sum}`);
-  const fast = labels("GET", 200, "/fast");
+  const fast = httpLabels("GET", 200, "/fast");
   assert.equal(valueOf(text, bucket, { ...fast, le: "0.05" }), 1, text);
 });
 
@@ -332,13 +278,13 @@ test("prometheus() gives the family names, label names and counts of @hono/prome
     assert.equal([...a.values()].reduce((x, y) => x + y, 0), requests.length);
   }
   // The difference, said explicitly.
-  const unmatched = labels("GET", 404, UNMATCHED_ROUTE);
+  const unmatched = httpLabels("GET", 404, UNMATCHED_ROUTE);
   assert.equal(valueOf(ourText, "http_requests_total", unmatched), 2, ourText);
   assert.equal(valueOf(theirText, "http_requests_total", { ...unmatched, route: "/*" }), 2, theirText);
-  assert.equal(valueOf(ourText, "http_requests_total", labels("PUT", 404, UNMATCHED_ROUTE)), 1, ourText);
+  assert.equal(valueOf(ourText, "http_requests_total", httpLabels("PUT", 404, UNMATCHED_ROUTE)), 1, ourText);
   // The buckets are those of @hono/prometheus too.
   const les = (text: string) =>
-    find(text, "http_request_duration_seconds_bucket", labels("GET", 500, "/boom"))
+    find(text, "http_request_duration_seconds_bucket", httpLabels("GET", 500, "/boom"))
       .map((s) => Number(s.labels.le));
   assert.deepEqual(les(ourText), les(theirText));
   assert.equal(les(ourText).length, 15);
@@ -410,13 +356,13 @@ test(`prometheus() behind a real ${runtime} server counts what fetch sent over l
     const text = await response.text();
     const total = "http_requests_total";
     const expected: [Record<string, string>, number][] = [
-      [labels("GET", 200, "/users/:id"), 5],
-      [labels("POST", 201, "/users/:id"), 1],
-      [labels("GET", 200, "/api/users/:id"), 2],
-      [labels("POST", 200, "/echo"), 1],
-      [labels("GET", 500, "/boom"), 1],
-      [labels("GET", 401, "/forbidden"), 1],
-      [labels("GET", 404, UNMATCHED_ROUTE), 2],
+      [httpLabels("GET", 200, "/users/:id"), 5],
+      [httpLabels("POST", 201, "/users/:id"), 1],
+      [httpLabels("GET", 200, "/api/users/:id"), 2],
+      [httpLabels("POST", 200, "/echo"), 1],
+      [httpLabels("GET", 500, "/boom"), 1],
+      [httpLabels("GET", 401, "/forbidden"), 1],
+      [httpLabels("GET", 404, UNMATCHED_ROUTE), 2],
     ];
     for (const [set, count] of expected) {
       assert.equal(valueOf(text, total, set), count, `${JSON.stringify(set)}\n${text}`);

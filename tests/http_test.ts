@@ -23,7 +23,9 @@ import {
 } from "../adapters/http.ts";
 import { nodeListener } from "../adapters/node.ts";
 import { runtime, test } from "./_harness.ts";
+import { sleep, within } from "./_servers.ts";
 import { assertOpenMetrics, assertPromtool } from "./_validate.ts";
+import { warningsOf } from "./_samples.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -37,10 +39,6 @@ const RESPONSE_SIZE = "http_response_size_bytes";
 const OVERFLOW_FAMILY = "theus_series_overflow";
 
 // --- helpers ------------------------------------------------------------------------------
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function familyOf(registry: Registry, name: string): Promise<MetricFamily | undefined> {
   return (await registry.collect()).find((family) => family.name === name);
@@ -104,21 +102,6 @@ function bucket(series: HistogramSeries, le: number): number {
   const at = HTTP_DURATION_BUCKETS.indexOf(le);
   assert.ok(at >= 0, `no bucket ${le}`);
   return series.buckets[at];
-}
-
-/** Runs a body with console.warn captured, and returns what it warned. */
-async function warningsOf(body: () => Promise<void>): Promise<string[]> {
-  const warn = console.warn;
-  const warnings: string[] = [];
-  console.warn = (...args: unknown[]) => {
-    warnings.push(args.map(String).join(" "));
-  };
-  try {
-    await body();
-  } finally {
-    console.warn = warn;
-  }
-  return warnings;
 }
 
 const ok = (): Response => new Response("ok");
@@ -804,19 +787,6 @@ async function serve(handler: FetchHandler): Promise<Served> {
       return within(closed, 5_000, "the node:http server to close");
     },
   };
-}
-
-/** Rejects when `promise` has not settled after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Waited ${ms} ms for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function withServer(handler: FetchHandler, fn: (base: string) => Promise<void>): Promise<void> {

@@ -13,6 +13,7 @@ import express from "express";
 import { Counter, generateLatest, Histogram, metricsHandler, Registry } from "../mod.ts";
 import { nodeListener } from "../adapters/node.ts";
 import { test } from "./_harness.ts";
+import { sleep, within } from "./_servers.ts";
 
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT = "text/plain; version=0.0.4; charset=utf-8";
@@ -45,23 +46,6 @@ async function withServer(listener: Listener, fn: (port: number) => Promise<void
     server.closeAllConnections?.();
     await within(closed, 5_000, "the server to close");
   }
-}
-
-/** Rejects when `promise` has not settled after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Waited ${ms} ms for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 interface Deferred<T> {

@@ -14,6 +14,7 @@ import { WORKER_BUILD } from "../_esbuild.ts";
 import { test } from "../_harness.ts";
 import { ROOT } from "../_root.ts";
 import { assertPromtool } from "../_validate.ts";
+import { parseSamples } from "../_samples.ts";
 
 const COMPATIBILITY_DATE = "2025-09-01";
 
@@ -138,27 +139,6 @@ async function send(
 ): Promise<{ status: number; text: string }> {
   const response = await mf.dispatchFetch(url, init);
   return { status: response.status, text: await bodyText(response) };
-}
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-function parseSamples(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\S+)?$/.exec(line);
-    assert.ok(match, `unparsable sample line ${JSON.stringify(line)}`);
-    const labels: Record<string, string> = {};
-    for (const [, key, value] of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[key] = value;
-    }
-    out.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return out;
 }
 
 /** http_requests_total by "METHOD STATUS ROUTE", checking the ok label on the way. */
