@@ -1,7 +1,7 @@
 // What bench/run.mjs and bench/compare.mjs share: the argument parsing, the runtimes and groups,
 // the Node build (tsc), the exact command that runs bench/bench.ts, bench/remote.ts,
-// bench/shared.ts and bench/runtime.ts on each runtime from a given tree, and the runner that
-// reads a benchmark's `BENCH_JSON` line.
+// bench/shared.ts, bench/runtime.ts and bench/http.ts on each runtime from a given tree, and the
+// runner that reads a benchmark's `BENCH_JSON` line.
 //
 // A tree is a directory holding the repository's files (the working tree, or a commit
 // materialised by compare.mjs, with node_modules linked to the repository's own). The runtimes
@@ -26,6 +26,8 @@ export const REMOTE_GROUPS = ["remote", "redis", "upstash"];
 export const SHARED_GROUPS = ["shared"];
 /** bench/runtime.ts: one group, run whole. */
 export const RUNTIME_GROUPS = ["runtime"];
+/** bench/http.ts: one group, run whole. */
+export const HTTP_GROUPS = ["http"];
 
 let tag = "bench";
 /** The prefix of error messages: `bench: …`, `compare: …`. */
@@ -71,10 +73,10 @@ export function selectRuntimes(chosen) {
 
 /**
  * The `--only` groups, checked: which bench.ts and which remote.ts groups run, and whether
- * shared.ts and runtime.ts do (all by default).
+ * shared.ts, runtime.ts and http.ts do (all by default).
  */
 export function selectGroups(groups) {
-  const known = [...BENCH_GROUPS, ...REMOTE_GROUPS, ...SHARED_GROUPS, ...RUNTIME_GROUPS];
+  const known = [...BENCH_GROUPS, ...REMOTE_GROUPS, ...SHARED_GROUPS, ...RUNTIME_GROUPS, ...HTTP_GROUPS];
   for (const group of groups) {
     if (!known.includes(group)) fail(`Unknown group "${group}": expected some of ${known.join(", ")}`);
   }
@@ -85,6 +87,7 @@ export function selectGroups(groups) {
     remoteGroups: all ? ["remote"] : REMOTE_GROUPS.filter((g) => groups.includes(g)),
     sharedGroups: all ? SHARED_GROUPS : SHARED_GROUPS.filter((g) => groups.includes(g)),
     runtimeGroups: all ? RUNTIME_GROUPS : RUNTIME_GROUPS.filter((g) => groups.includes(g)),
+    httpGroups: all ? HTTP_GROUPS : HTTP_GROUPS.filter((g) => groups.includes(g)),
   };
 }
 
@@ -126,9 +129,9 @@ export function environment() {
 }
 
 /**
- * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts and
- * bench/runtime.ts (those its bench/tsconfig.json lists) with that tsconfig into `outDir`.
- * Options as for {@link run}.
+ * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts,
+ * bench/runtime.ts and bench/http.ts (those its bench/tsconfig.json lists) with that tsconfig
+ * into `outDir`. Options as for {@link run}.
  */
 export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
   return run(process.execPath, [
@@ -141,10 +144,10 @@ export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
 }
 
 /**
- * The command lines that run a tree's bench/bench.ts, bench/remote.ts, bench/shared.ts and
- * bench/runtime.ts on a runtime (in the tree's directory; Node runs the build in `outDir`):
- * `{ bench: [command, argv], remote: …, shared: …, runtime: … }`. shared.ts runs whole (its only
- * group), with a GC to measure the heap; runtime.ts runs whole.
+ * The command lines that run a tree's bench/bench.ts, bench/remote.ts, bench/shared.ts,
+ * bench/runtime.ts and bench/http.ts on a runtime (in the tree's directory; Node runs the build in
+ * `outDir`): `{ bench: [command, argv], remote: …, shared: …, runtime: …, http: … }`. shared.ts
+ * runs whole (its only group), with a GC to measure the heap; runtime.ts and http.ts run whole.
  */
 export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
   const q = quick ? ["--quick"] : [];
@@ -157,6 +160,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         remote: [process.execPath, [join(outDir, "bench", "remote.js"), ...remoteExtra]],
         shared: [process.execPath, ["--expose-gc", join(outDir, "bench", "shared.js"), ...q]],
         runtime: [process.execPath, [join(outDir, "bench", "runtime.js"), ...q]],
+        http: [process.execPath, [join(outDir, "bench", "http.js"), ...q]],
       };
     case "bun":
       return {
@@ -164,6 +168,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         remote: [bin("bun"), ["bench/remote.ts", ...remoteExtra]],
         shared: [bin("bun"), ["bench/shared.ts", ...q]],
         runtime: [bin("bun"), ["bench/runtime.ts", ...q]],
+        http: [bin("bun"), ["bench/http.ts", ...q]],
       };
     case "deno":
       return {
@@ -171,6 +176,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         remote: [bin("deno"), ["run", "-A", "bench/remote.ts", ...remoteExtra]],
         shared: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/shared.ts", ...q]],
         runtime: [bin("deno"), ["run", "-A", "bench/runtime.ts", ...q]],
+        http: [bin("deno"), ["run", "-A", "bench/http.ts", ...q]],
       };
   }
   throw new Error(`unknown runtime ${runtime}`);

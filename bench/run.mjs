@@ -1,19 +1,20 @@
-// `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts and
-// bench/runtime.ts, runs them on Node, Bun and Deno in turn (per runtime: the prom-client
-// comparison, then the remote backends against a redis-server the benchmark starts, then the
-// shared memory backend against the memory backend, then the runtime metrics), prints each table,
-// then one summary line per case and runtime.
+// `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts,
+// bench/runtime.ts and bench/http.ts, runs them on Node, Bun and Deno in turn (per runtime: the
+// prom-client comparison, then the remote backends against a redis-server the benchmark starts,
+// then the shared memory backend against the memory backend, then the runtime metrics, then the
+// HTTP request metrics), prints each table, then one summary line per case and runtime.
 //
-//   node bench/run.mjs [--runtime node|bun|deno]... [--only hot,exposition,memory,remote,shared,runtime]
-//                      [--quick]
+//   node bench/run.mjs [--runtime node|bun|deno]...
+//                      [--only hot,exposition,memory,remote,shared,runtime,http] [--quick]
 //
 // `--only` groups: hot, exposition, memory (bench.ts, theus vs prom-client); remote, or redis
 // and upstash separately (remote.ts); shared (shared.ts, shareMemory() vs the memory backend,
 // worker threads included); runtime (runtime.ts, collectDefaultMetrics(): a scrape vs
-// prom-client's, and a hello-world server's throughput with and without the monitors). Missed
-// targets are reported, never fatal: the exit code is non-zero only when a runtime fails to run a
-// benchmark or a sanity check fails. How each runtime is built
-// and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
+// prom-client's, and a hello-world server's throughput with and without the monitors); http
+// (http.ts, the cost per request of instrument() and of theus' Hono middleware, against
+// @hono/prometheus, in one process without a network). Missed targets are reported, never fatal:
+// the exit code is non-zero only when a runtime fails to run a benchmark or a sanity check fails.
+// How each runtime is built and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
 
 import {
   buildNode,
@@ -36,7 +37,7 @@ const { values, flags } = parseArgs(process.argv.slice(2), {
 const quick = flags.has("quick");
 const runtimes = selectRuntimes(list(values.runtime));
 const groups = selectGroups(list(values.only));
-const { benchGroups, remoteGroups, sharedGroups, runtimeGroups } = groups;
+const { benchGroups, remoteGroups, sharedGroups, runtimeGroups, httpGroups } = groups;
 
 ensureDependencies();
 
@@ -55,6 +56,7 @@ const results = [];
 const remoteResults = [];
 const sharedResults = [];
 const runtimeResults = [];
+const httpResults = [];
 for (const name of runtimes) {
   if (benchGroups.length > 0) results.push(await runBench(name, ...commands[name].bench));
   if (remoteGroups.length > 0) {
@@ -66,6 +68,7 @@ for (const name of runtimes) {
   if (runtimeGroups.length > 0) {
     runtimeResults.push(await runBench(`${name} runtime`, ...commands[name].runtime));
   }
+  if (httpGroups.length > 0) httpResults.push(await runBench(`${name} http`, ...commands[name].http));
 }
 
 const lines = [];
@@ -131,7 +134,13 @@ printBaselineSummary(
   runtimeResults,
   " runtime",
 );
-const everything = [...results, ...remoteResults, ...sharedResults, ...runtimeResults];
+printBaselineSummary(
+  "HTTP request metrics (ns per request, in one process; ratio: theus overhead / @hono/prometheus " +
+    "overhead, lower is better)",
+  httpResults,
+  " http",
+);
+const everything = [...results, ...remoteResults, ...sharedResults, ...runtimeResults, ...httpResults];
 const missed =
   everything.flatMap((r) => r.report?.rows.filter((row) => row.status === "MISSED") ?? []).length;
 console.log(`\nload average at the end: ${load()} (timings mean little on a busy machine)`);
