@@ -24,7 +24,8 @@ import {
   type ValueSeries,
 } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { warningsOf } from "./_samples.ts";
+import { find, httpLabels, valueOf, warningsOf } from "./_samples.ts";
+import { instrument } from "../adapters/http.ts";
 
 /** What a backend's setup gives each test. */
 export interface ConformanceContext {
@@ -340,6 +341,62 @@ export function conformance(name: string, setup: ConformanceSetup): void {
       type: "gauge",
       series: [],
     });
+  });
+
+  // --- HTTP request metrics ---
+
+  check(
+    "instrument(): requests counted by method, status and route; none left in flight",
+    async (registry) => {
+      const handler = instrument((request: Request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/boom") throw new Error("boom");
+        if (path.startsWith("/users/")) return new Response("user");
+        return new Response("no", { status: 404 });
+      }, { registry, inFlight: true });
+      for (let i = 0; i < 30; i++) await handler(new Request(`http://test/users/${1000 + i}`));
+      for (let i = 0; i < 5; i++) await handler(new Request(`http://test/nowhere/${i}`, { method: "POST" }));
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(
+          Promise.resolve().then(() => handler(new Request("http://test/boom"))),
+          /boom/,
+        );
+      }
+      const text = await generateLatest(registry);
+      assert.equal(valueOf(text, "http_requests_total", httpLabels("GET", 200, "/users/:id")), 30, text);
+      assert.equal(valueOf(text, "http_requests_total", httpLabels("POST", 404, "(unmatched)")), 5, text);
+      assert.equal(valueOf(text, "http_requests_total", httpLabels("GET", 500, "/boom")), 2, text);
+      assert.equal(find(text, "http_requests_total").length, 3, text);
+      const counts = find(text, "http_request_duration_seconds_count");
+      assert.equal(counts.reduce((sum, s) => sum + s.value, 0), 37, text);
+      assert.deepEqual(find(text, "http_requests_in_flight").map((s) => s.value), [0, 0], text);
+    },
+  );
+
+  check("instrument(): past maxSeries, the overflow series keeps the totals exact", async (registry) => {
+    const handler = instrument(() => new Response("page"), { registry, maxSeries: 3 });
+    await warningsOf(async () => {
+      for (let i = 0; i < 20; i++) {
+        await handler(new Request(`http://test/page-${String.fromCharCode(97 + i)}`));
+      }
+    });
+    const text = await generateLatest(registry);
+    const series = find(text, "http_requests_total");
+    assert.equal(series.length, 4, text);
+    assert.equal(series.reduce((sum, s) => sum + s.value, 0), 20, text);
+    const overflow = {
+      method: "__overflow__",
+      status: "__overflow__",
+      ok: "__overflow__",
+      route: "__overflow__",
+    };
+    assert.equal(valueOf(text, "http_requests_total", overflow), 17, text);
+    assert.equal(valueOf(text, "theus_series_overflow_total", { metric: "http_requests_total" }), 17, text);
+    assert.equal(
+      find(text, "http_request_duration_seconds_count").reduce((sum, s) => sum + s.value, 0),
+      20,
+      text,
+    );
   });
 
   // --- maxSeries ---
