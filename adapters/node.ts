@@ -14,6 +14,10 @@
  * response body is cancelled, so a streaming handler stops producing. A handler that throws
  * gets a plain 500 answer, or the connection destroyed when the headers were already sent.
  *
+ * `requestMetrics()` is the other half: request metrics (`http_requests_total`,
+ * `http_request_duration_seconds`, by method, status and Express route) as Express-style
+ * middleware, for Express, Connect and `node:http`.
+ *
  * Nothing here imports Node modules: the Node objects are typed by the few members used, and
  * the streams are web streams, so the same code runs on Node, and on the `node:http` of Deno
  * and Bun.
