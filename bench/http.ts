@@ -251,7 +251,12 @@ async function honoCost(): Promise<void> {
       await next();
     })
   );
-  const apps = [["bare", bareApp], ["theus", theusApp], ["@hono/prometheus", promApp], ["no-op", noopApp]] as const;
+  const apps = [
+    ["bare", bareApp],
+    ["theus", theusApp],
+    ["@hono/prometheus", promApp],
+    ["no-op", noopApp],
+  ] as const;
   for (const [what, a] of apps) {
     const response = await a.fetch(new Request(USERS_URL));
     check(`Hono ${what}: status`, response.status, 200);
