@@ -23,7 +23,7 @@ import {
 } from "../adapters/http.ts";
 import { nodeListener } from "../adapters/node.ts";
 import { runtime, test } from "./_harness.ts";
-import { sleep, within } from "./_servers.ts";
+import { atLeast, sleep, within } from "./_servers.ts";
 import { assertOpenMetrics, assertPromtool } from "./_validate.ts";
 import { warningsOf } from "./_samples.ts";
 
@@ -245,7 +245,7 @@ test("instrument(): a 404 without a route option is counted as (unmatched), 500 
 test("instrument(): a handler that takes 50 ms lands above le=0.05 and within le=0.1", async () => {
   const registry = new Registry();
   const handler = instrument(async () => {
-    await sleep(50);
+    await atLeast(50); // a timer may fire a little early by the monotonic clock
     return ok();
   }, { registry });
   await handler(new Request("http://localhost/slow"));
@@ -810,7 +810,7 @@ test(`instrument() behind ${SERVER}: routes, a 404, a thrown error and a 50 ms h
     const path = new URL(request.url).pathname;
     if (path === "/boom") throw new Error("boom, on purpose");
     if (path === "/slow") {
-      await sleep(50);
+      await atLeast(50);
       return new Response("slow");
     }
     if (path.startsWith("/users/")) return new Response(`user ${path.slice(7)}`);
