@@ -26,8 +26,9 @@
 export { Counter, type CounterOptions } from "./metrics/counter.ts";
 export { Gauge, type GaugeOptions } from "./metrics/gauge.ts";
 export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/histogram.ts";
+export { exponentialBuckets, exponentialBucketsRange, linearBuckets } from "./metrics/buckets.ts";
 export { Summary, type SummaryOptions } from "./metrics/summary.ts";
-export { Metric, type MetricOptions, OVERFLOW_LABEL_VALUE } from "./metrics/_metric.ts";
+export { type LabelValues, Metric, type MetricOptions, OVERFLOW_LABEL_VALUE } from "./metrics/_metric.ts";
 export type { InProgress, Timer } from "./metrics/_timer.ts";
 export {
   AlreadyRegisteredError,

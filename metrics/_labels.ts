@@ -73,10 +73,14 @@ export function checkLabels(
       throw new TypeError(`Unknown ${what} "${name}" for metric "${metric}": ${expected}`);
     }
     if (typeof value !== "string") {
+      // prom-client takes numbers and booleans and turns them into text; theus takes text only.
+      const hint = typeof value === "number" || typeof value === "boolean"
+        ? `; write { ${name}: "${String(value)}" }`
+        : "";
       throw new TypeError(
         `Invalid value for ${what} "${name}" of metric "${metric}": expected a string, got ${
           describe(value)
-        }`,
+        }${hint}`,
       );
     }
   }

@@ -15,19 +15,25 @@ import type {
 import { type Binding, currentBinding } from "./_binding.ts";
 import { sampleNames } from "./_check.ts";
 import { checkLabelNames, checkLabels, type LabelSetConstructor, labelSetConstructor } from "./_labels.ts";
-import { creatingPerInstance, INTERNAL, type MetricInternals, refreshOf } from "./_internal.ts";
+import { creatingPerInstance, INTERNAL, type MetricInternals, refreshOf, setRefresh } from "./_internal.ts";
 import { checkMaxSeries, defaultRegistry, type Registry } from "./registry.ts";
 
-/** Options every metric takes. */
-export interface MetricOptions {
+/**
+ * Label values of a metric whose label names are `L`: with `labelNames: ["method", "status"] as
+ * const`, `labels({ methd: "GET" })` is a compile-time error.
+ */
+export type LabelValues<L extends string = string> = Readonly<Partial<Record<L, string>>>;
+
+/** Options every metric takes. `L` is the label names, inferred from `labelNames`. */
+export interface MetricOptions<L extends string = string> {
   /** The metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`. */
   name: string;
   /** The help text, any string. */
   help: string;
   /** The label names, `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`. */
-  labelNames?: readonly string[];
+  labelNames?: readonly L[];
   /** Values for some labels, used unless `labels()` gives others. Keys must be label names. */
-  defaultLabels?: Readonly<Record<string, string>>;
+  defaultLabels?: LabelValues<L>;
   /** Where to register the metric: `defaultRegistry` unless given; `null` for nowhere. */
   registry?: Registry | null;
   /**
@@ -38,6 +44,39 @@ export interface MetricOptions {
    * the registry sets one).
    */
   maxSeries?: number;
+  /**
+   * Computes values at scrape time: called once per collection, with the metric as `this`,
+   * before its values are read (`collect() { this.set(queue.length) }`); may be async. What it
+   * sets is flushed before the read on shared backends, like any other value. When it throws,
+   * that collection fails with an error naming the metric (a 500 from `metricsHandler`).
+   */
+  collect?(this: Metric<L>): void | Promise<void>;
+}
+
+// The options every metric type knows; a type adds its own (TypeSpec.options).
+const COMMON_OPTIONS = ["name", "help", "labelNames", "defaultLabels", "registry", "maxSeries", "collect"];
+
+// What a prom-client (or client_python) option is called here, or why it does not exist.
+const OPTION_HINTS: Record<string, string> = {
+  registers: `theus takes one registry: "registry" (a Registry, or null for none)`,
+  percentiles: `theus calls them "quantiles"; theus' Summary exposes _count and _sum only for now`,
+  quantiles: `theus' Summary exposes _count and _sum only for now`,
+  maxAgeSeconds: `theus' Summary exposes _count and _sum only for now, without a window`,
+  ageBuckets: `theus' Summary exposes _count and _sum only for now, without a window`,
+  aggregator:
+    `on a shared backend, a gauge's "mode" says how the processes' values combine ("sum", "max", "min", …)`,
+  labels: `label names are "labelNames", and values for some of them "defaultLabels"`,
+};
+
+function checkOptionNames(options: object, spec: TypeSpec, name: string): void {
+  for (const key of Object.keys(options)) {
+    if (COMMON_OPTIONS.includes(key) || spec.options?.includes(key)) continue;
+    const hint = OPTION_HINTS[key];
+    const known = [...COMMON_OPTIONS, ...(spec.options ?? [])].map((k) => `"${k}"`).join(", ");
+    throw new TypeError(
+      `Unknown option "${key}" of ${spec.type} "${name}": ${hint ?? `expected one of ${known}`}`,
+    );
+  }
 }
 
 /**
@@ -56,6 +95,8 @@ export interface TypeSpec {
   readonly reserved?: string;
   /** The sample names the type writes for a family name. */
   claims(name: string): string[];
+  /** The options of the type's own, besides those every metric takes. */
+  readonly options?: readonly string[];
 }
 
 type Series = MetricFamily["series"][number];
@@ -106,7 +147,7 @@ class ChildInit {
  * Metric is what Counter, Gauge, Histogram and Summary share: the name, the labels and the
  * cache of children. It is not constructed directly.
  */
-export abstract class Metric implements Collector {
+export abstract class Metric<L extends string = string> implements Collector {
   #family: Family;
   #labels: Labels;
 
@@ -121,7 +162,7 @@ export abstract class Metric implements Collector {
    * @param spec The metric type's description.
    * @param extra Type-specific validated options (histogram buckets).
    */
-  protected constructor(options: MetricOptions, spec: TypeSpec, extra?: () => unknown) {
+  protected constructor(options: MetricOptions<L>, spec: TypeSpec, extra?: () => unknown) {
     if (options instanceof ChildInit) {
       this.#family = options.family;
       this.#labels = options.labels;
@@ -131,12 +172,19 @@ export abstract class Metric implements Collector {
       throw new TypeError(`Invalid ${spec.type} options: expected an object, got ${describe(options)}`);
     }
     const name = checkMetricName(options.name);
+    checkOptionNames(options, spec, name);
     if (typeof options.help !== "string") {
       throw new TypeError(
         `Invalid help for metric "${name}": expected a string, got ${describe(options.help)}`,
       );
     }
     const labelNames = checkLabelNames(options.labelNames, name, spec.reserved);
+    const collect = options.collect;
+    if (collect !== undefined && typeof collect !== "function") {
+      throw new TypeError(
+        `Invalid collect of metric "${name}": expected a function, got ${describe(collect)}`,
+      );
+    }
     const maxSeries = options.maxSeries === undefined
       ? undefined
       : checkMaxSeries(options.maxSeries, `maxSeries of metric "${name}"`);
@@ -164,6 +212,7 @@ export abstract class Metric implements Collector {
     const complete = labelNames.every((label) => Object.hasOwn(defaults, label));
     this.#labels = complete ? canonical(family, defaults) : Object.freeze({ ...defaults });
     if (complete && labelNames.length > 0) insert(family, this.#labels, this);
+    if (collect !== undefined) setRefresh(this, () => scrapeTime(this, collect, name));
     registry?.register(this);
   }
 
@@ -199,8 +248,8 @@ export abstract class Metric implements Collector {
   }
 
   /** The label names, in declaration order. */
-  get labelNames(): readonly string[] {
-    return this.#family.labelNames;
+  get labelNames(): readonly L[] {
+    return this.#family.labelNames as readonly L[];
   }
 
   /** The label values bound so far, default labels included. A frozen object. */
@@ -226,7 +275,7 @@ export abstract class Metric implements Collector {
    * @returns The child, or a partially labelled metric.
    * @throws {TypeError} For an unknown label name or a value that is not a string.
    */
-  labels(labels: Readonly<Record<string, string>>): this {
+  labels(labels: LabelValues<L>): this {
     const family = this.#family;
     const names = family.labelNames;
     const n = names.length;
@@ -263,6 +312,10 @@ export abstract class Metric implements Collector {
         }
       }
     }
+    if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+      // prom-client's positional form, labels("GET", "200"), and other shapes.
+      throw positionalLabels(family.name, family.labelNames, [...arguments]);
+    }
     const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
     if (!names.every((label) => Object.hasOwn(merged, label))) {
       return this.#make(new ChildInit(family, Object.freeze(merged))) as this;
@@ -282,7 +335,7 @@ export abstract class Metric implements Collector {
    * @returns Whether a child was removed.
    * @throws {TypeError} For unknown labels, non-string values, or an incomplete label set.
    */
-  remove(labels: Readonly<Record<string, string>>): boolean {
+  remove(labels: LabelValues<L>): boolean {
     const family = this.#family;
     const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
     const missing = family.labelNames.filter((label) => !Object.hasOwn(merged, label));
@@ -310,6 +363,22 @@ export abstract class Metric implements Collector {
     if (node === family.overflow) family.overflow = undefined;
     this.#drop(node as Metric);
     return true;
+  }
+
+  /**
+   * Resets the metric: every child is dropped, and the metric's own value, when it has one, is
+   * zero again. On a shared backend the series are deleted from the store as well, at the next
+   * flush (other processes that record into them write them again).
+   */
+  reset(): void {
+    const family = this.#family;
+    const root = family.root;
+    root.clear();
+    if (root.isObservable) {
+      root.#drop(root);
+      root._renew();
+    }
+    family.version++;
   }
 
   /** Removes every child, except the metric itself when it is observable. */
@@ -400,6 +469,9 @@ export abstract class Metric implements Collector {
 
   /** Tells this child's backend values that the series was removed. */
   protected abstract _dispose(): void;
+
+  /** Creates the values of this series afresh, after `reset()` dropped the old ones. */
+  protected abstract _renew(): void;
 
   /** Reads the current series of this child. */
   protected abstract _read():
@@ -553,6 +625,10 @@ class OverflowCounter extends Metric {
     this.#values.dispose?.();
   }
 
+  protected _renew(): void {
+    this.#values = this._values();
+  }
+
   protected _read(): ValueSeries | Promise<ValueSeries> {
     return readValue(this.labelValues, this.#values);
   }
@@ -614,4 +690,44 @@ class Incomplete implements SeriesValues {
   getAll(): number[] {
     throw this.#error();
   }
+}
+
+// Runs a metric's collect option, naming the metric in the error when it throws.
+async function scrapeTime<M>(
+  metric: M,
+  collect: (this: M) => void | Promise<void>,
+  name: string,
+): Promise<void> {
+  try {
+    await collect.call(metric);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`The collect() of metric "${name}" failed: ${reason}`, { cause: error });
+  }
+}
+
+/** The error for a call shape that takes labels positionally, the way prom-client does. */
+export function positionalLabels(
+  metric: string,
+  names: readonly string[],
+  given: readonly unknown[],
+): TypeError {
+  const pairs = names.map((name, i) => `${name}: ${JSON.stringify(String(given[i] ?? "…"))}`);
+  return new TypeError(
+    `Invalid labels for metric "${metric}": labels() takes an object of label values, got ${
+      describe(given[0])
+    }; write labels({ ${pairs.join(", ")} })`,
+  );
+}
+
+/**
+ * The error for a value method called with labels first, prom-client's `inc({ method: "GET" }, 2)`:
+ * theus binds labels with `labels()`.
+ */
+export function labelsFirst(metric: string, method: string, labels: object, value: unknown): TypeError {
+  const text = Object.entries(labels).map(([k, v]) => `${k}: ${JSON.stringify(String(v))}`).join(", ");
+  return new TypeError(
+    `Invalid value for ${method}() on metric "${metric}": expected a number, got an object; bind labels ` +
+      `first: metric.labels({ ${text} }).${method}(${value === undefined ? "" : String(value)})`,
+  );
 }

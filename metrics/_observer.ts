@@ -1,6 +1,6 @@
 // What Histogram and Summary share: they observe values, and time functions and scopes with it.
 
-import { Metric } from "./_metric.ts";
+import { type LabelValues, Metric } from "./_metric.ts";
 import { timed, type Timer, TimerImpl } from "./_timer.ts";
 
 /**
@@ -8,7 +8,7 @@ import { timed, type Timer, TimerImpl } from "./_timer.ts";
  *
  * @internal The base of `Histogram` and `Summary`, not an entry point.
  */
-export abstract class Observer extends Metric {
+export abstract class Observer<L extends string = string> extends Metric<L> {
   /**
    * Records one observation.
    *
@@ -17,14 +17,20 @@ export abstract class Observer extends Metric {
   abstract observe(value: number): void;
 
   /**
-   * Starts a timer that observes the elapsed seconds when stopped or disposed.
+   * Starts a timer that observes the elapsed seconds when stopped or disposed. Labels given
+   * here, and to `stop(labels)`, are bound onto the metric's: those known only at the end (a
+   * status code) go to `stop()`. A timer disposed by `using` observes with the labels it has.
    *
+   * @param labels Label values known now.
    * @returns The timer.
-   * @throws {TypeError} When labels are missing.
+   * @throws {TypeError} For unknown labels or values that are not strings; `stop()` throws when
+   * labels are still missing.
    */
-  startTimer(): Timer {
-    if (!this.isObservable) throw this._incomplete();
-    return new TimerImpl((seconds) => this.observe(seconds));
+  startTimer(labels?: LabelValues<L>): Timer<L> {
+    const start = labels === undefined ? this : this.labels(labels);
+    return new TimerImpl<L>((seconds, end) =>
+      (end === undefined ? start : start.labels(end)).observe(seconds)
+    );
   }
 
   /**

@@ -2,11 +2,17 @@
 
 /**
  * A running timer. `stop()` records the elapsed seconds once and returns them; disposing it
- * (`using`) stops it too.
+ * (`using`) stops it too. `L` is the metric's label names.
  */
-export interface Timer extends Disposable {
-  /** Records the elapsed seconds (only the first call records) and returns them. */
-  stop(): number;
+export interface Timer<L extends string = string> extends Disposable {
+  /**
+   * Records the elapsed seconds (only the first call that records does) and returns them.
+   *
+   * @param labels Label values known only now (a status), added to those of the metric and of
+   * `startTimer()`.
+   * @throws {TypeError} For unknown labels, values that are not strings, or labels still missing.
+   */
+  stop(labels?: Readonly<Partial<Record<L, string>>>): number;
 }
 
 /** A tracker started by `trackInProgress()`: disposing or ending it undoes the increment once. */
@@ -15,19 +21,21 @@ export interface InProgress extends Disposable {
   end(): void;
 }
 
-export class TimerImpl implements Timer {
+export class TimerImpl<L extends string = string> implements Timer<L> {
   #start = performance.now();
   #seconds: number | undefined;
-  #record: (seconds: number) => void;
+  #record: (seconds: number, labels?: Readonly<Partial<Record<L, string>>>) => void;
 
-  constructor(record: (seconds: number) => void) {
+  constructor(record: (seconds: number, labels?: Readonly<Partial<Record<L, string>>>) => void) {
     this.#record = record;
   }
 
-  stop(): number {
+  stop(labels?: Readonly<Partial<Record<L, string>>>): number {
     if (this.#seconds === undefined) {
-      this.#seconds = (performance.now() - this.#start) / 1000;
-      this.#record(this.#seconds);
+      const seconds = (performance.now() - this.#start) / 1000;
+      // Recorded first: a stop() that fails (labels missing) leaves the timer running.
+      this.#record(seconds, labels);
+      this.#seconds = seconds;
     }
     return this.#seconds;
   }

@@ -7,11 +7,14 @@
 import type { SeriesValues } from "../core/backend.ts";
 import type { ValueSeries } from "../core/types.ts";
 import { sampleNames } from "./_check.ts";
-import { Metric, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
+import { labelsFirst, Metric, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
 import { isThenable } from "./_timer.ts";
 
 /** Options of {@linkcode Counter}. */
-export type CounterOptions = MetricOptions;
+export interface CounterOptions<L extends string = string> extends MetricOptions<L> {
+  /** Called once per collection, with the counter as `this`, before its values are read. */
+  collect?(this: Counter<L>): void | Promise<void>;
+}
 
 const SPEC: TypeSpec = {
   type: "counter",
@@ -40,7 +43,7 @@ const SPEC: TypeSpec = {
  * requests.labels({ method: "GET", status: "200" }).inc(2);
  * ```
  */
-export class Counter extends Metric {
+export class Counter<const L extends string = string> extends Metric<L> {
   #values: SeriesValues;
 
   /**
@@ -50,7 +53,7 @@ export class Counter extends Metric {
    * @throws {TypeError} For an invalid name, label name or default label.
    * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
    */
-  constructor(options: CounterOptions) {
+  constructor(options: CounterOptions<L>) {
     super(options, SPEC);
     this.#values = this._values();
   }
@@ -63,7 +66,7 @@ export class Counter extends Metric {
    * @throws {TypeError} When labels are missing.
    */
   inc(value = 1): void {
-    if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value);
+    if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value, arguments[1]);
     this.#values.inc(0, value);
   }
 
@@ -106,12 +109,18 @@ export class Counter extends Metric {
     this.#values.dispose?.();
   }
 
+  /** Creates the values of this series afresh, after `reset()`. */
+  protected _renew(): void {
+    this.#values = this._values();
+  }
+
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
     return readValue(this.labelValues, this.#values);
   }
 
-  #invalid(value: unknown): Error {
+  #invalid(value: unknown, second: unknown): Error {
+    if (typeof value === "object" && value !== null) return labelsFirst(this.name, "inc", value, second);
     if (typeof value !== "number") {
       return new TypeError(
         `Invalid value for inc() on counter "${this.name}": expected a number, got ${typeof value}`,

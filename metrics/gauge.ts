@@ -6,11 +6,20 @@
 
 import { GAUGE_MODES, type GaugeMode, INSTANCE_LABEL, type SeriesValues } from "../core/backend.ts";
 import type { ValueSeries } from "../core/types.ts";
-import { Metric, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
+import {
+  labelsFirst,
+  type LabelValues,
+  Metric,
+  type MetricOptions,
+  readValue,
+  type TypeSpec,
+} from "./_metric.ts";
 import { checkNumber, type InProgress, InProgressImpl, timed, type Timer, TimerImpl } from "./_timer.ts";
 
 /** Options of {@linkcode Gauge}. */
-export interface GaugeOptions extends MetricOptions {
+export interface GaugeOptions<L extends string = string> extends MetricOptions<L> {
+  /** Called once per collection, with the gauge as `this`, before its values are read. */
+  collect?(this: Gauge<L>): void | Promise<void>;
   /**
    * How the values of many processes combine on a shared backend (`redis`, `upstash`):
    * `"shared"` by default. See {@linkcode GaugeMode}.
@@ -35,7 +44,7 @@ function checkMode(mode: unknown, metric: string, labelNames: readonly string[] 
   return mode as GaugeMode;
 }
 
-const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name] };
+const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name], options: ["mode"] };
 
 /**
  * Gauge holds a value that goes up and down: requests in flight, queue length, temperature.
@@ -50,7 +59,7 @@ const SPEC: TypeSpec = { type: "gauge", claims: (name) => [name] };
  * }
  * ```
  */
-export class Gauge extends Metric {
+export class Gauge<const L extends string = string> extends Metric<L> {
   #values: SeriesValues;
 
   /**
@@ -60,7 +69,7 @@ export class Gauge extends Metric {
    * @throws {TypeError} For an invalid name, label name or default label.
    * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
    */
-  constructor(options: GaugeOptions) {
+  constructor(options: GaugeOptions<L>) {
     super(options, SPEC, () => checkMode(options.mode, options.name, options.labelNames));
     this.#values = this._values();
   }
@@ -77,7 +86,7 @@ export class Gauge extends Metric {
    * @throws {TypeError} For a value that is not a number, or when labels are missing.
    */
   inc(value = 1): void {
-    if (typeof value !== "number") checkNumber(value, "inc()", this.name);
+    if (typeof value !== "number") this.#invalid(value, "inc", arguments[1]);
     this.#values.inc(0, value);
   }
 
@@ -88,7 +97,7 @@ export class Gauge extends Metric {
    * @throws {TypeError} For a value that is not a number, or when labels are missing.
    */
   dec(value = 1): void {
-    if (typeof value !== "number") checkNumber(value, "dec()", this.name);
+    if (typeof value !== "number") this.#invalid(value, "dec", arguments[1]);
     this.#values.dec(0, value);
   }
 
@@ -99,7 +108,7 @@ export class Gauge extends Metric {
    * @throws {TypeError} For a value that is not a number, or when labels are missing.
    */
   set(value: number): void {
-    if (typeof value !== "number") checkNumber(value, "set()", this.name);
+    if (typeof value !== "number") this.#invalid(value, "set", arguments[1]);
     this.#values.set(0, value);
   }
 
@@ -120,14 +129,17 @@ export class Gauge extends Metric {
   }
 
   /**
-   * Starts a timer that sets the gauge to the elapsed seconds when stopped or disposed.
+   * Starts a timer that sets the gauge to the elapsed seconds when stopped or disposed. Labels
+   * given here, and to `stop(labels)`, are bound onto the gauge's: those known only at the end
+   * (a status) go to `stop()`.
    *
+   * @param labels Label values known now.
    * @returns The timer.
+   * @throws {TypeError} For unknown labels or values that are not strings.
    */
-  startTimer(): Timer {
-    if (!this.isObservable) throw this._incomplete();
-    const values = this.#values;
-    return new TimerImpl((seconds) => values.set(0, seconds));
+  startTimer(labels?: LabelValues<L>): Timer<L> {
+    const start = labels === undefined ? this : this.labels(labels);
+    return new TimerImpl<L>((seconds, end) => (end === undefined ? start : start.labels(end)).set(seconds));
   }
 
   /**
@@ -157,8 +169,18 @@ export class Gauge extends Metric {
     this.#values.dispose?.();
   }
 
+  /** Creates the values of this series afresh, after `reset()`. */
+  protected _renew(): void {
+    this.#values = this._values();
+  }
+
   /** Reads the series of this child. */
   protected _read(): ValueSeries | Promise<ValueSeries> {
     return readValue(this.labelValues, this.#values);
+  }
+
+  #invalid(value: unknown, method: string, second: unknown): never {
+    if (typeof value === "object" && value !== null) throw labelsFirst(this.name, method, value, second);
+    return checkNumber(value, `${method}()`, this.name) as never;
   }
 }

@@ -8,7 +8,7 @@ import type { SeriesValues } from "../core/backend.ts";
 import type { HistogramSeries } from "../core/types.ts";
 import { valueNames } from "../core/_values.ts";
 import { sampleNames } from "./_check.ts";
-import type { MetricOptions, TypeSpec } from "./_metric.ts";
+import { labelsFirst, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { Observer } from "./_observer.ts";
 import { checkNumber } from "./_timer.ts";
 
@@ -29,7 +29,9 @@ export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
 ]);
 
 /** Options of {@linkcode Histogram}. */
-export interface HistogramOptions extends MetricOptions {
+export interface HistogramOptions<L extends string = string> extends MetricOptions<L> {
+  /** Called once per collection, with the histogram as `this`, before its values are read. */
+  collect?(this: Histogram<L>): void | Promise<void>;
   /** Sorted, finite upper bounds; `+Inf` is added when missing. {@linkcode DEFAULT_BUCKETS} otherwise. */
   buckets?: readonly number[];
 }
@@ -38,6 +40,7 @@ const SPEC: TypeSpec = {
   type: "histogram",
   reserved: "le",
   claims: (name) => sampleNames("histogram", name),
+  options: ["buckets"],
 };
 
 /**
@@ -59,7 +62,7 @@ const SPEC: TypeSpec = {
  * }
  * ```
  */
-export class Histogram extends Observer {
+export class Histogram<const L extends string = string> extends Observer<L> {
   #bounds: readonly number[];
   // The count of each bucket on its own, then the sum.
   #values: SeriesValues;
@@ -71,7 +74,7 @@ export class Histogram extends Observer {
    * @throws {TypeError} For an invalid name, label name (`le` is reserved) or buckets.
    * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
    */
-  constructor(options: HistogramOptions) {
+  constructor(options: HistogramOptions<L>) {
     super(options, SPEC, () => checkBuckets(options.buckets, options.name));
     const bounds = this.#bounds = this._extra as readonly number[];
     this.#values = this._values(valueNames("histogram", bounds));
@@ -85,7 +88,7 @@ export class Histogram extends Observer {
    * @throws {TypeError} For a value that is not a number, or when labels are missing.
    */
   observe(value: number): void {
-    if (typeof value !== "number" || value !== value) throw invalid(value, this.name);
+    if (typeof value !== "number" || value !== value) throw invalid(value, this.name, arguments[1]);
     const bounds = this.#bounds;
     let i = 0;
     while (value > bounds[i]) i++;
@@ -97,6 +100,11 @@ export class Histogram extends Observer {
   /** Tells this child's backend values that the series was removed. */
   protected _dispose(): void {
     this.#values.dispose?.();
+  }
+
+  /** Creates the values of this series afresh, after `reset()`. */
+  protected _renew(): void {
+    this.#values = this._values(valueNames("histogram", this.#bounds));
   }
 
   /** Reads the series of this child. */
@@ -114,7 +122,8 @@ function series(labels: HistogramSeries["labels"], values: number[]): HistogramS
   return { labels, buckets: values, sum, count };
 }
 
-function invalid(value: unknown, metric: string): Error {
+function invalid(value: unknown, metric: string, second: unknown): Error {
+  if (typeof value === "object" && value !== null) return labelsFirst(metric, "observe", value, second);
   if (typeof value !== "number") return checkNumber(value, "observe()", metric) as never;
   return new RangeError(`Invalid value for observe() on metric "${metric}": NaN`);
 }

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { checkMetricName, describe } from "../core/_names.ts";
-import type { Collector, MetricFamily } from "../core/types.ts";
+import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
+import type { Collector, Labels, MetricFamily } from "../core/types.ts";
 import type { Binding } from "./_binding.ts";
 import { checkFamily, sampleNames } from "./_check.ts";
 import { INTERNAL, type MaybeInternal, refreshOf } from "./_internal.ts";
@@ -41,6 +41,34 @@ export interface RegistryOptions {
    * `Infinity` (no cap) when not given.
    */
   maxSeries?: number;
+  /**
+   * Labels added to every series the registry collects, custom collectors' included (an
+   * `instance`, a `region`). A metric with a label of the same name cannot be registered.
+   */
+  labels?: Readonly<Record<string, string>>;
+}
+
+// Label names the registry cannot add: the types' own, and the one shared backends add.
+const RESERVED_LABELS = new Set(["le", "quantile", "theus_instance"]);
+
+function checkRegistryLabels(labels: unknown): Labels {
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
+    throw new TypeError(`Invalid registry labels: expected an object, got ${describe(labels)}`);
+  }
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(labels)) {
+    checkLabelName(name, "registry labels");
+    if (RESERVED_LABELS.has(name)) {
+      throw new TypeError(`Invalid registry label "${name}": theus writes that label itself`);
+    }
+    if (typeof value !== "string") {
+      throw new TypeError(
+        `Invalid value for registry label "${name}": expected a string, got ${describe(value)}`,
+      );
+    }
+    out[name] = value.toWellFormed();
+  }
+  return Object.freeze(out);
 }
 
 /**
@@ -77,6 +105,8 @@ export class Registry {
   /** The prefix of every collected family name, if any. */
   readonly prefix: string | undefined;
   #maxSeries = Infinity;
+  #labels: Labels = Object.freeze({});
+  #labelNames: string[] = [];
   #collectors = new Map<Collector, readonly string[]>();
   #names = new Map<string, Collector>();
 
@@ -90,6 +120,35 @@ export class Registry {
     if (options.prefix !== undefined) checkMetricName(options.prefix, "registry prefix");
     this.prefix = options.prefix || undefined;
     if (options.maxSeries !== undefined) this.maxSeries = options.maxSeries;
+    if (options.labels !== undefined) this.setDefaultLabels(options.labels);
+  }
+
+  /** The labels added to every series collected (see {@linkcode setDefaultLabels}); frozen. */
+  get defaultLabels(): Labels {
+    return this.#labels;
+  }
+
+  /**
+   * Sets the labels added to every series the registry collects, custom collectors' included,
+   * replacing those set before (`{}` removes them). Each series keeps its own labels first.
+   *
+   * @param labels Label names and values.
+   * @throws {TypeError} For an invalid name or value, a name theus writes itself (`le`,
+   * `quantile`, `theus_instance`), or a name a registered metric has as a label.
+   */
+  setDefaultLabels(labels: Readonly<Record<string, string>>): void {
+    const checked = checkRegistryLabels(labels);
+    const names = Object.keys(checked);
+    for (const collector of this.#collectors.keys()) {
+      const clash = labelClash(collector, names);
+      if (clash !== undefined) {
+        throw new TypeError(
+          `Cannot set the registry label "${clash}": metric "${collector.name}" has a label of that name`,
+        );
+      }
+    }
+    this.#labels = checked;
+    this.#labelNames = names;
   }
 
   /**
@@ -125,6 +184,12 @@ export class Registry {
     else if (collector.name !== undefined) claims = [checkMetricName(collector.name, "collector name")];
     if (this.#collectors.has(collector)) {
       throw new AlreadyRegisteredError(claims[0] ?? "collector", collector);
+    }
+    const clash = labelClash(collector, this.#labelNames);
+    if (clash !== undefined) {
+      throw new TypeError(
+        `Cannot register metric "${collector.name}": its label "${clash}" is one the registry adds to every series`,
+      );
     }
     for (const name of claims) {
       const existing = this.#names.get(name);
@@ -190,6 +255,7 @@ export class Registry {
     }
     const out: MetricFamily[] = [];
     const prefix = this.prefix;
+    const labels = this.#labelNames.length > 0 ? this.#labels : undefined;
     const written = new Map<string, string>();
     const claim = (family: MetricFamily) => {
       for (const sample of sampleNames(family.type, family.name)) {
@@ -208,7 +274,7 @@ export class Registry {
         let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
         if (family instanceof Promise) family = await family;
         claim(family);
-        out.push(withPrefix(family, prefix));
+        out.push(withRegistry(family, prefix, labels));
         continue;
       }
       const families = await collector.collect();
@@ -222,15 +288,43 @@ export class Registry {
       for (const family of families) {
         const checked = checkFamily(family);
         claim(checked);
-        out.push(withPrefix(checked, prefix));
+        out.push(withRegistry(checked, prefix, labels));
       }
     }
     return out;
   }
 }
 
-function withPrefix(family: MetricFamily, prefix: string | undefined): MetricFamily {
-  return prefix === undefined ? family : { ...family, name: `${prefix}_${family.name}` };
+// The family as the registry shows it: the name prefixed, and the registry's labels added to
+// every series, after the series' own. A custom collector's series that has one of those labels
+// is an error: the registry's would hide it, or it would hide the registry's.
+function withRegistry(
+  family: MetricFamily,
+  prefix: string | undefined,
+  labels: Labels | undefined,
+): MetricFamily {
+  let out = prefix === undefined ? family : { ...family, name: `${prefix}_${family.name}` };
+  if (labels !== undefined) {
+    const series = (family.series as readonly { labels: Labels }[]).map((s) => {
+      for (const name in labels) {
+        if (Object.hasOwn(s.labels, name)) {
+          throw new TypeError(
+            `Cannot collect family "${family.name}": its series has the label "${name}", which the registry adds to every series`,
+          );
+        }
+      }
+      return { ...s, labels: { ...s.labels, ...labels } };
+    });
+    out = { ...out, series } as unknown as MetricFamily;
+  }
+  return out;
+}
+
+// The first of `names` that a theus metric has as a label name.
+function labelClash(collector: Collector, names: readonly string[]): string | undefined {
+  if (names.length === 0) return undefined;
+  const own = (collector as MaybeInternal)[INTERNAL]?.target.labelNames;
+  return own?.find((name) => names.includes(name));
 }
 
 /** The registry metrics join unless their options say otherwise. */

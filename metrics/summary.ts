@@ -8,12 +8,15 @@ import type { SeriesValues } from "../core/backend.ts";
 import type { SummarySeries } from "../core/types.ts";
 import { valueNames } from "../core/_values.ts";
 import { sampleNames } from "./_check.ts";
-import type { MetricOptions, TypeSpec } from "./_metric.ts";
+import { labelsFirst, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { Observer } from "./_observer.ts";
 import { checkNumber } from "./_timer.ts";
 
 /** Options of {@linkcode Summary}. */
-export type SummaryOptions = MetricOptions;
+export interface SummaryOptions<L extends string = string> extends MetricOptions<L> {
+  /** Called once per collection, with the summary as `this`, before its values are read. */
+  collect?(this: Summary<L>): void | Promise<void>;
+}
 
 const SPEC: TypeSpec = {
   type: "summary",
@@ -33,7 +36,7 @@ const SPEC: TypeSpec = {
  * sizes.observe(512);
  * ```
  */
-export class Summary extends Observer {
+export class Summary<const L extends string = string> extends Observer<L> {
   // The count, then the sum.
   #values: SeriesValues;
 
@@ -44,7 +47,7 @@ export class Summary extends Observer {
    * @throws {TypeError} For an invalid name or label name (`quantile` is reserved).
    * @throws {AlreadyRegisteredError} When the registry already has a metric of that name.
    */
-  constructor(options: SummaryOptions) {
+  constructor(options: SummaryOptions<L>) {
     super(options, SPEC);
     this.#values = this._values(valueNames("summary"));
   }
@@ -57,6 +60,9 @@ export class Summary extends Observer {
    * @throws {TypeError} For a value that is not a number, or when labels are missing.
    */
   observe(value: number): void {
+    if (typeof value === "object" && value !== null) {
+      throw labelsFirst(this.name, "observe", value, arguments[1]);
+    }
     if (typeof value !== "number") checkNumber(value, "observe()", this.name);
     if (value !== value) throw new RangeError(`Invalid value for observe() on metric "${this.name}": NaN`);
     const values = this.#values;
@@ -67,6 +73,11 @@ export class Summary extends Observer {
   /** Tells this child's backend values that the series was removed. */
   protected _dispose(): void {
     this.#values.dispose?.();
+  }
+
+  /** Creates the values of this series afresh, after `reset()`. */
+  protected _renew(): void {
+    this.#values = this._values(valueNames("summary"));
   }
 
   /** Reads the series of this child. */
