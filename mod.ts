@@ -27,6 +27,7 @@ export { Counter, type CounterOptions } from "./metrics/counter.ts";
 export { Gauge, type GaugeOptions } from "./metrics/gauge.ts";
 export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/histogram.ts";
 export { exponentialBuckets, exponentialBucketsRange, linearBuckets } from "./metrics/buckets.ts";
+export { EXEMPLAR_MAX_CHARS, type ExemplarLabels } from "./metrics/_exemplar.ts";
 export { Summary, type SummaryOptions } from "./metrics/summary.ts";
 export { type LabelValues, Metric, type MetricOptions, OVERFLOW_LABEL_VALUE } from "./metrics/_metric.ts";
 export type { InProgress, Timer } from "./metrics/_timer.ts";
@@ -38,6 +39,7 @@ export {
 } from "./metrics/registry.ts";
 export type {
   Collector,
+  Exemplar,
   HistogramFamily,
   HistogramSeries,
   Labels,

@@ -5,6 +5,7 @@
  */
 
 import type { Backend, BackendConfig, MetricInfo, SeriesValues } from "../core/backend.ts";
+import type { Exemplar } from "../core/types.ts";
 
 /**
  * MemoryBackend keeps values in this process. Mutations are synchronous and a read always
@@ -91,6 +92,15 @@ export class MemoryBackend implements Backend {
 // The value of a counter or gauge series.
 class OneValue implements SeriesValues {
   #value = 0;
+  #exemplar: Exemplar | undefined;
+
+  exemplar(_index: number, exemplar: Exemplar): void {
+    this.#exemplar = exemplar;
+  }
+
+  exemplars(): readonly (Exemplar | undefined)[] | undefined {
+    return this.#exemplar === undefined ? undefined : [this.#exemplar];
+  }
 
   inc(_index: number, value: number): void {
     this.#value += value;
@@ -116,6 +126,15 @@ class OneValue implements SeriesValues {
 // The values of a histogram or summary series.
 class ManyValues implements SeriesValues {
   #values: number[];
+  #exemplars: (Exemplar | undefined)[] | undefined;
+
+  exemplar(index: number, exemplar: Exemplar): void {
+    (this.#exemplars ??= [])[index] = exemplar;
+  }
+
+  exemplars(): readonly (Exemplar | undefined)[] | undefined {
+    return this.#exemplars?.slice();
+  }
 
   constructor(size: number) {
     this.#values = new Array<number>(size).fill(0);

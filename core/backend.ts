@@ -42,7 +42,7 @@
  * @module
  */
 
-import type { Collector, Labels, MetricFamily, MetricType } from "./types.ts";
+import type { Collector, Exemplar, Labels, MetricFamily, MetricType } from "./types.ts";
 
 /** Backend configuration, as given to `loadBackend` or read from `THEUS_BACKEND_CONFIG`. */
 export type BackendConfig = Record<string, unknown>;
@@ -178,6 +178,23 @@ export interface SeriesValues {
    * @returns The values, or a promise of them.
    */
   getAll(): number[] | Promise<number[]>;
+  /**
+   * Keeps `exemplar` as the latest of the value at `index` (a counter's 0, a histogram's
+   * bucket), replacing an older one. Optional: a backend without it drops exemplars.
+   *
+   * @param index The position of the value.
+   * @param exemplar The exemplar, checked already.
+   */
+  exemplar?(index: number, exemplar: Exemplar): void;
+  /**
+   * The latest exemplar of each value, by position, or undefined when there is none.
+   *
+   * @returns The exemplars, or a promise of them.
+   */
+  exemplars?():
+    | readonly (Exemplar | undefined)[]
+    | undefined
+    | Promise<readonly (Exemplar | undefined)[] | undefined>;
   /**
    * Called when the series is removed (`remove()`, `clear()`): the values may drop what they
    * still buffer and ignore later writes, which go to a series nobody collects.

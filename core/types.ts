@@ -10,12 +10,27 @@ export type Labels = Readonly<Record<string, string>>;
 /** The metric types theus exposes. `untyped` is for custom collectors only. */
 export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
 
+/**
+ * An exemplar: one observation singled out, with labels that point at it elsewhere (a
+ * `trace_id`). OpenMetrics writes it after the sample of a counter or a histogram bucket.
+ */
+export interface Exemplar {
+  /** The exemplar's labels: at most 128 code points of names and values together. */
+  readonly labels: Labels;
+  /** The value observed (a counter's increment, a histogram's observation). */
+  readonly value: number;
+  /** When, in Unix seconds; the time it was recorded unless given. */
+  readonly timestamp?: number;
+}
+
 /** One series of a counter, gauge or untyped family. */
 export interface ValueSeries {
   /** The complete label set of the series. */
   readonly labels: Labels;
   /** The current value. */
   readonly value: number;
+  /** A counter's latest exemplar, if it has one. */
+  readonly exemplar?: Exemplar;
 }
 
 /** One series of a histogram family. */
@@ -28,6 +43,8 @@ export interface HistogramSeries {
   readonly sum: number;
   /** The number of observations; equals the last (`+Inf`) bucket. */
   readonly count: number;
+  /** The latest exemplar of each bucket, by the position of its bound; absent where none. */
+  readonly exemplars?: readonly (Exemplar | undefined)[];
 }
 
 /** One series of a summary family. */

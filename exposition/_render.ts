@@ -3,7 +3,7 @@
 
 import { formatBound, formatValue } from "../core/_format.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
-import type { Labels, MetricFamily } from "../core/types.ts";
+import type { Exemplar, Labels, MetricFamily } from "../core/types.ts";
 import { escapeHelp, escapeLabelValue } from "./_escape.ts";
 
 /** The exposition formats: Prometheus text 0.0.4, or OpenMetrics 1.0. */
@@ -72,6 +72,13 @@ export async function* render(
 
 type SeriesOf<F extends MetricFamily> = F["series"][number];
 
+// An exemplar as OpenMetrics writes it after a sample: ` # {trace_id="…"} value timestamp`.
+function exemplarText(exemplar: Exemplar | undefined): string {
+  if (exemplar === undefined) return "";
+  const time = exemplar.timestamp === undefined ? "" : ` ${formatValue(exemplar.timestamp)}`;
+  return ` # {${labelText(exemplar.labels)}} ${formatValue(exemplar.value)}${time}`;
+}
+
 // Returns the function that writes one series of the family, with what it can precompute.
 function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<MetricFamily>) => string {
   const name = family.name;
@@ -89,11 +96,17 @@ function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<Metr
     const les = family.buckets.map((bound) => `le="${formatBound(bound)}"} `);
     const bucket = `${name}_bucket{`;
     return (series) => {
-      const { labels: set, buckets, sum, count } = series as SeriesOf<typeof family>;
+      const { labels: set, buckets, sum, count, exemplars } = series as SeriesOf<typeof family>;
       const labels = labelText(set);
       const open = labels === "" ? bucket : `${bucket}${labels},`;
       let text = "";
-      for (let i = 0; i < les.length; i++) text += `${open}${les[i]}${formatValue(buckets[i])}\n`;
+      if (om && exemplars !== undefined) {
+        for (let i = 0; i < les.length; i++) {
+          text += `${open}${les[i]}${formatValue(buckets[i])}${exemplarText(exemplars[i])}\n`;
+        }
+      } else {
+        for (let i = 0; i < les.length; i++) text += `${open}${les[i]}${formatValue(buckets[i])}\n`;
+      }
       return text + sumAndCount(labels, sum, count);
     };
   }
@@ -104,11 +117,14 @@ function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<Metr
     };
   }
   const sample = family.type === "counter" ? `${name}_total` : name;
+  // Exemplars belong to counters, and only OpenMetrics has them.
+  const exemplars = om && family.type === "counter";
   return (series) => {
-    const { labels: set, value } = series as SeriesOf<typeof family>;
+    const { labels: set, value, exemplar } = series as SeriesOf<typeof family>;
     const labels = labelText(set);
+    const tail = exemplars ? exemplarText(exemplar) : "";
     return labels === ""
-      ? `${sample} ${formatValue(value)}\n`
-      : `${sample}{${labels}} ${formatValue(value)}\n`;
+      ? `${sample} ${formatValue(value)}${tail}\n`
+      : `${sample}{${labels}} ${formatValue(value)}${tail}\n`;
   };
 }

@@ -12,7 +12,7 @@ import type {
   MetricInfo,
   SeriesValues,
 } from "../core/backend.ts";
-import type { Labels } from "../core/types.ts";
+import type { Exemplar, Labels } from "../core/types.ts";
 
 /** A backend class with its config, as metrics created at one time use it. */
 export class Binding {
@@ -173,6 +173,7 @@ class Standin implements SeriesValues {
   #real: SeriesValues | undefined;
   #deltas: number[];
   #sets: (number | undefined)[];
+  #exemplars: (Exemplar | undefined)[] | undefined;
   #disposed = false;
 
   constructor(binding: Binding, metric: MetricInfo, names: readonly string[] | undefined) {
@@ -191,8 +192,24 @@ class Standin implements SeriesValues {
       if (set !== undefined) real.set(i, set);
       if (delta > 0) real.inc(i, delta);
       else if (delta < 0) real.dec(i, -delta);
+      const exemplar = this.#exemplars?.[i];
+      if (exemplar !== undefined) real.exemplar?.(i, exemplar);
     }
     this.#real = real;
+  }
+
+  exemplar(index: number, exemplar: Exemplar): void {
+    if (this.#real !== undefined) this.#real.exemplar?.(index, exemplar);
+    else (this.#exemplars ??= [])[index] = exemplar;
+  }
+
+  exemplars():
+    | readonly (Exemplar | undefined)[]
+    | undefined
+    | Promise<readonly (Exemplar | undefined)[] | undefined> {
+    if (this.#real !== undefined) return this.#real.exemplars?.();
+    if (this.#disposed || !this.#binding.loading) return this.#exemplars?.slice();
+    return this.#binding.ready().then(() => this.exemplars(), () => this.exemplars());
   }
 
   inc(index: number, value: number): void {

@@ -4,6 +4,7 @@
 import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
 import type { MetricFamily, MetricType } from "../core/types.ts";
 import { toWellFormed } from "./_labels.ts";
+import { checkExemplar } from "./_exemplar.ts";
 
 const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary"]);
 
@@ -71,6 +72,15 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       }
       if (typeof s.sum !== "number" || typeof s.count !== "number") fail("sum and count must be numbers");
       if (s.count !== counts[counts.length - 1]) fail("count must equal the +Inf bucket");
+      const exemplars = (series as { exemplars?: unknown }).exemplars;
+      if (exemplars !== undefined) {
+        if (!Array.isArray(exemplars) || exemplars.length > buckets.length) {
+          fail("exemplars must be an array with at most one exemplar per bucket");
+        }
+        for (const exemplar of exemplars as unknown[]) {
+          if (exemplar !== undefined) checkCollectedExemplar(exemplar, name);
+        }
+      }
     } else if (family.type === "summary") {
       const s = series as { sum?: unknown; count?: unknown };
       if (typeof s.sum !== "number" || typeof s.count !== "number") fail("sum and count must be numbers");
@@ -78,8 +88,24 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       const value = (series as { value?: unknown }).value;
       if (typeof value !== "number") fail("each series needs a number value");
       if (family.type === "counter" && !((value as number) >= 0)) fail("counter values must be >= 0");
+      const exemplar = (series as { exemplar?: unknown }).exemplar;
+      if (exemplar !== undefined) {
+        if (family.type !== "counter") fail("only counters and histograms have exemplars");
+        checkCollectedExemplar(exemplar, name);
+      }
     }
   }
   if (family.type === "counter" && name.endsWith("_total")) return { ...family, name: name.slice(0, -6) };
   return family;
+}
+
+// An exemplar a custom collector returns: checked as one recorded by a metric is.
+function checkCollectedExemplar(exemplar: unknown, family: string): void {
+  const e = exemplar as { labels?: unknown; value?: unknown; timestamp?: unknown } | null;
+  if (typeof e !== "object" || e === null || typeof e.value !== "number") {
+    throw new TypeError(
+      `Invalid family "${family}" from a custom collector: an exemplar needs labels and a number value`,
+    );
+  }
+  checkExemplar(e.labels, e.value, e.timestamp, family);
 }

@@ -5,6 +5,7 @@ import { checkMetricName, describe, quoteList } from "../core/_names.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type {
   Collector,
+  Exemplar,
   HistogramSeries,
   Labels,
   MetricFamily,
@@ -22,7 +23,13 @@ import { checkMaxSeries, defaultRegistry, type Registry } from "./registry.ts";
  * Label values of a metric whose label names are `L`: with `labelNames: ["method", "status"] as
  * const`, `labels({ methd: "GET" })` is a compile-time error.
  */
-export type LabelValues<L extends string = string> = Readonly<Partial<Record<L, string>>>;
+export type LabelValues<L extends string = string> = {
+  readonly [
+    // A label named like a member of Object.prototype (`constructor`, `toString`) is typed loosely:
+    // TypeScript sees the inherited member in every object literal. Its value is checked at run time.
+    K in L
+  ]?: K extends keyof typeof Object.prototype ? unknown : string;
+};
 
 /** Options every metric takes. `L` is the label names, inferred from `labelNames`. */
 export interface MetricOptions<L extends string = string> {
@@ -562,10 +569,23 @@ export abstract class Metric<L extends string = string> implements Collector {
   }
 }
 
-/** Reads the single value of a counter or gauge series. */
+/** Reads the single value of a counter or gauge series, and a counter's exemplar. */
 export function readValue(labels: Labels, values: SeriesValues): ValueSeries | Promise<ValueSeries> {
   const value = values.get(0);
-  return typeof value === "number" ? { labels, value } : value.then((value) => ({ labels, value }));
+  const exemplars = values.exemplars?.();
+  if (typeof value === "number" && !(exemplars instanceof Promise)) {
+    return valueSeries(labels, value, exemplars);
+  }
+  return Promise.all([value, exemplars]).then(([value, exemplars]) => valueSeries(labels, value, exemplars));
+}
+
+function valueSeries(
+  labels: Labels,
+  value: number,
+  exemplars: readonly (Exemplar | undefined)[] | undefined,
+): ValueSeries {
+  const exemplar = exemplars?.[0];
+  return exemplar === undefined ? { labels, value } : { labels, value, exemplar };
 }
 
 function walk(tree: Tree, depth: number, visit: (child: Metric) => void): void {
@@ -688,6 +708,10 @@ class Incomplete implements SeriesValues {
   }
 
   getAll(): number[] {
+    throw this.#error();
+  }
+
+  exemplar(): void {
     throw this.#error();
   }
 }

@@ -1,5 +1,7 @@
 // Timers and in-progress trackers: disposable, idempotent, exception-safe.
 
+import type { LabelValues } from "./_metric.ts";
+
 /**
  * A running timer. `stop()` records the elapsed seconds once and returns them; disposing it
  * (`using`) stops it too. `L` is the metric's label names.
@@ -12,7 +14,7 @@ export interface Timer<L extends string = string> extends Disposable {
    * `startTimer()`.
    * @throws {TypeError} For unknown labels, values that are not strings, or labels still missing.
    */
-  stop(labels?: Readonly<Partial<Record<L, string>>>): number;
+  stop(labels?: LabelValues<L>): number;
 }
 
 /** A tracker started by `trackInProgress()`: disposing or ending it undoes the increment once. */
@@ -24,13 +26,13 @@ export interface InProgress extends Disposable {
 export class TimerImpl<L extends string = string> implements Timer<L> {
   #start = performance.now();
   #seconds: number | undefined;
-  #record: (seconds: number, labels?: Readonly<Partial<Record<L, string>>>) => void;
+  #record: (seconds: number, labels?: LabelValues<L>) => void;
 
-  constructor(record: (seconds: number, labels?: Readonly<Partial<Record<L, string>>>) => void) {
+  constructor(record: (seconds: number, labels?: LabelValues<L>) => void) {
     this.#record = record;
   }
 
-  stop(labels?: Readonly<Partial<Record<L, string>>>): number {
+  stop(labels?: LabelValues<L>): number {
     if (this.#seconds === undefined) {
       const seconds = (performance.now() - this.#start) / 1000;
       // Recorded first: a stop() that fails (labels missing) leaves the timer running.

@@ -9,6 +9,7 @@ import type { ValueSeries } from "../core/types.ts";
 import { sampleNames } from "./_check.ts";
 import { labelsFirst, Metric, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
 import { isThenable } from "./_timer.ts";
+import { checkExemplar, type ExemplarLabels } from "./_exemplar.ts";
 
 /** Options of {@linkcode Counter}. */
 export interface CounterOptions<L extends string = string> extends MetricOptions<L> {
@@ -59,15 +60,21 @@ export class Counter<const L extends string = string> extends Metric<L> {
   }
 
   /**
-   * Adds `value` to the counter.
+   * Adds `value` to the counter, and keeps an exemplar of it when given one.
    *
    * @param value A non-negative number, 1 by default.
-   * @throws {RangeError} For a negative value or NaN.
-   * @throws {TypeError} When labels are missing.
+   * @param exemplar Labels that point at this increment elsewhere, such as `{ trace_id }`: at
+   * most 128 characters of names and values together. The series keeps the latest, which
+   * OpenMetrics writes after its sample.
+   * @param timestamp When, in Unix seconds, for the exemplar; now by default.
+   * @throws {RangeError} For a negative value or NaN, or an exemplar too long.
+   * @throws {TypeError} When labels are missing, or for an invalid exemplar.
    */
-  inc(value = 1): void {
-    if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value, arguments[1]);
-    this.#values.inc(0, value);
+  inc(value = 1, exemplar?: ExemplarLabels, timestamp?: number): void {
+    if (typeof value !== "number" || !(value >= 0)) throw this.#invalid(value, exemplar);
+    const values = this.#values;
+    values.inc(0, value);
+    if (exemplar !== undefined) values.exemplar?.(0, checkExemplar(exemplar, value, timestamp, this.name));
   }
 
   /**

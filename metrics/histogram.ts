@@ -5,12 +5,13 @@
  */
 
 import type { SeriesValues } from "../core/backend.ts";
-import type { HistogramSeries } from "../core/types.ts";
+import type { Exemplar, HistogramSeries } from "../core/types.ts";
 import { valueNames } from "../core/_values.ts";
 import { sampleNames } from "./_check.ts";
 import { labelsFirst, type MetricOptions, type TypeSpec } from "./_metric.ts";
 import { Observer } from "./_observer.ts";
 import { checkNumber } from "./_timer.ts";
+import { checkExemplar, type ExemplarLabels } from "./_exemplar.ts";
 
 /** The default buckets, as in pytheus and client_python. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([
@@ -87,14 +88,15 @@ export class Histogram<const L extends string = string> extends Observer<L> {
    * @throws {RangeError} For NaN.
    * @throws {TypeError} For a value that is not a number, or when labels are missing.
    */
-  observe(value: number): void {
-    if (typeof value !== "number" || value !== value) throw invalid(value, this.name, arguments[1]);
+  observe(value: number, exemplar?: ExemplarLabels, timestamp?: number): void {
+    if (typeof value !== "number" || value !== value) throw invalid(value, this.name, exemplar);
     const bounds = this.#bounds;
     let i = 0;
     while (value > bounds[i]) i++;
     const values = this.#values;
     values.inc(i, 1);
     values.inc(bounds.length, value);
+    if (exemplar !== undefined) values.exemplar?.(i, checkExemplar(exemplar, value, timestamp, this.name));
   }
 
   /** Tells this child's backend values that the series was removed. */
@@ -110,16 +112,24 @@ export class Histogram<const L extends string = string> extends Observer<L> {
   /** Reads the series of this child. */
   protected _read(): HistogramSeries | Promise<HistogramSeries> {
     const labels = this.labelValues;
-    const values = this.#values.getAll();
-    return Array.isArray(values) ? series(labels, values) : values.then((values) => series(labels, values));
+    const all = this.#values.getAll();
+    const exemplars = this.#values.exemplars?.();
+    if (Array.isArray(all) && !(exemplars instanceof Promise)) return series(labels, all, exemplars);
+    return Promise.all([all, exemplars]).then(([all, exemplars]) => series(labels, all, exemplars));
   }
 }
 
-function series(labels: HistogramSeries["labels"], values: number[]): HistogramSeries {
+function series(
+  labels: HistogramSeries["labels"],
+  values: number[],
+  exemplars: readonly (Exemplar | undefined)[] | undefined,
+): HistogramSeries {
   const sum = values.pop()!;
   let count = 0;
   for (let i = 0; i < values.length; i++) values[i] = count += values[i];
-  return { labels, buckets: values, sum, count };
+  return exemplars === undefined
+    ? { labels, buckets: values, sum, count }
+    : { labels, buckets: values, sum, count, exemplars };
 }
 
 function invalid(value: unknown, metric: string, second: unknown): Error {

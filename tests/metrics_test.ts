@@ -584,6 +584,7 @@ test("remove() rejects an incomplete or unknown label set with a TypeError namin
     (e: unknown) => e instanceof TypeError && e.message.includes('"b"') && e.message.includes('"c_rm"'),
   );
   assert.throws(
+    // @ts-expect-error: a label the metric does not have (typed label names), refused at run time too
     () => c.remove({ a: "1", b: "2", zzz: "3" }),
     (e: unknown) => e instanceof TypeError && e.message.includes('"zzz"'),
   );
