@@ -8,6 +8,7 @@ import { Gauge } from "../metrics/gauge.ts";
 import { checkBuckets, Histogram } from "../metrics/histogram.ts";
 import { OVERFLOW_LABEL_VALUE, removals } from "../metrics/_metric.ts";
 import { checkMaxSeries, defaultRegistry, Registry } from "../metrics/registry.ts";
+import type { ExemplarLabels } from "../metrics/_exemplar.ts";
 
 /** Options every HTTP adapter takes; `In` is what the adapter's callbacks get. */
 export interface HttpMetricsOptions<In> {
@@ -45,6 +46,14 @@ export interface HttpMetricsOptions<In> {
    * is counted at the same moment.
    */
   until?: "headers" | "body";
+  /**
+   * Exemplars on `http_request_duration_seconds` and `http_requests_total`: `true` takes
+   * `trace_id` and `span_id` from a W3C `traceparent` header whose trace is sampled; a
+   * function returns the exemplar's labels for a request, or undefined for none. None by
+   * default. OpenMetrics writes them, and Prometheus keeps them with
+   * `--enable-feature=exemplar-storage`.
+   */
+  exemplars?: boolean | ((input: In) => ExemplarLabels | undefined);
 }
 
 /** The buckets of `http_request_duration_seconds`, as `@hono/prometheus` has them. */
@@ -93,6 +102,7 @@ const KEYS = new Set([
   "requestSize",
   "responseSize",
   "until",
+  "exemplars",
 ]);
 
 /** The options, checked once when the adapter is made. */
@@ -101,6 +111,10 @@ export interface CheckedOptions<In> {
   readonly route: ((input: In) => string) | undefined;
   readonly exclude: ((input: In, path: () => string) => boolean) | undefined;
   readonly untilBody: boolean;
+  /** The exemplar of a request, from the input or its `traceparent` header. */
+  readonly exemplar:
+    | ((input: In, traceparent: () => string | null | undefined) => ExemplarLabels | undefined)
+    | undefined;
 }
 
 /**
@@ -159,6 +173,12 @@ export function checkOptions<In>(
     );
   }
   const excluded = excluder(given.exclude, what);
+  const exemplars = given.exemplars;
+  if (exemplars !== undefined && typeof exemplars !== "boolean" && typeof exemplars !== "function") {
+    throw new TypeError(
+      `Invalid exemplars of ${what}: expected a boolean or a function, got ${describe(exemplars)}`,
+    );
+  }
   return {
     metrics: httpMetrics(registry, prefix, {
       buckets: given.buckets ?? HTTP_DURATION_BUCKETS,
@@ -170,6 +190,11 @@ export function checkOptions<In>(
     route: given.route,
     exclude: excluded,
     untilBody: given.until === "body",
+    exemplar: exemplars === true
+      ? (_input, header) => traceExemplar(header())
+      : typeof exemplars === "function"
+      ? (input) => exemplars(input)
+      : undefined,
   };
 }
 
@@ -244,9 +269,9 @@ export class HttpMetrics {
     this.buckets = buckets;
   }
 
-  /** Starts the record of one request. */
-  begin(method: string): RequestRecord {
-    return new RequestRecord(this, method);
+  /** Starts the record of one request, with its exemplar if it has one. */
+  begin(method: string, exemplar?: ExemplarLabels): RequestRecord {
+    return new RequestRecord(this, method, exemplar);
   }
 
   /** Forgets the cached series: a metric was added. */
@@ -518,9 +543,12 @@ export class RequestRecord {
   #series: HttpSeries | undefined;
   #sent = false;
 
-  constructor(metrics: HttpMetrics, method: string) {
+  readonly #exemplar: ExemplarLabels | undefined;
+
+  constructor(metrics: HttpMetrics, method: string, exemplar: ExemplarLabels | undefined) {
     this.#metrics = metrics;
     this.#method = method;
+    this.#exemplar = exemplar;
     const inFlight = this.#inFlight = metrics.inFlight?.labels({ method });
     inFlight?.inc();
   }
@@ -533,8 +561,14 @@ export class RequestRecord {
     if (this.#series !== undefined) return;
     const seconds = (performance.now() - this.#start) / 1000;
     const series = this.#series = this.#metrics.series(this.#method, status, route);
-    series.duration.observe(seconds);
-    series.requests.inc();
+    const exemplar = this.#exemplar;
+    if (exemplar === undefined) {
+      series.duration.observe(seconds);
+      series.requests.inc();
+    } else {
+      series.duration.observe(seconds, exemplar);
+      series.requests.inc(1, exemplar);
+    }
     if (requestBytes !== undefined) series.requestSize?.observe(requestBytes);
     this.#inFlight?.dec();
   }
@@ -611,6 +645,19 @@ function over(request: Request, info: unknown): Promise<unknown> {
   const signal = request.signal;
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+}
+
+/**
+ * The exemplar of a W3C `traceparent` header (`00-<trace-id>-<parent-id>-<flags>`): its
+ * `trace_id` and `span_id`, when the header is valid and the trace is sampled; else undefined.
+ */
+export function traceExemplar(traceparent: string | null | undefined): ExemplarLabels | undefined {
+  if (typeof traceparent !== "string") return undefined;
+  const match = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$/.exec(traceparent.trim());
+  if (match === null || match[1] === "ff" || (match[1] === "00" && match[5] !== undefined)) return undefined;
+  if (/^0+$/.test(match[2]) || /^0+$/.test(match[3])) return undefined;
+  if ((parseInt(match[4], 16) & 1) === 0) return undefined; // not sampled: no trace to look at
+  return { trace_id: match[2], span_id: match[3] };
 }
 
 /** The size of a request body: its `Content-Length`, 0 without a body, else unknown. */

@@ -89,7 +89,7 @@ export type NodeMetricsOptions = HttpMetricsOptions<NodeMetricsRequest>;
  */
 export function requestMetrics(options?: NodeMetricsOptions): NodeMiddleware {
   const checked = checkOptions<NodeMetricsRequest>(options, "requestMetrics()");
-  const { metrics, route, exclude, untilBody } = checked;
+  const { metrics, route, exclude, untilBody, exemplar } = checked;
   const sized = metrics.requestSize !== undefined;
   const counted = metrics.responseSize !== undefined;
   const routeOf = (req: NodeMetricsRequest, status: number, matched: string | undefined): string =>
@@ -97,7 +97,7 @@ export function requestMetrics(options?: NodeMetricsOptions): NodeMiddleware {
 
   return (req, res, next) => {
     if (exclude !== undefined && exclude(req, () => nodePath(req))) return next?.();
-    const record = metrics.begin(methodLabel(req.method));
+    const record = metrics.begin(methodLabel(req.method), exemplar?.(req, () => traceparentOf(req)));
     const bytes = sized ? requestBytes(req) : undefined;
     new Watch(record, req, res, routeOf, untilBody, bytes, counted);
     next?.();
@@ -239,4 +239,9 @@ function requestBytes(req: NodeMetricsRequest): number | undefined {
   const length = req.headers["content-length"];
   if (typeof length === "string") return contentLength(length);
   return req.headers["transfer-encoding"] === undefined ? 0 : undefined;
+}
+
+function traceparentOf(req: NodeMetricsRequest): string | undefined {
+  const value = req.headers.traceparent;
+  return Array.isArray(value) ? value[0] : value;
 }

@@ -87,14 +87,17 @@ export type HonoMetricsOptions = HttpMetricsOptions<HonoContext>;
  */
 export function prometheus(options?: HonoMetricsOptions): HonoMiddleware {
   const checked = checkOptions<HonoContext>(options, "prometheus()");
-  const { metrics, route, exclude } = checked;
+  const { metrics, route, exclude, exemplar } = checked;
   const sized = metrics.requestSize !== undefined;
   return (c: HonoContext, next: () => Promise<void>): Promise<void> => {
     const request = c.req.raw;
     if (exclude !== undefined && exclude(c, () => pathOf(request.url))) return next();
     // Which handler runs now: this middleware. The index is a field; routePath builds an array.
     const own = c.req.routeIndex ?? c.req.routePath;
-    const record = metrics.begin(methodLabel(request.method));
+    const record = metrics.begin(
+      methodLabel(request.method),
+      exemplar?.(c, () => request.headers.get("traceparent")),
+    );
     const bytes = sized ? requestBytes(request) : undefined;
     return next().then(() => {
       const response = c.res;

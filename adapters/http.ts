@@ -45,6 +45,7 @@ export {
   type HttpMetricsOptions,
   isIdSegment,
   templatePath,
+  traceExemplar,
   UNMATCHED_ROUTE,
 } from "./_http.ts";
 
@@ -104,7 +105,7 @@ export function instrument<Rest extends unknown[], Result extends Response | und
     throw new TypeError(`Invalid handler of instrument(): expected a function, got ${typeof handler}`);
   }
   const checked = checkOptions<Request>(options, "instrument()");
-  const { metrics, route, exclude } = checked;
+  const { metrics, route, exclude, exemplar } = checked;
   const sized = metrics.requestSize !== undefined;
 
   const done = (request: Request, record: RequestRecord, response: Result, info: unknown): Result => {
@@ -134,7 +135,10 @@ export function instrument<Rest extends unknown[], Result extends Response | und
     if (exclude !== undefined && exclude(request, () => pathOf(request.url))) {
       return handler.apply(this, args);
     }
-    const record = metrics.begin(methodLabel(request.method));
+    const record = metrics.begin(
+      methodLabel(request.method),
+      exemplar?.(request, () => request.headers.get("traceparent")),
+    );
     let result: Result | Promise<Result>;
     try {
       result = handler.apply(this, args);
