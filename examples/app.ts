@@ -23,12 +23,13 @@ const routes: Record<string, (req: Request) => Response | Promise<Response>> = {
 /**
  * Handles one request. instrument() records http_requests_total and
  * http_request_duration_seconds by method, status and route (the path, with id-like segments
- * as :id; "(unmatched)" for a 404), and the requests in flight.
+ * as :id; "(unmatched)" for a 404), and the requests in flight; a request with a sampled W3C
+ * traceparent leaves its trace_id as an exemplar (OpenMetrics).
  */
 export const app: (req: Request) => Response | Promise<Response> = instrument((req: Request) => {
   const { pathname } = new URL(req.url);
   return routes[pathname]?.(req) ?? new Response("Not found\n", { status: 404 });
-}, { inFlight: true });
+}, { inFlight: true, exemplars: true });
 
 /** The line each example prints once it listens; the tests read the port from it. */
 export function listening(runtime: string, hostname: string, port: number): string {

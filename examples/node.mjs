@@ -21,12 +21,13 @@ const routes = {
 };
 
 // instrument() records http_requests_total and http_request_duration_seconds by method,
-// status and route (the path, with id-like segments as :id; "(unmatched)" for a 404), and the
-// requests in flight.
+// status and route (the path, with id-like segments as :id; "(unmatched)" for a 404), the
+// requests in flight, and, from a request with a sampled W3C traceparent, its trace_id as an
+// exemplar (OpenMetrics).
 const app = instrument((req) => {
   const { pathname } = new URL(req.url);
   return routes[pathname]?.(req) ?? new Response("Not found\n", { status: 404 });
-}, { inFlight: true });
+}, { inFlight: true, exemplars: true });
 
 // nodeListener() turns the fetch-style handler into a node:http listener: the request's
 // method, headers and body in, the response streamed out (an aborted client cancels it).
