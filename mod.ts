@@ -52,6 +52,12 @@ export type {
 } from "./core/types.ts";
 export { type Format, generateLatest, type GenerateOptions } from "./exposition/generate.ts";
 export { metricsHandler, type MetricsHandlerOptions } from "./exposition/handler.ts";
+export {
+  Pushgateway,
+  PushgatewayError,
+  type PushgatewayFetch,
+  type PushgatewayOptions,
+} from "./exposition/pushgateway.ts";
 export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./setup/load.ts";
 export { type SharedMemoryHandle, shareMemory, type ShareMemoryOptions } from "./setup/share.ts";
 export { type WaitUntilContext, withFlush } from "./adapters/serverless.ts";

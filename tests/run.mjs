@@ -46,6 +46,11 @@ const DEBIAN = [
     why: "the redis and upstash backends are tested against a real server",
     ok: () => existsSync("/usr/bin/redis-server"),
   },
+  {
+    name: "prometheus-pushgateway",
+    why: "Pushgateway pushes to a real gateway (on Deno, Bun, Node and in workerd)",
+    ok: () => existsSync("/usr/bin/prometheus-pushgateway"),
+  },
 ];
 
 const env = {
