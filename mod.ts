@@ -61,6 +61,7 @@ export {
 export { type BuiltinBackendName, flush, loadBackend, type LoadBackendOptions } from "./setup/load.ts";
 export { type SharedMemoryHandle, shareMemory, type ShareMemoryOptions } from "./setup/share.ts";
 export { type WaitUntilContext, withFlush } from "./adapters/serverless.ts";
+export { fromPromClient, type PromClientMetric, type PromClientRegistry } from "./adapters/prom_client.ts";
 export {
   type BackendClass,
   type BackendConfig,

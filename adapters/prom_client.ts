@@ -6,7 +6,16 @@
  */
 
 import { describe } from "../core/_names.ts";
-import type { Collector, HistogramSeries, Labels, MetricFamily, SummarySeries } from "../core/types.ts";
+import type {
+  Collector,
+  Exemplar,
+  HistogramSeries,
+  Labels,
+  MetricFamily,
+  SummarySeries,
+  ValueSeries,
+} from "../core/types.ts";
+import { checkExemplar } from "../metrics/_exemplar.ts";
 
 /**
  * One metric as prom-client's `getMetricsAsJSON()` returns it (prom-client 13 to 15, and
@@ -30,6 +39,15 @@ export interface PromClientMetric {
     readonly labels?: Readonly<Record<string, unknown>>;
     /** The sample name, when it is not the metric name (`x_bucket`, `x_sum`, `x_count`). */
     readonly metricName?: string;
+    /** The exemplar of a counter or a bucket (`enableExemplars`), timestamp in Unix seconds. */
+    readonly exemplar?: {
+      /** The exemplar's labels. */
+      readonly labelSet?: Readonly<Record<string, unknown>>;
+      /** The value observed; null before any. */
+      readonly value?: number | null;
+      /** When, in Unix seconds. */
+      readonly timestamp?: number;
+    } | null;
   }[];
 }
 
@@ -65,12 +83,15 @@ type PromValue = NonNullable<PromClientMetric["values"]>[number];
  *   dropped; `rate(x_sum[5m]) / rate(x_count[5m])` still gives the mean;
  * - any other type: untyped, one family per sample name;
  * - label values become strings (`String(value)`, as prom-client writes them), default labels
- *   (`setDefaultLabels`) included, since `getMetricsAsJSON()` applies them.
+ *   (`setDefaultLabels`) included, since `getMetricsAsJSON()` applies them;
+ * - exemplars (`enableExemplars`) of counters and histogram buckets, written in OpenMetrics as
+ *   prom-client writes them; one theus would refuse (a label name that is not one) is dropped
+ *   rather than failing the scrape.
  *
- * Exemplars and prom-client's cluster `aggregator` are not carried over. The families are
- * checked as any custom collector's, and a name that a theus metric also writes (a metric
- * moved to theus but not yet removed from prom-client) fails the collection with an error
- * naming it, rather than writing the series twice.
+ * prom-client's cluster `aggregator` is not carried over: the bridge reads one registry. The
+ * families are checked as any custom collector's, and a name that a theus metric also writes
+ * (a metric moved to theus but not yet removed from prom-client) fails the collection with an
+ * error naming it, rather than writing the series twice.
  *
  * The collector has no `name`: it writes many families, and a registry reserves a collector's
  * name for it. prom-client is not imported; any object with `getMetricsAsJSON()` works.
@@ -140,7 +161,11 @@ function familiesOf(metric: PromClientMetric): MetricFamily[] {
   const values: readonly PromValue[] = Array.isArray(metric.values) ? metric.values : [];
   switch (metric.type) {
     case "counter": {
-      const series = values.map((v) => ({ labels: labelsOf(v.labels), value: v.value }));
+      const series = values.map((v): ValueSeries => {
+        const exemplar = exemplarOf(v.exemplar, name);
+        const labels = labelsOf(v.labels);
+        return exemplar === undefined ? { labels, value: v.value } : { labels, value: v.value, exemplar };
+      });
       return [{ name: name.endsWith("_total") ? name.slice(0, -6) : name, help, type: "counter", series }];
     }
     case "gauge": {
@@ -166,6 +191,18 @@ function labelsOf(labels: Readonly<Record<string, unknown>> | undefined, skip?: 
   return out;
 }
 
+/** An exemplar as theus keeps it, or undefined for none, or one theus would refuse. */
+function exemplarOf(exemplar: PromValue["exemplar"], metric: string): Exemplar | undefined {
+  if (typeof exemplar !== "object" || exemplar === null || typeof exemplar.value !== "number") {
+    return undefined;
+  }
+  try {
+    return checkExemplar(labelsOf(exemplar.labelSet), exemplar.value, exemplar.timestamp, metric);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A label set as a key that ignores the order of its labels. */
 function keyOf(labels: Labels): string {
   return JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
@@ -179,6 +216,7 @@ function bucketBound(le: unknown): number {
 interface Pending {
   labels: Labels;
   buckets: Map<number, number>;
+  exemplars?: Map<number, Exemplar>;
   sum?: number;
   count?: number;
 }
@@ -201,7 +239,10 @@ function histogramOf(name: string, help: string, values: readonly PromValue[]): 
     if (sample === `${name}_bucket`) {
       const bound = bucketBound(v.labels?.le);
       if (Number.isNaN(bound)) fail(`a bucket has the le label ${describe(v.labels?.le)}`);
-      groupOf(groups, labelsOf(v.labels, "le")).buckets.set(bound, v.value);
+      const group = groupOf(groups, labelsOf(v.labels, "le"));
+      group.buckets.set(bound, v.value);
+      const exemplar = exemplarOf(v.exemplar, name);
+      if (exemplar !== undefined) (group.exemplars ??= new Map()).set(bound, exemplar);
     } else if (sample === `${name}_sum`) {
       groupOf(groups, labelsOf(v.labels)).sum = v.value;
     } else if (sample === `${name}_count`) {
@@ -222,12 +263,14 @@ function histogramOf(name: string, help: string, values: readonly PromValue[]): 
     if (group.buckets.size !== bounds.length || !bounds.every((b) => group.buckets.has(b))) {
       fail(`its series have different buckets`);
     }
-    series.push({
+    const one: HistogramSeries = {
       labels: group.labels,
       buckets: bounds.map((b) => group.buckets.get(b)!),
       sum: group.sum!,
       count: count!,
-    });
+    };
+    const exemplars = group.exemplars;
+    series.push(exemplars === undefined ? one : { ...one, exemplars: bounds.map((b) => exemplars.get(b)) });
   }
   return { name, help, type: "histogram", buckets: bounds, series };
 }
