@@ -1,6 +1,6 @@
 // The machinery every metric type shares: options, labels, the cache of children, collection.
 
-import type { GaugeMode, SeriesValues } from "../core/backend.ts";
+import type { GaugeMode, MetricInfo, SeriesValues } from "../core/backend.ts";
 import { checkMetricName, describe, quoteList } from "../core/_names.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type {
@@ -14,7 +14,7 @@ import type {
   ValueSeries,
 } from "../core/types.ts";
 import { type Binding, currentBinding } from "./_binding.ts";
-import { sampleNames } from "./_check.ts";
+import { checkUnit, familyName, sampleNames } from "./_check.ts";
 import { checkLabelNames, checkLabels, type LabelSetConstructor, labelSetConstructor } from "./_labels.ts";
 import { creatingPerInstance, INTERNAL, type MetricInternals, refreshOf, setRefresh } from "./_internal.ts";
 import { checkMaxSeries, defaultRegistry, type Registry } from "./registry.ts";
@@ -58,10 +58,26 @@ export interface MetricOptions<L extends string = string> {
    * that collection fails with an error naming the metric (a 500 from `metricsHandler`).
    */
   collect?(this: Metric<L>): void | Promise<void>;
+  /**
+   * The unit of the values (`"seconds"`, `"bytes"`), which OpenMetrics writes as `# UNIT`; text
+   * 0.0.4 has no place for it. The name must end with an underscore and the unit, a counter's
+   * before `_total` (`request_seconds`, `sent_bytes_total`), or the constructor throws a
+   * `TypeError`. An `Info` or a `StateSet` has none.
+   */
+  unit?: string;
 }
 
 // The options every metric type knows; a type adds its own (TypeSpec.options).
-const COMMON_OPTIONS = ["name", "help", "labelNames", "defaultLabels", "registry", "maxSeries", "collect"];
+const COMMON_OPTIONS = [
+  "name",
+  "help",
+  "labelNames",
+  "defaultLabels",
+  "registry",
+  "maxSeries",
+  "collect",
+  "unit",
+];
 
 // What a prom-client (or client_python) option is called here, or why it does not exist.
 const OPTION_HINTS: Record<string, string> = {
@@ -104,9 +120,25 @@ export interface TypeSpec {
   claims(name: string): string[];
   /** The options of the type's own, besides those every metric takes. */
   readonly options?: readonly string[];
+  /**
+   * A type that backends do not know (info, state set) stores its values as a gauge (mode
+   * `shared`), each series with one label beyond the metric's label names: this one, named
+   * for the metric. The type reads its series with it and `present()` reshapes them.
+   */
+  storedLabel?(name: string): string;
+  /**
+   * Reshapes a family as it was read (a gauge family of the stored series) into the family the
+   * type exposes.
+   *
+   * @param family The family read, by a backend's `collect` hook or child by child.
+   * @param extra The type's validated options.
+   */
+  present?(family: MetricFamily, extra: unknown): MetricFamily;
 }
 
 type Series = MetricFamily["series"][number];
+// What one child reads: its series, or a type with a stored label's several.
+type Read = Series | readonly ValueSeries[];
 type Tree = Map<string, unknown>;
 
 // Shared by a metric and all its children.
@@ -128,9 +160,26 @@ class Family {
     readonly perInstance: boolean,
     readonly maxSeries: number | undefined,
     readonly home: Registry | undefined,
+    readonly unit: string | undefined,
   ) {
     this.Labels = labelSetConstructor(labelNames);
+    const stored = spec.storedLabel?.(name);
+    this.storedLabel = stored;
+    this.storedNames = stored === undefined ? labelNames : Object.freeze([...labelNames, stored]);
+    const reshape = spec.present;
+    if (reshape !== undefined || unit !== undefined) {
+      this.present = (read) => {
+        const family = reshape === undefined ? read : reshape(read, extra);
+        return unit === undefined ? family : { ...family, unit } as MetricFamily;
+      };
+    }
   }
+
+  // The label of the stored series beyond the label names, and all their label names.
+  readonly storedLabel: string | undefined;
+  readonly storedNames: readonly string[];
+  // The family as exposed, from the family as read; undefined when they are the same.
+  readonly present: ((family: MetricFamily) => MetricFamily) | undefined;
 
   // The leaves of the tree, the overflow series included once it exists.
   size = 0;
@@ -198,7 +247,10 @@ export abstract class Metric<L extends string = string> implements Collector {
     const registry = options.registry === undefined ? defaultRegistry : options.registry;
     const labelSet = new Set(labelNames);
     const defaults = checkLabels(options.defaultLabels ?? {}, name, labelSet, "default label");
-    const exposedName = spec.type === "counter" && name.endsWith("_total") ? name.slice(0, -6) : name;
+    const exposedName = familyName(spec.type, name);
+    const unit = options.unit === undefined
+      ? undefined
+      : checkUnit(options.unit, spec.type, exposedName, `${spec.type} "${name}"`);
     const family = new Family(
       name,
       exposedName,
@@ -211,6 +263,7 @@ export abstract class Metric<L extends string = string> implements Collector {
       creatingPerInstance(),
       maxSeries,
       registry ?? undefined,
+      unit,
     );
     family.root = this;
     this.#family = family;
@@ -236,6 +289,11 @@ export abstract class Metric<L extends string = string> implements Collector {
   /** The metric type. */
   get type(): MetricType {
     return this.#family.spec.type;
+  }
+
+  /** The unit of the values, as given in the options, or undefined. */
+  get unit(): string | undefined {
+    return this.#family.unit;
   }
 
   /**
@@ -413,8 +471,11 @@ export abstract class Metric<L extends string = string> implements Collector {
     await refreshOf(this.#family.root)?.();
     await binding.settle();
     const hook = binding.cls?.collect;
-    if (hook !== undefined) return await hook.call(binding.cls, binding.config, [target]);
-    return [await this.#collectFamily()];
+    const read = hook !== undefined
+      ? await hook.call(binding.cls, binding.config, [target])
+      : [await this.#collectFamily()];
+    const present = this.#family.present;
+    return present === undefined ? read : read.map(present);
   }
 
   /**
@@ -424,21 +485,24 @@ export abstract class Metric<L extends string = string> implements Collector {
    */
   get [INTERNAL](): MetricInternals {
     const family = this.#family;
-    const type = family.spec.type;
+    const stored = family.storedLabel !== undefined;
+    const type = stored ? "gauge" : family.spec.type;
     return {
       binding: family.binding,
       claims: family.spec.claims(family.exposedName),
+      type: family.spec.type,
       target: {
         name: family.name,
         exposedName: family.exposedName,
         help: family.help,
         type,
-        labelNames: family.labelNames,
+        labelNames: family.storedNames,
         buckets: type === "histogram" ? family.extra as readonly number[] : undefined,
-        gaugeMode: type === "gauge" ? family.extra as GaugeMode : undefined,
+        gaugeMode: stored ? "shared" : type === "gauge" ? family.extra as GaugeMode : undefined,
         perInstance: family.perInstance || undefined,
       },
       family: () => this.#collectFamily(),
+      present: family.present,
       retire: () => {
         family.version++;
         this.clear();
@@ -464,6 +528,59 @@ export abstract class Metric<L extends string = string> implements Collector {
     return this.#family.extra;
   }
 
+  /**
+   * The labels of one stored series of this child, for a type with a stored label (info, state
+   * set): the child's labels, then the stored label with this value. Frozen.
+   *
+   * @param value The value of the stored label.
+   */
+  protected _storedLabels(value: string): Labels {
+    return Object.freeze({ ...this.#labels, [this.#family.storedLabel!]: value });
+  }
+
+  /**
+   * Creates the values of one stored series of this child, for a type with a stored label: a
+   * gauge's single value, in mode `shared`. For a metric whose labels are not all bound, values
+   * that throw the error naming the missing labels.
+   *
+   * @param value The value of the stored label.
+   */
+  protected _storedValues(value: string): SeriesValues {
+    if (!this.isObservable) return new Incomplete(() => this._incomplete());
+    const family = this.#family;
+    const metric: MetricInfo = {
+      name: family.name,
+      type: "gauge",
+      labelValues: this._storedLabels(value),
+      labelNames: family.storedNames,
+      gaugeMode: "shared",
+      perInstance: family.perInstance || undefined,
+    };
+    return family.binding.values(metric, undefined);
+  }
+
+  /**
+   * Deletes one stored series of this child from a shared store (a replaced info).
+   *
+   * @param value The value of the stored label.
+   */
+  protected _removeStored(value: string): void {
+    this.#family.binding.remove(this[INTERNAL].target, this._storedLabels(value));
+  }
+
+  /**
+   * The label sets under which this child's series are stored, for removal: its labels, or, for
+   * a type with a stored label, those of each stored series.
+   */
+  protected _stored(): readonly Labels[] {
+    return [this.#labels];
+  }
+
+  /** The registry the metric was created in, if any: where its series are collected. */
+  protected get _home(): Registry | undefined {
+    return this.#family.home;
+  }
+
   /** The error thrown when an incomplete metric is observed. */
   protected _incomplete(): TypeError {
     const missing = this.#family.labelNames.filter((label) => !Object.hasOwn(this.#labels, label));
@@ -480,17 +597,25 @@ export abstract class Metric<L extends string = string> implements Collector {
   /** Creates the values of this series afresh, after `reset()` dropped the old ones. */
   protected abstract _renew(): void;
 
-  /** Reads the current series of this child. */
+  /**
+   * Reads the current series of this child: one, or, for a type with a stored label, every
+   * stored series (none before the first write).
+   */
   protected abstract _read():
     | ValueSeries
     | HistogramSeries
     | SummarySeries
-    | Promise<ValueSeries | HistogramSeries | SummarySeries>;
+    | readonly ValueSeries[]
+    | Promise<ValueSeries | HistogramSeries | SummarySeries | readonly ValueSeries[]>;
 
   // A removed child's values stop writing, and a shared store forgets its series.
   #drop(child: Metric): void {
+    const stored = child._stored();
     child._dispose();
-    this.#family.binding.remove(this[INTERNAL].target, child.#labels);
+    const { binding } = this.#family;
+    if (stored.length === 0) return;
+    const target = this[INTERNAL].target;
+    for (const labels of stored) binding.remove(target, labels);
   }
 
   // A new child, or, once the family holds its cap of series, the overflow series.
@@ -513,7 +638,9 @@ export abstract class Metric<L extends string = string> implements Collector {
         ? "counted in theus_series_overflow_total"
         : family.home === undefined
         ? "not counted, as the metric is in no registry"
-        : "not counted, as another collector holds the name theus_series_overflow_total in its registry";
+        : `not counted, as its registry refused theus_series_overflow_total (${
+          overflowRefusals.get(family.home)
+        })`;
       console.warn(
         `theus: metric "${family.name}" has reached its maxSeries (${family.cap} series in this process): ` +
           `new label sets are recorded into the series whose every label is "${OVERFLOW_LABEL_VALUE}", ${counted}`,
@@ -533,13 +660,15 @@ export abstract class Metric<L extends string = string> implements Collector {
     const children: Metric[] = [];
     if (family.labelNames.length === 0) children.push(family.root);
     else walk(family.tree, family.labelNames.length, (child) => children.push(child));
-    const series: (Series | Promise<Series>)[] = new Array(children.length);
-    const make = (all: Series[]) =>
+    const series: (Read | Promise<Read>)[] = new Array(children.length);
+    // A type with a stored label is read as the gauge it is stored as, several series a child.
+    const stored = family.storedLabel !== undefined;
+    const make = (all: Read[]) =>
       ({
         name: family.exposedName,
         help: family.help,
-        type: family.spec.type,
-        series: all,
+        type: stored ? "gauge" : family.spec.type,
+        series: stored ? (all as (Series | readonly Series[])[]).flat() : all,
         ...(family.spec.type === "histogram" ? { buckets: family.extra } : {}),
       }) as MetricFamily;
     const started = performance.now();
@@ -550,12 +679,10 @@ export abstract class Metric<L extends string = string> implements Collector {
         return this.#readRest(children, series, i + 1).then(make);
       }
     }
-    return series.some((s) => s instanceof Promise)
-      ? Promise.all(series).then(make)
-      : make(series as Series[]);
+    return series.some((s) => s instanceof Promise) ? Promise.all(series).then(make) : make(series as Read[]);
   }
 
-  async #readRest(children: Metric[], series: (Series | Promise<Series>)[], from: number): Promise<Series[]> {
+  async #readRest(children: Metric[], series: (Read | Promise<Read>)[], from: number): Promise<Read[]> {
     await yieldToEventLoop();
     let started = performance.now();
     for (let i = from; i < children.length; i++) {
@@ -656,6 +783,7 @@ class OverflowCounter extends Metric {
 
 const OVERFLOW_SPEC: TypeSpec = { type: "counter", claims: (name) => sampleNames("counter", name) };
 const overflowCounters = new WeakMap<Registry, OverflowCounter | null>();
+const overflowRefusals = new WeakMap<Registry, string>();
 
 function overflowCounter(family: Family): OverflowCounter | null {
   const registry = family.home;
@@ -673,8 +801,10 @@ function overflowCounter(family: Family): OverflowCounter | null {
   try {
     counter = new OverflowCounter(options);
   } catch (error) {
-    // The name is taken by a collector of the application's own: the overflow is only warned.
-    if (!(error instanceof Error && error.name === "AlreadyRegisteredError")) throw error;
+    // The registry refuses it (another collector has the name, or the registry adds a label
+    // named "metric"): the overflow is only warned, with the reason.
+    if (!(error instanceof Error)) throw error;
+    overflowRefusals.set(registry, error.message);
     counter = null;
   } finally {
     bindingOverride = undefined;

@@ -6,7 +6,8 @@
  */
 
 function checkCount(count: unknown, fn: string): number {
-  if (typeof count !== "number" || !Number.isInteger(count) || count < 1) {
+  if (typeof count !== "number") throw new TypeError(`${fn} needs a number for count, got ${typeof count}`);
+  if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(`${fn} needs a positive whole count, got ${String(count)}`);
   }
   return count;
