@@ -755,4 +755,125 @@ export function conformance(name: string, setup: ConformanceSetup): void {
       "",
     ]);
   });
+
+  // --- collect option and reset() ---
+
+  check("collect option: what collect() sets is what every scrape reads", async (registry) => {
+    let depth = 3;
+    let calls = 0;
+    const g = new Gauge({
+      name: "conf_collect_depth",
+      help: "Queue depth, set at scrape time",
+      registry,
+      collect() {
+        calls++;
+        this.set(depth);
+      },
+    });
+    new Gauge({
+      name: "conf_collect_async",
+      help: "Set at scrape time, after an await",
+      labelNames: ["queue"],
+      registry,
+      async collect() {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        this.labels({ queue: "a" }).set(depth * 2);
+      },
+    });
+    assert.equal(calls, 0, "collect() runs at scrape time only");
+    let families = await registry.collect();
+    assert.equal(calls, 1);
+    assert.deepEqual(sorted(families).map((family) => [family.name, family.series]), [
+      ["conf_collect_depth", [{ labels: {}, value: 3 }]],
+      ["conf_collect_async", [{ labels: { queue: "a" }, value: 6 }]],
+    ]);
+    depth = 11;
+    g.set(100); // overwritten by the next scrape's collect()
+    const text = await generateLatest(registry);
+    assert.equal(calls, 2);
+    assert.equal(valueOf(text, "conf_collect_depth", {}), 11, text);
+    assert.equal(valueOf(text, "conf_collect_async", { queue: "a" }), 22, text);
+    depth = 0;
+    families = await registry.collect();
+    assert.equal(calls, 3);
+    assert.deepEqual(sorted(families).map((family) => [family.name, family.series]), [
+      ["conf_collect_depth", [{ labels: {}, value: 0 }]],
+      ["conf_collect_async", [{ labels: { queue: "a" }, value: 0 }]],
+    ]);
+    assert.equal(await g.get(), 0);
+  });
+
+  check(
+    "reset() zeroes an unlabelled counter and drops a histogram's children; later scrapes show only new values",
+    async (registry) => {
+      const c = new Counter({ name: "conf_reset_total", help: "Reset", registry });
+      const h = new Histogram({
+        name: "conf_reset_seconds",
+        help: "Reset",
+        labelNames: ["route"],
+        buckets: [1],
+        registry,
+      });
+      const family = (from: Registry, name: string) => collectOne(from, name);
+      c.inc(5);
+      const stale = h.labels({ route: "/a" });
+      stale.observe(0.5);
+      h.labels({ route: "/b" }).observe(2);
+      await flush();
+      // Another registry with the same metrics: on a shared backend it reads the same store, so
+      // it shows what this one wrote; on the memory backend it has values of its own.
+      const other = new (registry.constructor as new () => Registry)();
+      new Counter({ name: "conf_reset_total", help: "Reset", registry: other });
+      new Histogram({
+        name: "conf_reset_seconds",
+        help: "Reset",
+        labelNames: ["route"],
+        buckets: [1],
+        registry: other,
+      });
+      const seen = (await family(other, "conf_reset_seconds")).series.length;
+      const shared = seen === 2;
+      assert.ok(seen === 0 || shared, `the other registry sees ${seen} histogram series`);
+      assert.deepEqual((await family(other, "conf_reset")).series, [{ labels: {}, value: shared ? 5 : 0 }]);
+      assert.deepEqual((await family(registry, "conf_reset_seconds")).series.map((s) => s.labels), [
+        { route: "/a" },
+        { route: "/b" },
+      ]);
+
+      c.reset();
+      h.reset();
+      await flush();
+      assert.equal(await c.get(), 0);
+      assert.deepEqual((await family(registry, "conf_reset")).series, [{ labels: {}, value: 0 }]);
+      assert.deepEqual((await family(registry, "conf_reset_seconds")).series, []);
+      // Gone from the store: the other registry no longer shows them either.
+      assert.deepEqual((await family(other, "conf_reset")).series, [{ labels: {}, value: 0 }]);
+      assert.deepEqual((await family(other, "conf_reset_seconds")).series, []);
+
+      c.inc(2);
+      h.labels({ route: "/b" }).observe(0.25);
+      stale.observe(0.75); // a child dropped by reset() keeps working, but is not exported
+      await flush();
+      assert.equal(await c.get(), 2);
+      assert.deepEqual((await family(registry, "conf_reset")).series, [{ labels: {}, value: 2 }]);
+      const fresh = [{ labels: { route: "/b" }, buckets: [1, 1], sum: 0.25, count: 1 }];
+      assert.deepEqual((await family(registry, "conf_reset_seconds")).series, fresh);
+      assert.deepEqual((await family(other, "conf_reset")).series, [{ labels: {}, value: shared ? 2 : 0 }]);
+      assert.deepEqual((await family(other, "conf_reset_seconds")).series, shared ? fresh : []);
+
+      // Reset and record again with no flush in between: the new values come after the removal.
+      c.reset();
+      h.reset();
+      c.inc(1);
+      h.labels({ route: "/c" }).observe(3);
+      const text = await generateLatest(registry);
+      assert.equal(valueOf(text, "conf_reset_total", {}), 1, text);
+      assert.deepEqual(find(text, "conf_reset_seconds_count"), [
+        { name: "conf_reset_seconds_count", labels: { route: "/c" }, value: 1 },
+      ], text);
+      assert.equal(valueOf(text, "conf_reset_seconds_bucket", { route: "/c", le: "1" }), 0, text);
+      assert.equal(valueOf(text, "conf_reset_seconds_bucket", { route: "/c", le: "+Inf" }), 1, text);
+      assert.equal(valueOf(text, "conf_reset_seconds_sum", { route: "/c" }), 3, text);
+    },
+  );
 }
