@@ -6,10 +6,14 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   appliedKey,
+  exemplarField,
+  exemplarOf,
+  exemplarText,
   field,
   instancesKey,
   labelsText,
   metricKey,
+  parseExemplar,
   parseField,
   parseLabels,
   seriesPrefix,
@@ -108,4 +112,73 @@ test("every key of a prefix shares the prefix's Redis Cluster hash tag", () => {
     }),
     { numRuns: 200 },
   );
+});
+
+test("an exemplar's field parses to its value's name, marked; a value's field never reads as an exemplar's", () => {
+  fc.assert(
+    fc.property(labelSet, valueName, instance, (labels, value, id) => {
+      const text = labelsText(labels);
+      const parts = parseField(exemplarField(text, value, id));
+      assert.ok(parts !== undefined);
+      assert.equal(parts.labels, text);
+      assert.equal(parts.instance, id);
+      assert.equal(exemplarOf(parts.value), value);
+      assert.equal(exemplarOf(parseField(field(text, value, id))!.value), undefined);
+      assert.notEqual(exemplarField(text, value, id), field(text, value, id));
+      // Removed with the series' other fields by a prefix match too.
+      assert.ok(exemplarField(text, value, id).startsWith(seriesPrefix(text)));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("an exemplar's text parses back to the same exemplar, and is never valid JSON", () => {
+  const exemplarLabels = fc.dictionary(labelName, tricky.map((text) => text.toWellFormed()), { maxKeys: 4 });
+  const value = fc.oneof(fc.double(), fc.constantFrom(Infinity, -Infinity, 0));
+  const timestamp = fc.oneof(
+    fc.double({ min: 0, max: 1e10, noNaN: true }),
+    fc.constantFrom(0, 1700000000.123),
+  );
+  fc.assert(
+    fc.property(exemplarLabels, value, timestamp, (labels, v, ts) => {
+      const text = exemplarText({ labels, value: v, timestamp: ts });
+      const parsed = parseExemplar(text);
+      assert.ok(parsed !== undefined, text);
+      assert.deepEqual({ ...parsed.labels }, labels);
+      assert.ok(Object.is(parsed.value, v === 0 ? 0 : v) || (v !== v && parsed.value !== parsed.value));
+      assert.equal(parsed.timestamp, ts);
+      assert.ok(Object.isFrozen(parsed) && Object.isFrozen(parsed.labels));
+      // The flush script compares the text before the first space as a number.
+      assert.equal(Number(text.slice(0, text.indexOf(" "))), ts);
+      assert.throws(() => JSON.parse(text));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("an exemplar's field and text match the documented layout; other text is no exemplar", () => {
+  assert.equal(exemplarField(labelsText({ a: "x" })), '["a","x"]|#|');
+  assert.equal(exemplarField(labelsText({}), "+Inf", "host-1"), "[]|#+Inf|host-1");
+  assert.equal(
+    exemplarText({ labels: { trace_id: "abc" }, value: 0.5, timestamp: 1700000000.25 }),
+    '1700000000.25 0.5 {"trace_id":"abc"}',
+  );
+  for (
+    const text of [
+      "",
+      "1",
+      "1 2",
+      " 1 {}",
+      "1  {}",
+      "x 1 {}",
+      "1 x {}",
+      "1 2 []",
+      '1 2 {"a":1}',
+      "1 2 {",
+      "-1 2 {}",
+    ]
+  ) {
+    assert.equal(parseExemplar(text), undefined, text);
+  }
+  assert.deepEqual(parseExemplar("1 NaN {}")?.value, NaN);
 });

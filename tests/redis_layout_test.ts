@@ -244,3 +244,42 @@ test("collected label sets follow each metric's own labelNames, as on the memory
     assert.ok(!text.includes('z_total{a="1",b="2"}'), text);
   });
 });
+
+test("an exemplar has a field next to its value's: the value name marked with #, and its timestamp first", async () => {
+  await withRedis(async (server, client) => {
+    await loadBackend({ backend: "redis", config: { url: server.url, keyPrefix: "ex", flushIntervalMs: 0 } });
+    const registry = new Registry();
+    const requests = new Counter({
+      name: "requests_total",
+      help: "Requests",
+      labelNames: ["status"],
+      registry,
+    });
+    requests.labels({ status: "200" }).inc(2, { trace_id: "4bf92f35" }, 1700000000.5);
+    const latency = new Histogram({ name: "latency_seconds", help: "Latency", buckets: [0.1, 1], registry });
+    latency.observe(0.0625, { trace_id: "fast" }, 1700000001);
+    latency.observe(4, { trace_id: "slow" }, 1700000002);
+    await flush();
+    assert.deepEqual(await client.hgetall("{ex}:m:requests_total"), {
+      [field({ status: "200" })]: "2",
+      [field({ status: "200" }, "#")]: '1700000000.5 2 {"trace_id":"4bf92f35"}',
+    });
+    assert.deepEqual(await client.hgetall("{ex}:m:latency_seconds"), {
+      [field({}, "0.1")]: "1",
+      [field({}, "+Inf")]: "1",
+      [field({}, "1.0")]: "0",
+      [field({}, "sum")]: "4.0625",
+      [field({}, "#0.1")]: '1700000001 0.0625 {"trace_id":"fast"}',
+      [field({}, "#+Inf")]: '1700000002 4 {"trace_id":"slow"}',
+    });
+    // Removing the series removes its exemplars' fields with its values'.
+    requests.remove({ status: "200" });
+    latency.reset();
+    await flush();
+    assert.deepEqual(await client.hgetall("{ex}:m:requests_total"), {});
+    assert.deepEqual(
+      Object.keys(await client.hgetall("{ex}:m:latency_seconds")).filter((f) => f.includes("|#")),
+      [],
+    );
+  });
+});

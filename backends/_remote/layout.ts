@@ -13,6 +13,14 @@
 // @upstash/redis does) leaves it alone. Value names and instance ids never hold "|", so a field
 // splits from the end. Every key of a prefix shares the `{prefix}` hash tag: one Redis Cluster
 // slot, so every script runs on a cluster too.
+//
+// The latest exemplar of a counter series or of a histogram bucket has a field of its own, next
+// to its value's: the same field with "#" before the value name (`<labels>|#<value>|<instance>`;
+// no value name starts with "#"), holding `<timestamp> <value> <labels as JSON>` (Unix seconds
+// first, so the flush script compares timestamps without parsing JSON; never valid JSON as a
+// whole, so a client that parses JSON replies leaves it alone either).
+
+import type { Exemplar, Labels } from "../../core/types.ts";
 
 export { labelsText, parseLabels } from "../../core/_labeltext.ts";
 
@@ -57,4 +65,46 @@ export function parseField(text: string): FieldParts | undefined {
   const a = text.lastIndexOf("|", b - 1);
   if (a < 0) return undefined;
   return { labels: text.slice(0, a), value: text.slice(a + 1, b), instance: text.slice(b + 1) };
+}
+
+// What starts the value name of an exemplar's field.
+const EXEMPLAR_MARK = "#";
+
+/** The field of the latest exemplar of a value: its value field, "#" before the value name. */
+export function exemplarField(labels: string, value = "", instance = ""): string {
+  return field(labels, EXEMPLAR_MARK + value, instance);
+}
+
+/**
+ * The name of the value an exemplar field belongs to, from the value name a field parsed to;
+ * undefined for the field of a value.
+ */
+export function exemplarOf(value: string): string | undefined {
+  return value.startsWith(EXEMPLAR_MARK) ? value.slice(EXEMPLAR_MARK.length) : undefined;
+}
+
+/** What an exemplar field holds: `<timestamp> <value> <labels as JSON>`. */
+export function exemplarText(exemplar: Exemplar): string {
+  const timestamp = exemplar.timestamp ?? Date.now() / 1000;
+  return `${timestamp} ${exemplar.value} ${JSON.stringify(exemplar.labels)}`;
+}
+
+/** The exemplar an exemplar field holds, frozen; undefined for text that is not one. */
+export function parseExemplar(text: string): Exemplar | undefined {
+  const a = text.indexOf(" ");
+  const b = text.indexOf(" ", a + 1);
+  if (a <= 0 || b <= a + 1) return undefined;
+  const timestamp = Number(text.slice(0, a));
+  const valueText = text.slice(a + 1, b);
+  const value = Number(valueText);
+  if (!(timestamp >= 0) || (value !== value && valueText !== "NaN")) return undefined;
+  let labels: unknown;
+  try {
+    labels = JSON.parse(text.slice(b + 1));
+  } catch {
+    return undefined;
+  }
+  if (typeof labels !== "object" || labels === null || Array.isArray(labels)) return undefined;
+  for (const label of Object.values(labels)) if (typeof label !== "string") return undefined;
+  return Object.freeze({ labels: Object.freeze(labels) as Labels, value, timestamp });
 }

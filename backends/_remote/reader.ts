@@ -5,8 +5,16 @@ import { BackendUnavailableError, type CollectTarget, INSTANCE_LABEL } from "../
 import { errorMessage } from "../../core/_runtime.ts";
 import { Slicer } from "../../core/_slice.ts";
 import { valueNames } from "../../core/_values.ts";
-import type { Labels, MetricFamily } from "../../core/types.ts";
-import { field, instancesKey, metricKey, parseField, parseLabels } from "./layout.ts";
+import type { Exemplar, Labels, MetricFamily } from "../../core/types.ts";
+import {
+  exemplarOf,
+  field,
+  instancesKey,
+  metricKey,
+  parseExemplar,
+  parseField,
+  parseLabels,
+} from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { COLLECT_SCRIPT } from "./scripts.ts";
 import type { Transport } from "./transport.ts";
@@ -15,8 +23,9 @@ import { perInstance } from "./values.ts";
 type Series = MetricFamily["series"][number];
 // The fields of one series: value name (or instance id, for per-instance gauges) -> value.
 type Fields = ReadonlyMap<string, string>;
-// Turns the fields of one series into its series (none, one, or one per instance).
-type Shape = (labels: Labels, fields: Fields, out: Series[]) => void;
+// Turns the fields of one series into its series (none, one, or one per instance), with the
+// exemplar fields of the series by value name, if it has any.
+type Shape = (labels: Labels, fields: Fields, out: Series[], exemplars: Fields | undefined) => void;
 
 /** Reads metrics from one store. */
 export class Reader {
@@ -59,10 +68,19 @@ export class Reader {
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   async read(key: string, fields: readonly string[]): Promise<number[]> {
+    return (await this.readText(key, fields)).map((text) => text === undefined ? 0 : Number(text));
+  }
+
+  /**
+   * Reads fields of a metric hash as text in one round trip; undefined for an absent one.
+   *
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  async readText(key: string, fields: readonly string[]): Promise<(string | undefined)[]> {
     const flat = (await this.#read([instancesKey(this.#options.keyPrefix), key]))[2] as string[];
-    const found = new Map<string, number>();
-    for (let i = 0; i < flat.length; i += 2) found.set(String(flat[i]), Number(flat[i + 1]));
-    return fields.map((field) => found.get(field) ?? 0);
+    const found = new Map<string, string>();
+    for (let i = 0; i < flat.length; i += 2) found.set(String(flat[i]), String(flat[i + 1]));
+    return fields.map((field) => found.get(field));
   }
 
   async #read(keys: string[]): Promise<unknown[][]> {
@@ -84,14 +102,26 @@ export class Reader {
   ): Promise<MetricFamily> {
     // Group the fields of each series: labels text -> value name or instance -> value. A
     // per-instance metric has a series per labels text and live instance, each of its own shape.
+    // Exemplar fields are grouped apart (value name -> exemplar text), for counters and
+    // histograms only, and never make a series on their own.
     const own = target.perInstance === true;
     const groups = new Map<string, Map<string, string>>();
+    const withExemplars = target.type === "counter" || target.type === "histogram";
+    let exemplars: Map<string, Map<string, string>> | undefined;
     for (let i = 0; i < flat.length; i += 2) {
       const parts = parseField(String(flat[i]));
       if (parts === undefined) continue;
       if (slicer.due()) await slicer.pause();
       if (own && !live.has(parts.instance)) continue;
       const key = own ? field(parts.labels, "", parts.instance) : parts.labels;
+      const of = exemplarOf(parts.value);
+      if (of !== undefined) {
+        if (!withExemplars) continue;
+        let marks = (exemplars ??= new Map()).get(key);
+        if (marks === undefined) exemplars.set(key, marks = new Map());
+        marks.set(of, String(flat[i + 1]));
+        continue;
+      }
       let group = groups.get(key);
       if (group === undefined) groups.set(key, group = new Map());
       group.set(parts.instance === "" || own ? parts.value : parts.instance, String(flat[i + 1]));
@@ -107,6 +137,7 @@ export class Reader {
         parts === undefined ? labels : { ...labels, [INSTANCE_LABEL]: parts.instance },
         groups.get(key)!,
         series,
+        exemplars?.get(key),
       );
     }
     const family = { name: target.exposedName, help: target.help, type: target.type, series };
@@ -126,21 +157,47 @@ export class Reader {
 
 const number = (fields: Fields, name: string): number => Number(fields.get(name) ?? 0);
 
+// The exemplar of a value, from the exemplar fields of its series.
+function exemplarOfValue(exemplars: Fields | undefined, name: string): Exemplar | undefined {
+  const text = exemplars?.get(name);
+  return text === undefined ? undefined : parseExemplar(text);
+}
+
 // How the fields of one series become its series, by type (and gauge mode).
 function shapeOf(target: CollectTarget, live: ReadonlySet<string>): Shape {
   if (target.type === "histogram") {
     const names = valueNames("histogram", target.buckets)!;
     const last = names.length - 1;
-    return (labels, fields, out) => {
+    return (labels, fields, out, marks) => {
       let count = 0;
       const buckets = new Array<number>(last);
       for (let i = 0; i < last; i++) buckets[i] = count += number(fields, names[i]);
-      out.push({ labels, buckets, sum: number(fields, "sum"), count });
+      // Sparse, as a bucket without an exemplar has none.
+      let exemplars: Exemplar[] | undefined;
+      if (marks !== undefined) {
+        for (let i = 0; i < last; i++) {
+          const exemplar = exemplarOfValue(marks, names[i]);
+          if (exemplar !== undefined) (exemplars ??= [])[i] = exemplar;
+        }
+      }
+      const sum = number(fields, "sum");
+      out.push(
+        exemplars === undefined
+          ? { labels, buckets, sum, count }
+          : { labels, buckets, sum, count, exemplars },
+      );
     };
   }
   if (target.type === "summary") {
     return (labels, fields, out) =>
       out.push({ labels, sum: number(fields, "sum"), count: number(fields, "count") });
+  }
+  if (target.type === "counter") {
+    return (labels, fields, out, marks) => {
+      const value = number(fields, "");
+      const exemplar = exemplarOfValue(marks, "");
+      out.push(exemplar === undefined ? { labels, value } : { labels, value, exemplar });
+    };
   }
   const mode = target.gaugeMode;
   if (target.type !== "gauge" || !perInstance(mode) || target.perInstance) {

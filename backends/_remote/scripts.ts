@@ -12,7 +12,8 @@ export interface Script {
 // KEYS[3..]: the metric hashes.
 // ARGV: ttl, instance id ("" for none), heartbeat lifetime in ms, batch count, then per batch:
 // sequence number, change count, then per change: key index, op ("i" add, "s" set, "d" delete
-// the field, "p" delete every field starting with the given text), field, value.
+// the field, "p" delete every field starting with the given text, "x" keep the later exemplar:
+// set the field unless it holds one with a greater timestamp), field, value.
 // A change Redis rejects (an increment to infinity, a key of another type) is skipped and
 // counted, never aborting the script halfway: a batch is applied whole, once.
 // Returns { the sequence number applied last, the number of changes rejected }.
@@ -41,6 +42,16 @@ for _ = 1, tonumber(ARGV[4]) do
           for _, field in ipairs(reply) do
             if string.sub(field, 1, #prefix) == prefix then redis.pcall('HDEL', key, field) end
           end
+        end
+      elseif op == 'x' then
+        -- An exemplar, "<timestamp> <value> <labels>": the latest across the fleet stays,
+        -- whatever order processes flush in (a tie replaces).
+        local text = ARGV[pos + 3]
+        reply = redis.pcall('HGET', key, ARGV[pos + 2])
+        if type(reply) ~= 'table' or reply.err == nil then
+          local at = tonumber(string.match(text, '^[^ ]+') or '')
+          local old = type(reply) == 'string' and tonumber(string.match(reply, '^[^ ]+') or '') or nil
+          if at ~= nil and (old == nil or at >= old) then reply = redis.pcall('HSET', key, ARGV[pos + 2], text) end
         end
       elseif op == 'i' then
         reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])

@@ -6,7 +6,7 @@ import type { Labels, MetricFamily } from "../../core/types.ts";
 import { valueNames } from "../../core/_values.ts";
 import { onExit } from "./exit.ts";
 import { type HealthSource, trackHealth, untrackHealth } from "./health.ts";
-import { field, labelsText, metricKey, seriesPrefix } from "./layout.ts";
+import { exemplarField, field, labelsText, metricKey, seriesPrefix } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { Reader } from "./reader.ts";
 import type { Transport } from "./transport.ts";
@@ -99,6 +99,13 @@ export class RemoteStore implements ValueStore, HealthSource {
       const instance = target.perInstance ? this.instanceId : "";
       const names = valueNames(target.type, target.buckets) ?? [""];
       removals = names.map((name) => ({ key, op: "d", field: field(text, name, instance) }));
+      // And the exemplars: a counter's, and a histogram's buckets' (every value but the sum).
+      const marked = target.type === "counter"
+        ? names
+        : target.type === "histogram"
+        ? names.slice(0, -1)
+        : [];
+      for (const name of marked) removals.push({ key, op: "d", field: exemplarField(text, name, instance) });
     }
     this.#writer.remove(removals);
   }
@@ -124,6 +131,11 @@ export class RemoteStore implements ValueStore, HealthSource {
   /** Reads fields of a metric hash, for `get()`. */
   read(key: string, fields: readonly string[]): Promise<number[]> {
     return this.#reader.read(key, fields);
+  }
+
+  /** Reads fields of a metric hash as text, for `exemplars()`. */
+  readText(key: string, fields: readonly string[]): Promise<(string | undefined)[]> {
+    return this.#reader.readText(key, fields);
   }
 
   /** Leaves the exit hooks and the health metrics, stops flushing and closes the transport it opened. */

@@ -1,10 +1,13 @@
 // The values of one series in a remote store. The object is its own pending entry: updates fold
 // into it, and it joins the store's queue once per flush, so the hot path allocates nothing and
 // the buffer grows with the series touched, never with the number of updates. A counter or gauge
-// has one value (RemoteValue), a histogram or summary several (RemoteValues).
+// has one value (RemoteValue), a histogram or summary several (RemoteValues). A counter series
+// and a histogram's buckets also keep the latest exemplar given since the last flush, which the
+// flush script writes only when no later one is stored.
 
 import { GAUGE_MODES, type GaugeMode, type MetricInfo, type SeriesValues } from "../../core/backend.ts";
-import { field, labelsText, metricKey } from "./layout.ts";
+import type { Exemplar } from "../../core/types.ts";
+import { exemplarField, exemplarText, field, labelsText, metricKey, parseExemplar } from "./layout.ts";
 
 // Every gauge mode but "shared" keeps one value per instance.
 const PER_INSTANCE: ReadonlySet<GaugeMode> = new Set<GaugeMode>(GAUGE_MODES.slice(1));
@@ -28,6 +31,16 @@ export interface ValueStore {
   flush(): Promise<void>;
   /** Reads fields of a metric hash, 0 for an absent one, in one round trip. */
   read(key: string, fields: readonly string[]): Promise<number[]>;
+  /** Reads fields of a metric hash as text, undefined for an absent one, in one round trip. */
+  readText(key: string, fields: readonly string[]): Promise<(string | undefined)[]>;
+}
+
+/** The exemplars of a series, by position, or undefined when there is none. */
+type Exemplars = (Exemplar | undefined)[] | undefined;
+
+// Whether `next` replaces `kept` as the latest exemplar: a tie replaces, as in the flush script.
+function later(next: Exemplar, kept: Exemplar | undefined): boolean {
+  return kept === undefined || (next.timestamp ?? Infinity) >= (kept.timestamp ?? 0);
 }
 
 /** The changes of one batch: flat `key index, op, field, value` quadruples. */
@@ -95,6 +108,18 @@ export abstract class Pending implements SeriesValues {
     return await this.store.read(this.key, fields);
   }
 
+  /** Flushes, then reads the exemplars in these fields in one round trip; undefined for none. */
+  protected async readExemplars(fields: readonly string[]): Promise<Exemplars> {
+    await this.store.flush();
+    const texts = await this.store.readText(this.key, fields);
+    let out: Exemplars;
+    for (let i = 0; i < texts.length; i++) {
+      const exemplar = texts[i] === undefined ? undefined : parseExemplar(texts[i]!);
+      if (exemplar !== undefined) (out ??= [])[i] = exemplar;
+    }
+    return out;
+  }
+
   protected abstract append(changes: Changes, keyIndex: string): void;
 
   protected reset(): void {
@@ -119,6 +144,8 @@ export class RemoteValue extends Pending {
   #perInstance: boolean;
   #latest: boolean;
   #local = 0;
+  #counter: boolean;
+  #exemplar: Exemplar | undefined;
 
   constructor(store: ValueStore, metric: MetricInfo, name: string) {
     super(store, metric);
@@ -126,6 +153,7 @@ export class RemoteValue extends Pending {
     const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
     this.#perInstance = metric.perInstance === true || perInstance(mode);
     this.#latest = mode === "latest" || mode === "livelatest";
+    this.#counter = metric.type === "counter";
     if (this.#perInstance) store.usePerInstance();
     store.enqueue(this);
   }
@@ -149,6 +177,19 @@ export class RemoteValue extends Pending {
     if (!this.queued) this.store.enqueue(this);
   }
 
+  /** Keeps the exemplar until the next flush, unless a later one is pending. Counters only. */
+  exemplar(_index: number, exemplar: Exemplar): void {
+    if (!this.#counter || !later(exemplar, this.#exemplar)) return;
+    this.#exemplar = exemplar;
+    if (!this.queued) this.store.enqueue(this);
+  }
+
+  /** The latest exemplar every process shares, after this process's are flushed; a counter's only. */
+  exemplars(): Exemplars | Promise<Exemplars> {
+    if (!this.#counter) return undefined;
+    return this.readExemplars([exemplarField(this.labels, this.#name, this.#instance())]);
+  }
+
   async getAll(): Promise<number[]> {
     return this.#perInstance ? [this.#local] : await this.read([this.#fieldName()]);
   }
@@ -162,6 +203,15 @@ export class RemoteValue extends Pending {
     } else if (this.#delta !== 0 || this.#ones !== 0 || this.fresh) {
       changes.push(keyIndex, "i", this.#fieldName(), String(this.#delta + this.#ones));
     }
+    const exemplar = this.#exemplar;
+    if (exemplar !== undefined) {
+      changes.push(
+        keyIndex,
+        "x",
+        exemplarField(this.labels, this.#name, this.#instance()),
+        exemplarText(exemplar),
+      );
+    }
   }
 
   protected override reset(): void {
@@ -169,10 +219,15 @@ export class RemoteValue extends Pending {
     this.#delta = 0;
     this.#ones = 0;
     this.#hasSet = false;
+    this.#exemplar = undefined;
   }
 
   #fieldName(): string {
-    return this.#field ??= field(this.labels, this.#name, this.#perInstance ? this.store.instanceId : "");
+    return this.#field ??= field(this.labels, this.#name, this.#instance());
+  }
+
+  #instance(): string {
+    return this.#perInstance ? this.store.instanceId : "";
   }
 }
 
@@ -185,12 +240,16 @@ export class RemoteValues extends Pending {
   #fields: string[] | undefined;
   #deltas: number[];
   #instance: string;
+  // Histograms only: the exemplars of the buckets (every value but the last, the sum).
+  #buckets: number;
+  #exemplars: Exemplars;
 
   constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
     super(store, metric);
     this.#names = names;
     this.#deltas = new Array<number>(names.length).fill(0);
     this.#instance = metric.perInstance === true ? store.instanceId : "";
+    this.#buckets = metric.type === "histogram" ? names.length - 1 : 0;
     if (metric.perInstance === true) store.usePerInstance();
     store.enqueue(this);
   }
@@ -204,6 +263,23 @@ export class RemoteValues extends Pending {
     throw new TypeError("A histogram or summary value is never set, only added to");
   }
 
+  /** Keeps a bucket's exemplar until the next flush, unless a later one is pending. Histograms only. */
+  exemplar(index: number, exemplar: Exemplar): void {
+    if (!(index >= 0 && index < this.#buckets)) return;
+    const exemplars = this.#exemplars ??= [];
+    if (!later(exemplar, exemplars[index])) return;
+    exemplars[index] = exemplar;
+    if (!this.queued) this.store.enqueue(this);
+  }
+
+  /** The latest exemplar of each bucket every process shares, after this process's are flushed. */
+  exemplars(): Exemplars | Promise<Exemplars> {
+    if (this.#buckets === 0) return undefined;
+    return this.readExemplars(
+      this.#names.slice(0, this.#buckets).map((name) => exemplarField(this.labels, name, this.#instance)),
+    );
+  }
+
   getAll(): Promise<number[]> {
     return this.read(this.#fieldNames());
   }
@@ -214,11 +290,25 @@ export class RemoteValues extends Pending {
     for (let i = 0; i < deltas.length; i++) {
       if (deltas[i] !== 0 || this.fresh) changes.push(keyIndex, "i", fields[i], String(deltas[i]));
     }
+    const exemplars = this.#exemplars;
+    if (exemplars !== undefined) {
+      for (let i = 0; i < exemplars.length; i++) {
+        const exemplar = exemplars[i];
+        if (exemplar === undefined) continue;
+        changes.push(
+          keyIndex,
+          "x",
+          exemplarField(this.labels, this.#names[i], this.#instance),
+          exemplarText(exemplar),
+        );
+      }
+    }
   }
 
   protected override reset(): void {
     super.reset();
     this.#deltas.fill(0);
+    this.#exemplars = undefined;
   }
 
   // Made at the first flush and kept: a series is flushed again and again.
