@@ -29,6 +29,14 @@ export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/his
 export { exponentialBuckets, exponentialBucketsRange, linearBuckets } from "./metrics/buckets.ts";
 export { EXEMPLAR_MAX_CHARS, type ExemplarLabels } from "./metrics/_exemplar.ts";
 export { Summary, type SummaryOptions } from "./metrics/summary.ts";
+export { Info, type InfoOptions } from "./metrics/info.ts";
+export {
+  Enum,
+  type EnumOptions,
+  StateSet,
+  type StateSetOptions,
+  type StateValues,
+} from "./metrics/stateset.ts";
 export { type LabelValues, Metric, type MetricOptions, OVERFLOW_LABEL_VALUE } from "./metrics/_metric.ts";
 export type { InProgress, Timer } from "./metrics/_timer.ts";
 export {
@@ -42,9 +50,11 @@ export type {
   Exemplar,
   HistogramFamily,
   HistogramSeries,
+  InfoFamily,
   Labels,
   MetricFamily,
   MetricType,
+  StateSetFamily,
   SummaryFamily,
   SummarySeries,
   ValueFamily,

@@ -7,8 +7,12 @@
 /** A label set: label names mapped to string values. */
 export type Labels = Readonly<Record<string, string>>;
 
-/** The metric types theus exposes. `untyped` is for custom collectors only. */
-export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped";
+/**
+ * The metric types theus exposes. `untyped` is for custom collectors only. `info` and `stateset`
+ * are OpenMetrics types: text 0.0.4 writes them as gauges. A backend never stores one: an `Info`
+ * or a `StateSet` keeps its values as a gauge does, and its family is reshaped once it is read.
+ */
+export type MetricType = "counter" | "gauge" | "histogram" | "summary" | "untyped" | "info" | "stateset";
 
 /**
  * An exemplar: one observation singled out, with labels that point at it elsewhere (a
@@ -68,6 +72,11 @@ export interface ValueFamily {
   readonly help: string;
   /** The metric type. */
   readonly type: "counter" | "gauge" | "untyped";
+  /**
+   * The unit (`"seconds"`, `"bytes"`), written by OpenMetrics as `# UNIT`: the family name must
+   * end with an underscore and the unit (a counter's before `_total`).
+   */
+  readonly unit?: string;
   /** The series of the family. */
   readonly series: readonly ValueSeries[];
 }
@@ -83,6 +92,11 @@ export interface HistogramFamily {
   readonly help: string;
   /** The metric type. */
   readonly type: "histogram";
+  /**
+   * The unit (`"seconds"`, `"bytes"`), written by OpenMetrics as `# UNIT`: the family name must
+   * end with an underscore and the unit (a counter's before `_total`).
+   */
+  readonly unit?: string;
   /** Sorted upper bounds, the last one `Infinity`. */
   readonly buckets: readonly number[];
   /** The series of the family. */
@@ -100,12 +114,48 @@ export interface SummaryFamily {
   readonly help: string;
   /** The metric type. */
   readonly type: "summary";
+  /**
+   * The unit (`"seconds"`, `"bytes"`), written by OpenMetrics as `# UNIT`: the family name must
+   * end with an underscore and the unit (a counter's before `_total`).
+   */
+  readonly unit?: string;
   /** The series of the family. */
   readonly series: readonly SummarySeries[];
 }
 
+/**
+ * An info family (OpenMetrics): textual information as labels, such as a version. Each series is
+ * written `<name>_info{…} 1`; in text 0.0.4 the family is a gauge named `<name>_info`.
+ */
+export interface InfoFamily {
+  /** The family name, without the `_info` suffix, which the exposition adds to its samples. */
+  readonly name: string;
+  /** The help text, any string. */
+  readonly help: string;
+  /** The metric type. */
+  readonly type: "info";
+  /** The series of the family: every label of the info, and the value 1. */
+  readonly series: readonly ValueSeries[];
+}
+
+/**
+ * A state set family (OpenMetrics): a set of states, each true or false. Each state is a series
+ * labelled with the family name (`job_state{job_state="running"} 1`), valued 1 (true) or 0; the
+ * series of one label set are written together. In text 0.0.4 the family is a gauge.
+ */
+export interface StateSetFamily {
+  /** The family name, also the name of the label that holds the state; no `:` in it. */
+  readonly name: string;
+  /** The help text, any string. */
+  readonly help: string;
+  /** The metric type. */
+  readonly type: "stateset";
+  /** The series of the family: one per state and label set, valued 0 or 1. */
+  readonly series: readonly ValueSeries[];
+}
+
 /** A collected metric family, as `Registry.collect()` returns it and the exposition writes it. */
-export type MetricFamily = ValueFamily | HistogramFamily | SummaryFamily;
+export type MetricFamily = ValueFamily | HistogramFamily | SummaryFamily | InfoFamily | StateSetFamily;
 
 /**
  * A collector: anything a registry can collect from. Every metric is one; a custom collector

@@ -48,9 +48,7 @@ export async function* render(
   let started = performance.now();
   let written = 0;
   for (const family of families) {
-    const head = family.type === "counter" && !om ? `${family.name}_total` : family.name;
-    const type = family.type === "untyped" && om ? "unknown" : family.type;
-    out += `# HELP ${head} ${escapeHelp(family.help, om)}\n# TYPE ${head} ${type}\n`;
+    out += metadata(family, om);
     const write = seriesWriter(family, om);
     for (const series of family.series) {
       out += write(series);
@@ -71,6 +69,27 @@ export async function* render(
 }
 
 type SeriesOf<F extends MetricFamily> = F["series"][number];
+
+// HELP, TYPE and, in OpenMetrics, UNIT. Text 0.0.4 knows neither info nor state set: both are
+// gauges there, an info named with its `_info` suffix (as client_python writes them).
+function metadata(family: MetricFamily, om: boolean): string {
+  const name = family.name;
+  let head = name;
+  let type: string = family.type;
+  if (om) {
+    if (type === "untyped") type = "unknown";
+  } else if (type === "counter") {
+    head = `${name}_total`;
+  } else if (type === "info") {
+    head = `${name}_info`;
+    type = "gauge";
+  } else if (type === "stateset") {
+    type = "gauge";
+  }
+  const text = `# HELP ${head} ${escapeHelp(family.help, om)}\n# TYPE ${head} ${type}\n`;
+  const unit = om && family.type !== "info" && family.type !== "stateset" ? family.unit : undefined;
+  return unit === undefined || unit === "" ? text : `${text}# UNIT ${name} ${unit}\n`;
+}
 
 // An exemplar as OpenMetrics writes it after a sample: ` # {trace_id="…"} value timestamp`.
 function exemplarText(exemplar: Exemplar | undefined): string {
@@ -116,7 +135,7 @@ function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<Metr
       return sumAndCount(labelText(labels), sum, count);
     };
   }
-  const sample = family.type === "counter" ? `${name}_total` : name;
+  const sample = family.type === "counter" ? `${name}_total` : family.type === "info" ? `${name}_info` : name;
   // Exemplars belong to counters, and only OpenMetrics has them.
   const exemplars = om && family.type === "counter";
   return (series) => {

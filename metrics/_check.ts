@@ -2,11 +2,11 @@
 // error instead of writing an exposition that Prometheus rejects.
 
 import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
-import type { MetricFamily, MetricType } from "../core/types.ts";
+import type { Labels, MetricFamily, MetricType } from "../core/types.ts";
 import { toWellFormed } from "./_labels.ts";
 import { checkExemplar } from "./_exemplar.ts";
 
-const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary"]);
+const TYPES = new Set(["counter", "gauge", "untyped", "histogram", "summary", "info", "stateset"]);
 
 /** Every sample name a family of this type and name writes (and so claims in a registry). */
 export function sampleNames(type: MetricType, name: string): string[] {
@@ -17,12 +17,84 @@ export function sampleNames(type: MetricType, name: string): string[] {
       return [name, `${name}_bucket`, `${name}_sum`, `${name}_count`, `${name}_created`];
     case "summary":
       return [name, `${name}_sum`, `${name}_count`, `${name}_created`];
+    case "info":
+      return [name, `${name}_info`];
     default:
       return [name];
   }
 }
 
-/** Returns the family, its counter name without `_total`, or throws a TypeError. */
+/**
+ * The family name a metric of this type exposes for the name it was given: a counter's without
+ * `_total`, an info's without `_info` (the exposition adds them to the samples).
+ */
+export function familyName(type: MetricType, name: string): string {
+  const suffix = type === "counter" ? "_total" : type === "info" ? "_info" : undefined;
+  if (suffix === undefined || !name.endsWith(suffix) || name.length === suffix.length) return name;
+  return name.slice(0, -suffix.length);
+}
+
+/**
+ * Checks a unit: a non-empty string that, after an underscore, ends the family name (a counter's
+ * before `_total`). Info and state set families have none (OpenMetrics).
+ *
+ * @param unit The unit given.
+ * @param type The family's type.
+ * @param family The family name, as exposed (`familyName`).
+ * @param what Who has the unit, for the error message: `metric "x"`.
+ * @returns The unit.
+ */
+export function checkUnit(unit: unknown, type: MetricType, family: string, what: string): string {
+  if (type === "info" || type === "stateset") {
+    const kind = type === "info" ? "an info" : "a state set";
+    throw new TypeError(`Invalid unit of ${what}: ${kind} has no unit in OpenMetrics`);
+  }
+  if (typeof unit !== "string" || unit === "") {
+    throw new TypeError(`Invalid unit of ${what}: expected a non-empty string, got ${describe(unit)}`);
+  }
+  if (!family.endsWith(`_${unit}`) || family.length === unit.length + 1) {
+    const where = type === "counter" ? ` (before "_total")` : "";
+    throw new TypeError(
+      `Invalid unit ${JSON.stringify(unit)} of ${what}: the name must end with "_${unit}"${where}, ` +
+        `as OpenMetrics requires; name it "${family}_${unit}${type === "counter" ? "_total" : ""}"`,
+    );
+  }
+  return unit;
+}
+
+// The series of a state set family with those of one label set together, in the order they
+// first appear (OpenMetrics rejects a label set whose states are split by another's); the same
+// array when they are together already.
+function groupStates<S extends { readonly labels: Labels }>(
+  series: readonly S[],
+  stateLabel: string,
+): readonly S[] {
+  const groups = new Map<string, S[]>();
+  let together = true;
+  let previous: string | undefined;
+  for (const s of series) {
+    const key = groupKey(s.labels, stateLabel);
+    let group = groups.get(key);
+    if (group === undefined) groups.set(key, group = []);
+    else if (key !== previous) together = false;
+    previous = key;
+    group.push(s);
+  }
+  return together ? series : [...groups.values()].flat();
+}
+
+// The canonical text of a series' labels without the state label.
+function groupKey(labels: Labels, stateLabel: string): string {
+  const names = Object.keys(labels).filter((name) => name !== stateLabel).sort();
+  const flat: string[] = [];
+  for (const name of names) flat.push(name, labels[name]);
+  return JSON.stringify(flat);
+}
+
+/**
+ * Returns the family, its counter name without `_total` and its info name without `_info`, a
+ * state set's series grouped by label set, or throws a TypeError.
+ */
 export function checkFamily(family: MetricFamily): MetricFamily {
   if (typeof family !== "object" || family === null) {
     throw new TypeError(
@@ -36,6 +108,17 @@ export function checkFamily(family: MetricFamily): MetricFamily {
   if (!TYPES.has(family.type)) fail(`unknown type ${describe(family.type)}`);
   if (typeof family.help !== "string") fail("help must be a string");
   if (!Array.isArray(family.series)) fail("series must be an array");
+  const exposed = familyName(family.type, name);
+  const unit = (family as { unit?: unknown }).unit;
+  if (unit !== undefined) checkUnit(unit, family.type, exposed, `family "${name}" from a custom collector`);
+  if (family.type === "stateset") {
+    // The state label is named after the family.
+    try {
+      checkLabelName(name, name);
+    } catch {
+      fail("a state set's name is also its state label's, so it must be a valid label name (no colon)");
+    }
+  }
   const reserved = family.type === "histogram" ? "le" : family.type === "summary" ? "quantile" : undefined;
   const seen = new Set<string>();
   for (const series of family.series) {
@@ -88,6 +171,11 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       const value = (series as { value?: unknown }).value;
       if (typeof value !== "number") fail("each series needs a number value");
       if (family.type === "counter" && !((value as number) >= 0)) fail("counter values must be >= 0");
+      if (family.type === "info" && value !== 1) fail("info values must be 1");
+      if (family.type === "stateset") {
+        if (value !== 0 && value !== 1) fail("state set values must be 0 or 1");
+        if (typeof labels[name] !== "string") fail(`each series needs the state label "${name}"`);
+      }
       const exemplar = (series as { exemplar?: unknown }).exemplar;
       if (exemplar !== undefined) {
         if (family.type !== "counter") fail("only counters and histograms have exemplars");
@@ -95,8 +183,11 @@ export function checkFamily(family: MetricFamily): MetricFamily {
       }
     }
   }
-  if (family.type === "counter" && name.endsWith("_total")) return { ...family, name: name.slice(0, -6) };
-  return family;
+  if (family.type === "stateset") {
+    const series = groupStates(family.series, name);
+    if (series !== family.series) return { ...family, series };
+  }
+  return exposed === name ? family : { ...family, name: exposed };
 }
 
 // An exemplar a custom collector returns: checked as one recorded by a metric is.

@@ -1,7 +1,7 @@
 // What the registry needs from a theus metric beyond the public Collector interface.
 
 import type { CollectTarget } from "../core/backend.ts";
-import type { MetricFamily } from "../core/types.ts";
+import type { MetricFamily, MetricType } from "../core/types.ts";
 import type { Binding } from "./_binding.ts";
 
 /** The key of a metric's internal view. */
@@ -13,10 +13,21 @@ export interface MetricInternals {
   readonly binding: Binding;
   /** Every sample name the metric writes, for conflict checks at registration. */
   readonly claims: readonly string[];
+  /** The type the metric is exposed as; `target.type` is the type its values are stored as. */
+  readonly type: MetricType;
   /** The shape a backend's class-level `collect` hook reads. */
   readonly target: CollectTarget;
-  /** The family, read value by value, without settling the binding first. */
+  /**
+   * The family, read value by value, without settling the binding first: as stored, like what
+   * the `collect` hook returns, so `present` applies to it too.
+   */
   family(): MetricFamily | Promise<MetricFamily>;
+  /**
+   * Reshapes a family as read (by the backend's `collect` hook or by `family()`) into the family
+   * exposed: an info's or a state set's from the gauge it is stored as, and the unit added.
+   * Undefined when they are the same.
+   */
+  readonly present?: (family: MetricFamily) => MetricFamily;
   /**
    * Removes every series, the metric's own included, and deletes them from a shared store: for
    * a metric that is unregistered for good. Later writes are ignored.

@@ -5,7 +5,7 @@
  */
 
 import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
-import type { Collector, Labels, MetricFamily } from "../core/types.ts";
+import type { Collector, Labels, MetricFamily, StateSetFamily } from "../core/types.ts";
 import type { Binding } from "./_binding.ts";
 import { checkFamily, sampleNames } from "./_check.ts";
 import { INTERNAL, type MaybeInternal, refreshOf } from "./_internal.ts";
@@ -140,7 +140,7 @@ export class Registry {
     const checked = checkRegistryLabels(labels);
     const names = Object.keys(checked);
     for (const collector of this.#collectors.keys()) {
-      const clash = labelClash(collector, names);
+      const clash = labelClash(collector, names, this.prefix);
       if (clash !== undefined) {
         throw new TypeError(
           `Cannot set the registry label "${clash}": metric "${collector.name}" has a label of that name`,
@@ -185,7 +185,17 @@ export class Registry {
     if (this.#collectors.has(collector)) {
       throw new AlreadyRegisteredError(claims[0] ?? "collector", collector);
     }
-    const clash = labelClash(collector, this.#labelNames);
+    if (internal?.type === "stateset" && this.prefix !== undefined) {
+      // A state set's state label is named after the family, prefix included.
+      const label = `${this.prefix}_${internal.target.name}`;
+      if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label)) {
+        throw new TypeError(
+          `Cannot register state set "${internal.target.name}": its state label, named after the family, ` +
+            `would be "${label}" with the registry prefix, which is not a valid label name`,
+        );
+      }
+    }
+    const clash = labelClash(collector, this.#labelNames, this.prefix);
     if (clash !== undefined) {
       throw new TypeError(
         `Cannot register metric "${collector.name}": its label "${clash}" is one the registry adds to every series`,
@@ -273,6 +283,7 @@ export class Registry {
       if (internal !== undefined) {
         let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
         if (family instanceof Promise) family = await family;
+        if (internal.present !== undefined) family = internal.present(family);
         claim(family);
         out.push(withRegistry(family, prefix, labels));
         continue;
@@ -304,8 +315,9 @@ function withRegistry(
   labels: Labels | undefined,
 ): MetricFamily {
   let out = prefix === undefined ? family : { ...family, name: `${prefix}_${family.name}` };
+  if (prefix !== undefined && family.type === "stateset") out = renameState(family, out.name);
   if (labels !== undefined) {
-    const series = (family.series as readonly { labels: Labels }[]).map((s) => {
+    const series = (out.series as readonly { labels: Labels }[]).map((s) => {
       for (const name in labels) {
         if (Object.hasOwn(s.labels, name)) {
           throw new TypeError(
@@ -320,11 +332,39 @@ function withRegistry(
   return out;
 }
 
-// The first of `names` that a theus metric has as a label name.
-function labelClash(collector: Collector, names: readonly string[]): string | undefined {
+// A state set's series labelled by their state under the family's prefixed name: OpenMetrics
+// names the state label after the family. The label keeps its place among the others.
+function renameState(family: StateSetFamily, name: string): StateSetFamily {
+  const from = family.name;
+  checkLabelName(name, name);
+  const series = family.series.map((s) => {
+    const labels: Record<string, string> = {};
+    for (const label in s.labels) {
+      if (label === name && label !== from) {
+        throw new TypeError(
+          `Cannot collect family "${name}": its series has a label named like the family, which holds the state`,
+        );
+      }
+      labels[label === from ? name : label] = s.labels[label];
+    }
+    return { ...s, labels: Object.freeze(labels) };
+  });
+  return { ...family, name, series };
+}
+
+// The first of `names` that a theus metric has as a label name: a state set's state label is
+// named after the family, prefix included.
+function labelClash(collector: Collector, names: readonly string[], prefix?: string): string | undefined {
   if (names.length === 0) return undefined;
-  const own = (collector as MaybeInternal)[INTERNAL]?.target.labelNames;
-  return own?.find((name) => names.includes(name));
+  const internal = (collector as MaybeInternal)[INTERNAL];
+  if (internal === undefined) return undefined;
+  const own = internal.target.labelNames;
+  const state = internal.type === "stateset" ? internal.target.name : undefined;
+  for (const label of own) {
+    const exposed = label === state && prefix !== undefined ? `${prefix}_${label}` : label;
+    if (names.includes(exposed)) return exposed;
+  }
+  return undefined;
 }
 
 /** The registry metrics join unless their options say otherwise. */
