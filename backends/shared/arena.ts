@@ -6,17 +6,20 @@
 //
 //   header     fixed words: magic, version, the mutex, counters, the record chunk directory
 //   records    an append-only log of fixed-size records (metrics, series, pages, threads,
-//              removals), in chunks that double in size; its length is published last, so a
-//              reader sees whole records only, without a lock
+//              removals, exemplar chunks), in chunks that double in size; its length is
+//              published last, so a reader sees whole records only, without a lock
 //   blobs      UTF-8 text the records point to (a metric's definition, a series' labels)
 //   pages      per-thread value pages: a thread writes only its own pages, so an update is a plain
 //              store, and a collection adds up the threads' pages. A page holds each value twice
 //              over: a Float64 and an Int32 part, the value being their sum; whole increments go
 //              to the Int32 part (an integer add is the cheapest update there is), others to the
 //              Float64 part
+//   exemplars  per-thread chunks of exemplar slots (see exemplars.ts), allocated when a thread
+//              first records an exemplar: a thread writes only its own slots, under a seqlock
 //
 // Everything is allocated from the end (a bump pointer), growing the buffer; nothing is freed.
-// Appending (records, blobs, pages) happens under the mutex; reading never takes it.
+// Appending (records, blobs, pages, exemplar chunks) happens under the mutex; reading never
+// takes it.
 
 /** Values per page: 1,024 values, 12 KiB (a Float64 and an Int32 part each). A series never straddles two pages. */
 export const PAGE_VALUES = 1024;
@@ -26,7 +29,7 @@ export const PAGE_BYTES = PAGE_VALUES * 12;
 export const THREAD_BYTES = 16;
 
 const MAGIC = 0x74687573; // "thus"
-const VERSION = 1;
+const VERSION = 2;
 const RECORD_WORDS = 8; // 32 bytes
 const FIRST_CHUNK_RECORDS = 1024;
 const CHUNKS = 24; // 1,024 * (2^24 - 1) records: more than the buffer can hold
@@ -47,7 +50,7 @@ export const F_LOCK_TIME = (H_CHUNKS + CHUNKS) / 2;
 const HEADER_BYTES = (F_LOCK_TIME + 1) * 8;
 
 /** The kinds of record. */
-export const KIND = { metric: 1, series: 2, page: 3, thread: 4, remove: 5, revive: 6 } as const;
+export const KIND = { metric: 1, series: 2, page: 3, thread: 4, remove: 5, revive: 6, exemplars: 7 } as const;
 
 /** One record of the log: its kind and up to seven integer fields. */
 export type Record = Int32Array;
@@ -121,6 +124,11 @@ export class Arena {
   /** An Int32 view of `length` numbers at byte `offset`. */
   i32(offset: number, length: number): Int32Array {
     return new Int32Array(this.buffer(offset + length * 4), offset, length);
+  }
+
+  /** A byte view of `length` bytes at byte `offset`. */
+  u8(offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.buffer(offset + length), offset, length);
   }
 
   /** Records published so far. */

@@ -1,10 +1,12 @@
-// A thread's view of the arena's log: the metrics, series, pages and threads every thread has
-// registered, read in order and without a lock, from where the last read stopped.
+// A thread's view of the arena's log: the metrics, series, pages, threads and exemplar chunks
+// every thread has registered, read in order and without a lock, from where the last read
+// stopped; and of the exemplar slots the threads claimed in their chunks.
 
 import type { CollectTarget, GaugeMode } from "../../core/backend.ts";
 import { formatBound } from "../../core/_format.ts";
 import type { MetricType } from "../../core/types.ts";
 import { type Arena, KIND, PAGE_VALUES } from "./arena.ts";
+import { ExemplarChunk, type ExemplarSlot } from "./exemplars.ts";
 
 /** A metric as the arena knows it: what every thread that defines the name must agree on. */
 export interface Definition {
@@ -56,6 +58,14 @@ export interface Entry {
   parsedFor: readonly string[] | undefined;
 }
 
+/** The exemplar slots of a series that has some. */
+export interface SeriesSlots {
+  /** This thread's slots, by value index, as it claimed them. */
+  readonly own: (ExemplarSlot | undefined)[];
+  /** Every thread's slots, by value index, as far as `scanExemplars` read them. */
+  readonly all: (ExemplarSlot[] | undefined)[];
+}
+
 /** The definition a metric brings, as the arena stores it. */
 export function definitionOf(target: CollectTarget): Omit<Definition, "record"> {
   return {
@@ -93,6 +103,10 @@ export class Directory {
   readonly pages: Map<number, Map<number, Page>> = new Map();
   /** Thread index -> the thread. */
   readonly threads: Map<number, Thread> = new Map();
+  /** Every thread's exemplar chunks. */
+  readonly chunks: ExemplarChunk[] = [];
+  /** The exemplar slots of the series that have some; empty while no thread records exemplars. */
+  readonly slots: Map<Entry, SeriesSlots> = new Map();
   #byRecord: (Definition | Entry | undefined)[] = [];
   #seen = 0;
 
@@ -155,11 +169,39 @@ export class Directory {
         case KIND.revive:
           (this.#byRecord[r(1)] as Entry).removed = false;
           break;
+        case KIND.exemplars:
+          this.chunks.push(new ExemplarChunk(arena, r(1), r(2), r(3)));
+          break;
       }
       this.#byRecord.push(item);
     }
     this.#seen = end;
     return end === published;
+  }
+
+  /**
+   * Indexes the exemplar slots claimed since the last call, in the chunks the log announced so
+   * far, under their series (`slots`). A slot of a series this view has not read yet waits for
+   * the next call.
+   */
+  scanExemplars(): void {
+    for (const chunk of this.chunks) {
+      const claimed = chunk.claimed;
+      while (chunk.seen < claimed) {
+        const slot = chunk.slot(chunk.seen);
+        const record = slot.record;
+        if (record >= this.#byRecord.length) break;
+        (this.slotsOf(this.#byRecord[record] as Entry).all[slot.index] ??= []).push(slot);
+        chunk.seen++;
+      }
+    }
+  }
+
+  /** The exemplar slots of a series, made empty if it has none yet. */
+  slotsOf(entry: Entry): SeriesSlots {
+    let slots = this.slots.get(entry);
+    if (slots === undefined) this.slots.set(entry, slots = { own: [], all: [] });
+    return slots;
   }
 
   /** The series published as record `record`. */

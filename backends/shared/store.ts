@@ -1,5 +1,6 @@
 // One thread's side of a shared arena: its thread index and heartbeat, its view of the log, the
-// series it writes, their registration (batched, under the mutex), collection and removal.
+// series it writes, their registration (batched, under the mutex), its exemplar slots,
+// collection and removal.
 
 import {
   type CollectTarget,
@@ -10,9 +11,16 @@ import {
 import { labelsText, parseLabels } from "../../core/_labeltext.ts";
 import { unrefTimer } from "../../core/_runtime.ts";
 import { SLICE_MS, yieldToEventLoop } from "../../core/_slice.ts";
-import type { Labels, MetricFamily } from "../../core/types.ts";
+import type { Exemplar, Labels, MetricFamily } from "../../core/types.ts";
 import { type Arena, KIND, PAGE_BYTES, PAGE_VALUES, THREAD_BYTES } from "./arena.ts";
-import { definitionOf, difference, Directory, type Entry, type Page } from "./directory.ts";
+import { definitionOf, difference, Directory, type Entry, type Page, type SeriesSlots } from "./directory.ts";
+import {
+  chunkBytes,
+  ExemplarChunk,
+  type ExemplarSlot,
+  FIRST_CHUNK_SLOTS,
+  MAX_CHUNK_SLOTS,
+} from "./exemplars.ts";
 import { withLock } from "./mutex.ts";
 import { InstanceGauge, type SeriesStore, SharedGauge, type SharedSeries, SharedSums } from "./values.ts";
 
@@ -51,6 +59,15 @@ export class SharedStore implements SeriesStore {
   #task: Promise<void> | undefined;
   #error: unknown;
   #reported = false;
+  // This thread's exemplar chunk that slots are claimed from, how many are claimed, the next
+  // chunk (allocated once the current one is half claimed), and the size of the one after.
+  #chunk: ExemplarChunk | undefined;
+  #claimed = 0;
+  #spare: ExemplarChunk | undefined;
+  #chunkSlots = FIRST_CHUNK_SLOTS;
+  #wantChunk = false;
+  // Exemplars kept for a series until it is registered, or until there is a slot for them.
+  #waiting = new Map<SharedSeries, (Exemplar | undefined)[]>();
 
   private constructor(arena: Arena, thread: number, liveMs: number) {
     this.arena = arena;
@@ -141,6 +158,29 @@ export class SharedStore implements SeriesStore {
     while (this.#task !== undefined) await this.#task;
   }
 
+  exemplar(series: SharedSeries, index: number, exemplar: Exemplar): void {
+    const entry = series.entry;
+    if (entry !== undefined) {
+      const slot = this.dir.slots.get(entry)?.own[index] ?? this.#claim(entry, index, false);
+      if (slot !== undefined) return slot.write(exemplar);
+      this.#schedule();
+    }
+    let waiting = this.#waiting.get(series);
+    if (waiting === undefined) this.#waiting.set(series, waiting = []);
+    waiting[index] = exemplar;
+  }
+
+  readExemplars(series: SharedSeries): (Exemplar | undefined)[] | undefined {
+    this.dir.scan(this.arena);
+    this.dir.scanExemplars();
+    const entry = series.entry!;
+    const slots = this.dir.slots.get(entry);
+    if (slots === undefined) return undefined;
+    let held = this.#held(entry, new Map());
+    if (entry.definition.perInstance) held = this.#oneThread(entry, held, Date.now());
+    return newest(entry, slots, held);
+  }
+
   read(series: SharedSeries, index: number): number {
     this.dir.scan(this.arena);
     const entry = series.entry!;
@@ -152,10 +192,13 @@ export class SharedStore implements SeriesStore {
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     await this.flush();
     while (!this.dir.scan(this.arena, SCAN_SLICE)) await yieldToEventLoop();
+    this.dir.scanExemplars();
     // A chunk of series reads every thread's page: check the clock after every chunk.
     let sliceStarted = performance.now();
     const now = Date.now();
     const pages = new Map<number, Held[]>();
+    // Undefined while no thread records exemplars: then no series looks for its slots.
+    const slots = this.dir.slots.size === 0 ? undefined : this.dir.slots;
     const families: MetricFamily[] = [];
     for (const target of targets) {
       const series: Series[] = [];
@@ -176,7 +219,7 @@ export class SharedStore implements SeriesStore {
           const out: Series[] = [];
           for (const entry of chunk) {
             if (entry.parsed === undefined) continue;
-            this.#shape(target, entry, entry.parsed, now, this.#held(entry, pages), out);
+            this.#shape(target, entry, entry.parsed, now, this.#held(entry, pages), slots?.get(entry), out);
           }
           return out;
         }));
@@ -283,6 +326,7 @@ export class SharedStore implements SeriesStore {
     labels: Labels,
     now: number,
     held: Held[],
+    slots: SeriesSlots | undefined,
     out: Series[],
   ): void {
     // A series removed is shown again once some thread wrote to it after the removal.
@@ -295,7 +339,12 @@ export class SharedStore implements SeriesStore {
       const last = entry.width - 1;
       const buckets = new Array<number>(last);
       for (let i = 0; i < last; i++) buckets[i] = count += values[i];
-      out.push({ labels, buckets, sum: values[last], count });
+      const exemplars = slots && newest(entry, slots, held);
+      out.push(
+        exemplars === undefined
+          ? { labels, buckets, sum: values[last], count }
+          : { labels, buckets, sum: values[last], count, exemplars },
+      );
     } else if (target.type === "summary") {
       const [count, sum] = sums(entry, held);
       out.push({ labels, count, sum });
@@ -310,14 +359,20 @@ export class SharedStore implements SeriesStore {
         out.push({ labels, value: aggregate(kind, instances) });
       }
     } else {
-      out.push({ labels, value: this.#value(entry, 0, now, held) });
+      const value = this.#value(entry, 0, now, held);
+      const exemplar = slots && target.type === "counter" ? newestOf(slots.all[0], entry, held) : undefined;
+      out.push(exemplar === undefined ? { labels, value } : { labels, value, exemplar });
     }
   }
 
   // --- registration ---
 
   #schedule(): void {
-    this.#task ??= Promise.resolve().then(() => this.#register()).finally(() => (this.#task = undefined));
+    this.#task ??= Promise.resolve().then(() => this.#register()).finally(() => {
+      this.#task = undefined;
+      // Queued after the last batch looked, while the task was ending.
+      if (this.#error === undefined && (this.#queue.length > 0 || this.#wantChunk)) this.#schedule();
+    });
   }
 
   // Registers what is queued, in one critical section: definitions, then series and the pages
@@ -367,6 +422,9 @@ export class SharedStore implements SeriesStore {
         page?.f64.fill(0, entry.index, entry.index + entry.width);
         page?.ints.fill(0, entry.index, entry.index + entry.width);
       }
+      // Its exemplars go too: every thread's slots of it, as far as claimed.
+      dir.scanExemplars();
+      for (const slots of dir.slots.get(entry)?.all ?? []) for (const slot of slots ?? []) slot.clear();
       records.push([KIND.remove, entry.record]);
     }
     this.#removing.clear();
@@ -407,8 +465,84 @@ export class SharedStore implements SeriesStore {
     dir.scan(arena);
     for (const [series, at] of attach) {
       const entry = typeof at === "number" ? dir.entry(first + at) : at;
-      this.#attach(series, entry);
+      this.#attach(series, entry, true);
     }
+    // Exemplars kept for want of a slot, and the next chunk, while the mutex is held.
+    for (const series of this.#waiting.keys()) {
+      if (series.isDisposed) this.#waiting.delete(series);
+      else if (series.entry !== undefined) this.#replayExemplars(series, true);
+    }
+    if (this.#wantChunk) {
+      this.#wantChunk = false;
+      const chunk = this.#chunk;
+      if (this.#spare === undefined && (chunk === undefined || this.#claimed * 2 >= chunk.slots)) {
+        this.#spare = this.#newChunk();
+      }
+    }
+  }
+
+  // --- exemplars ---
+
+  // This thread's slot for value `index` of a series: claimed from the current chunk when it has
+  // none yet (no lock: the chunk is this thread's), or undefined when the chunk is full and a new
+  // one must wait for the mutex (`locked`: it is held, allocate one now).
+  #claim(entry: Entry, index: number, locked: boolean): ExemplarSlot | undefined {
+    const slots = this.dir.slotsOf(entry);
+    const own = slots.own[index];
+    if (own !== undefined) return own;
+    let chunk = this.#chunk;
+    if (chunk === undefined || this.#claimed === chunk.slots) {
+      chunk = this.#spare;
+      this.#spare = undefined;
+      if (chunk === undefined) {
+        if (!locked) {
+          this.#wantChunk = true;
+          return undefined;
+        }
+        chunk = this.#newChunk();
+      }
+      this.#chunk = chunk;
+      this.#claimed = 0;
+    }
+    const slot = chunk.claim(this.#claimed++, entry.record, index);
+    slots.own[index] = slot;
+    // Half claimed: the next chunk is allocated at the next registration, before it is needed.
+    if (this.#spare === undefined && this.#claimed * 2 >= chunk.slots && !this.#wantChunk) {
+      this.#wantChunk = true;
+      this.#schedule();
+    }
+    return slot;
+  }
+
+  // Allocates a chunk of exemplar slots for this thread and announces it in the log. Mutex held.
+  #newChunk(): ExemplarChunk {
+    const slots = this.#chunkSlots;
+    this.#chunkSlots = Math.min(slots * 2, MAX_CHUNK_SLOTS);
+    const offset = this.arena.allocate(chunkBytes(slots));
+    this.arena.append([[KIND.exemplars, this.thread, offset, slots]]);
+    return new ExemplarChunk(this.arena, this.thread, offset, slots);
+  }
+
+  // Writes the exemplars kept for a series now attached, claiming its slots (`locked`: the mutex
+  // is held, so chunks can be allocated). Those without a slot stay, until the next registration.
+  #replayExemplars(series: SharedSeries, locked: boolean): void {
+    const waiting = this.#waiting.get(series);
+    if (waiting === undefined) return;
+    const entry = series.entry!;
+    let left = false;
+    for (let i = 0; i < waiting.length; i++) {
+      const exemplar = waiting[i];
+      if (exemplar === undefined) continue;
+      const slot = series.isDisposed ? undefined : this.#claim(entry, i, locked);
+      if (slot !== undefined) {
+        slot.write(exemplar);
+        waiting[i] = undefined;
+      } else if (!series.isDisposed) {
+        left = true;
+      }
+    }
+    if (!left) this.#waiting.delete(series);
+    else if (!locked) this.#schedule();
   }
 
   // Adds a page record for this thread when it has no page for the position yet.
@@ -419,17 +553,49 @@ export class SharedStore implements SeriesStore {
     records.push([KIND.page, this.thread, page, this.arena.allocate(PAGE_BYTES)]);
   }
 
-  // Attaches a series to this thread's page; false when the page is not there yet.
-  #attach(series: SharedSeries, entry: Entry): boolean {
+  // Attaches a series to this thread's page, then writes the exemplars kept for it (`locked`:
+  // the mutex is held); false when the page is not there yet.
+  #attach(series: SharedSeries, entry: Entry, locked = false): boolean {
     const page = this.dir.page(this.thread, entry);
     if (page === undefined) return false;
     series.attach(entry, page, this.dir.threads.get(this.thread)!.carry);
+    if (this.#waiting.size > 0) this.#replayExemplars(series, locked);
     return true;
   }
 
   #locked<T>(fn: () => T): Promise<T> {
     return withLock(this.arena.header, this.arena.headerF64, this.thread, fn);
   }
+}
+
+// The newest exemplar of each value of a series (the largest timestamp), of the threads `held`
+// for a per-instance metric, of every thread otherwise; undefined when there is none. Sparse, as
+// the memory backend's.
+function newest(entry: Entry, slots: SeriesSlots, held: Held[]): (Exemplar | undefined)[] | undefined {
+  const all = slots.all;
+  let out: (Exemplar | undefined)[] | undefined;
+  for (let i = 0; i < all.length; i++) {
+    const best = newestOf(all[i], entry, held);
+    if (best !== undefined) (out ??= [])[i] = best;
+  }
+  return out;
+}
+
+// The newest exemplar of one value, among every thread's slots of it.
+function newestOf(slots: ExemplarSlot[] | undefined, entry: Entry, held: Held[]): Exemplar | undefined {
+  if (slots === undefined) return undefined;
+  const perInstance = entry.definition.perInstance;
+  let best: Exemplar | undefined;
+  for (const slot of slots) {
+    if (perInstance && !held.some(({ thread }) => thread === slot.thread)) continue;
+    const exemplar = slot.read();
+    if (exemplar !== undefined && (best === undefined || later(exemplar, best))) best = exemplar;
+  }
+  return best;
+}
+
+function later(a: Exemplar, b: Exemplar): boolean {
+  return (a.timestamp ?? -Infinity) > (b.timestamp ?? -Infinity);
 }
 
 function written(page: Page, at: number, width: number): boolean {

@@ -15,12 +15,16 @@
 // overflow, it is carried into the Float64 part under the thread's carry sequence, so that no
 // reader ever adds a half-carried value. Per-instance gauges use the Float64 parts only.
 //
+// Exemplars (counters and histograms) go to the thread's own exemplar slot of the value (see
+// exemplars.ts), once the store has claimed one; until then the store keeps them.
+//
 // A shared gauge is last-writer-wins for set() and adds up inc()/dec() from every thread: set()
 // starts a new epoch of the series (an atomic counter in the arena) and what any thread added
 // under an older epoch no longer counts.
 
 import type { MetricInfo, SeriesValues } from "../../core/backend.ts";
 import { labelsText } from "../../core/_labeltext.ts";
+import type { Exemplar } from "../../core/types.ts";
 import type { Entry, Page } from "./directory.ts";
 
 /** What a series' values need from the thread's store. */
@@ -31,6 +35,13 @@ export interface SeriesStore {
   read(series: SharedSeries, index: number): number;
   /** Waits until every queued registration is done. */
   flush(): Promise<void>;
+  /**
+   * Writes an exemplar into this thread's slot of the value, or keeps it until the series is
+   * registered or a slot is there.
+   */
+  exemplar(series: SharedSeries, index: number, exemplar: Exemplar): void;
+  /** The newest exemplar of each value of a series, every thread's slots compared. */
+  readExemplars(series: SharedSeries): (Exemplar | undefined)[] | undefined;
 }
 
 /** The number of slots a series takes per thread. */
@@ -152,6 +163,16 @@ export class SharedSums extends SharedSeries {
 
   set(index: number, value: number): void {
     if (this.ints !== undefined) this.carryInto(this.slot + index, value, true);
+  }
+
+  exemplar(index: number, exemplar: Exemplar): void {
+    if (!this.disposed) this.store.exemplar(this, index, exemplar);
+  }
+
+  exemplars(): (Exemplar | undefined)[] | undefined | Promise<(Exemplar | undefined)[] | undefined> {
+    if (this.entry !== undefined) return this.store.readExemplars(this);
+    if (this.disposed) return undefined;
+    return this.store.flush().then(() => this.exemplars());
   }
 
   protected replay(): void {
