@@ -821,10 +821,12 @@ test("prom-client's labels-first calls are TypeErrors showing the theus form, an
   for (const family of await registry.collect()) assert.deepEqual(family.series, [], family.name);
 });
 
-test('positional labels("GET", "200") is a TypeError showing labels({ method: "GET", status: "200" })', async () => {
+test('positional labels("GET", "200") is a TypeError showing labels({ method: "GET", status: "…" })', async () => {
   const registry = new Registry();
   const c = new Counter({ name: "hits_total", help: "Hits", labelNames: ["method", "status"], registry });
-  assert.throws(() => loose(c).labels("GET", "200"), error(['labels({ method: "GET", status: "200" })']));
+  // The first value is shown; the others are left for the reader to fill in (reading every argument
+  // would cost the lookup path of labels() its speed).
+  assert.throws(() => loose(c).labels("GET", "200"), error(['labels({ method: "GET", status: "…" })']));
   const h = new Histogram({ name: "wait_seconds", help: "Wait", labelNames: ["queue"], registry });
   assert.throws(() => loose(h).labels("email"), error(['labels({ queue: "email" })']));
   assert.deepEqual((await familyOf(registry, "hits")).series, []);
