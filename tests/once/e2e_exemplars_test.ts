@@ -15,27 +15,19 @@
 // A missing /usr/bin/prometheus, redis-server or dist/ is a failure, never a skip.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { HTTP_DURATION_BUCKETS } from "../../adapters/http.ts";
 import { test } from "../_harness.ts";
+import { PROMETHEUS, startPrometheus } from "../_prometheus.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
-import {
-  type Child,
-  freePort,
-  type RecordingProxy,
-  recordingProxy,
-  sleep,
-  startProcess,
-  waitUntil,
-} from "../_servers.ts";
+import { type Child, type RecordingProxy, sleep, startProcess, waitUntil } from "../_servers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = join(ROOT, "node_modules", ".bin");
-const PROMETHEUS = "/usr/bin/prometheus";
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const LISTENING = /theus example \((\w+)\) listening on (http:\/\/127\.0\.0\.1:(\d+)\/) — metrics at \S+/;
 const KEY_PREFIX = "e2eexemplars";
@@ -380,56 +372,18 @@ test(
       }));
 
       // Prometheus, with exemplar storage, scraping each example through a recording proxy.
-      const scrapeConfigs = [];
-      for (const { runtime, port } of services) {
-        const proxy = await recordingProxy(port);
-        proxies.push(proxy);
-        scrapeConfigs.push({
-          job_name: `theus-${runtime}`,
-          static_configs: [{
-            targets: [`127.0.0.1:${proxy.port}`],
-            labels: { instance: `${runtime}-example` },
-          }],
-        });
-      }
-      const config = join(dir, "prometheus.yml"); // JSON is YAML
-      writeFileSync(
-        config,
-        JSON.stringify({
-          global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
-          scrape_configs: scrapeConfigs,
-        }),
+      const api = await startPrometheus(
+        dir,
+        services.map(({ runtime, port }) => ({
+          job: `theus-${runtime}`,
+          instance: `${runtime}-example`,
+          port,
+        })),
+        { proxies, started: (child: Child) => (prometheus = child) },
+        { args: ["--enable-feature=exemplar-storage"], timeoutMs: 15_000 },
       );
-      const promPort = await freePort();
-      const api = `http://127.0.0.1:${promPort}`;
-      prometheus = await startProcess({
-        name: "prometheus",
-        command: PROMETHEUS,
-        args: [
-          `--config.file=${config}`,
-          `--storage.tsdb.path=${join(dir, "data")}`,
-          `--web.listen-address=127.0.0.1:${promPort}`,
-          "--enable-feature=exemplar-storage",
-        ],
-        cwd: dir,
-      });
-      const prom = prometheus;
+      const prom = prometheus!;
       const abort = () => prom.closed() ? `prometheus exited:\n${prom.output()}` : undefined;
-      await waitUntil("Prometheus to be ready", async () => {
-        const res = await fetch(`${api}/-/ready`);
-        await res.arrayBuffer();
-        return res.ok || undefined;
-      }, { abort, timeoutMs: 15_000 });
-      await waitUntil("every target to be scraped and up", async () => {
-        const data = await getJson(`${api}/api/v1/targets?state=active`) as {
-          activeTargets: { labels: Record<string, string>; health: string; lastError: string }[];
-        };
-        const down = data.activeTargets.filter((t) => t.health !== "up");
-        if (data.activeTargets.length === services.length && down.length === 0) return true;
-        throw new Error(
-          down.map((t) => `${t.labels.job} ${t.health} ${t.lastError}`).join("; ") || "no targets",
-        );
-      }, { abort, timeoutMs: 15_000 });
 
       const exemplarsOf = async (expr: string): Promise<Exemplar[]> => {
         const end = Date.now() / 1000 + 1;

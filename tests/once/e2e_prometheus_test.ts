@@ -5,22 +5,15 @@
 // A missing /usr/bin/prometheus or dist/ is a failure, never a skip.
 
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "../_harness.ts";
-import {
-  type Child,
-  freePort,
-  type RecordingProxy,
-  recordingProxy,
-  startProcess,
-  waitUntil,
-} from "../_servers.ts";
+import { PROMETHEUS, startPrometheus } from "../_prometheus.ts";
+import { type Child, type RecordingProxy, startProcess, waitUntil } from "../_servers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const PROMETHEUS = "/usr/bin/prometheus";
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const HITS = 37; // GET / -> 200
 const MISSES = 5; // GET /missing -> 404
@@ -105,57 +98,17 @@ test(
         }
       }
 
-      const scrapeConfigs = [];
-      for (const { runtime, port } of services) {
-        const proxy = await recordingProxy(port);
-        proxies.push(proxy);
-        scrapeConfigs.push({
-          job_name: `theus-${runtime}`,
-          static_configs: [{
-            targets: [`127.0.0.1:${proxy.port}`],
-            labels: { instance: `${runtime}-example` },
-          }],
-        });
-      }
-      const config = join(dir, "prometheus.yml"); // JSON is YAML
-      writeFileSync(
-        config,
-        JSON.stringify({
-          global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
-          scrape_configs: scrapeConfigs,
-        }),
+      const api = await startPrometheus(
+        dir,
+        services.map(({ runtime, port }) => ({
+          job: `theus-${runtime}`,
+          instance: `${runtime}-example`,
+          port,
+        })),
+        { proxies, started: (child) => children.push(child) },
       );
-      const promPort = await freePort();
-      const api = `http://127.0.0.1:${promPort}`;
-      const prometheus = await startProcess({
-        name: "prometheus",
-        command: PROMETHEUS,
-        args: [
-          `--config.file=${config}`,
-          `--storage.tsdb.path=${join(dir, "data")}`,
-          `--web.listen-address=127.0.0.1:${promPort}`,
-        ],
-        cwd: dir,
-      });
-      children.push(prometheus);
+      const prometheus = children[children.length - 1];
       const abort = () => prometheus.closed() ? `prometheus exited:\n${prometheus.output()}` : undefined;
-
-      await waitUntil("Prometheus to be ready", async () => {
-        const res = await fetch(`${api}/-/ready`);
-        await res.arrayBuffer();
-        return res.ok || undefined;
-      }, { abort });
-      await waitUntil("every target to be scraped and up", async () => {
-        // deno-lint-ignore no-explicit-any
-        const { data } = await getJson(`${api}/api/v1/targets?state=active`) as { data: any };
-        const targets: { labels: Record<string, string>; health: string; lastError: string }[] =
-          data.activeTargets;
-        const down = targets.filter((t) => t.health !== "up");
-        if (targets.length === EXAMPLES.length && down.length === 0) return true;
-        throw new Error(
-          down.map((t) => `${t.labels.job} ${t.health} ${t.lastError}`).join("; ") || "no targets",
-        );
-      }, { abort });
 
       const query = async (expr: string): Promise<Record<string, number>> => {
         const { data } = await getJson(`${api}/api/v1/query?query=${encodeURIComponent(expr)}`);
