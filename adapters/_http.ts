@@ -122,12 +122,10 @@ export interface CheckedOptions<In> {
  *
  * @param options What the caller gave.
  * @param what The adapter, for error messages (`instrument()`).
- * @param extra Options of the adapter's own, allowed besides the shared ones.
  */
 export function checkOptions<In>(
   options: unknown,
   what: string,
-  extra: readonly string[] = [],
 ): CheckedOptions<In> {
   if (options === undefined) options = {};
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
@@ -135,8 +133,8 @@ export function checkOptions<In>(
   }
   const given = options as HttpMetricsOptions<In>;
   for (const key of Object.keys(given)) {
-    if (!KEYS.has(key) && !extra.includes(key)) {
-      const known = [...KEYS, ...extra].map((name) => `"${name}"`).join(", ");
+    if (!KEYS.has(key)) {
+      const known = [...KEYS].map((name) => `"${name}"`).join(", ");
       throw new TypeError(`Unknown option "${key}" of ${what}: expected one of ${known}`);
     }
   }

@@ -380,7 +380,7 @@ export abstract class Metric<L extends string = string> implements Collector {
     if (typeof labels !== "object" || labels === null || Array.isArray(labels)) {
       // prom-client's positional form, labels("GET", "200"), and other shapes. Only the first value
       // is shown: reading `arguments` here slows the lookup above by 15 % on V8.
-      throw positionalLabels(family.name, family.labelNames, [labels]);
+      throw positionalLabels(family.name, family.labelNames, labels);
     }
     const merged = { ...this.#labels, ...checkLabels(labels, family.name, family.labelSet, "label") };
     if (!names.every((label) => Object.hasOwn(merged, label))) {
@@ -444,7 +444,6 @@ export abstract class Metric<L extends string = string> implements Collector {
       root.#drop(root);
       root._renew();
     }
-    family.version++;
   }
 
   /** Removes every child, except the metric itself when it is observable. */
@@ -505,7 +504,6 @@ export abstract class Metric<L extends string = string> implements Collector {
       family: () => this.#collectFamily(),
       present: family.present,
       retire: () => {
-        family.version++;
         this.clear();
         if (family.root.isObservable) this.#drop(family.root);
       },
@@ -862,15 +860,11 @@ async function scrapeTime<M>(
 }
 
 /** The error for a call shape that takes labels positionally, the way prom-client does. */
-export function positionalLabels(
-  metric: string,
-  names: readonly string[],
-  given: readonly unknown[],
-): TypeError {
-  const pairs = names.map((name, i) => `${name}: ${JSON.stringify(String(given[i] ?? "…"))}`);
+export function positionalLabels(metric: string, names: readonly string[], first: unknown): TypeError {
+  const pairs = names.map((name, i) => `${name}: ${JSON.stringify(i === 0 ? String(first) : "…")}`);
   return new TypeError(
     `Invalid labels for metric "${metric}": labels() takes an object of label values, got ${
-      describe(given[0])
+      describe(first)
     }; write labels({ ${pairs.join(", ")} })`,
   );
 }
