@@ -49,6 +49,44 @@ export interface HistogramSeries {
   readonly count: number;
   /** The latest exemplar of each bucket, by the position of its bound; absent where none. */
   readonly exemplars?: readonly (Exemplar | undefined)[];
+  /** The native (sparse, exponential) buckets of a native histogram; absent for a classic one. */
+  readonly native?: NativeBuckets;
+}
+
+/**
+ * The sparse buckets of a native histogram, as Prometheus defines them. With
+ * `base = 2 ** (2 ** -schema)`, positive bucket `index` counts the observations in
+ * `(base ** (index - 1), base ** index]`, and negative bucket `index` those in
+ * `[-(base ** index), -(base ** (index - 1)))`. Observations within `zeroThreshold` of zero are
+ * counted in the zero bucket.
+ */
+export interface NativeBuckets {
+  /** The resolution: from -4 (each bucket 65,536 times as wide as the last) to 8 (2 ** (1/256)). */
+  readonly schema: number;
+  /** The half-width of the zero bucket: `[-zeroThreshold, zeroThreshold]`. */
+  readonly zeroThreshold: number;
+  /** The observations in the zero bucket. */
+  readonly zeroCount: number;
+  /** The positive buckets that hold observations, by ascending index; counts not cumulative. */
+  readonly positive: readonly NativeBucket[];
+  /** The negative buckets that hold observations, by ascending index; counts not cumulative. */
+  readonly negative: readonly NativeBucket[];
+}
+
+/** One bucket of a native histogram: its index and the observations in it alone. */
+export interface NativeBucket {
+  /** The bucket's index (see {@linkcode NativeBuckets}). */
+  readonly index: number;
+  /** The observations in this bucket alone. */
+  readonly count: number;
+}
+
+/** One quantile of a summary series. */
+export interface Quantile {
+  /** The rank, between 0 and 1 (`0.99`). */
+  readonly quantile: number;
+  /** The value at that rank in the summary's window; NaN when the window holds no observation. */
+  readonly value: number;
 }
 
 /** One series of a summary family. */
@@ -59,6 +97,8 @@ export interface SummarySeries {
   readonly sum: number;
   /** The number of observations. */
   readonly count: number;
+  /** The quantiles over the summary's sliding window, by ascending rank; absent when it has none. */
+  readonly quantiles?: readonly Quantile[];
 }
 
 /** A counter, gauge or untyped family. */
