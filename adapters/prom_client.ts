@@ -78,9 +78,9 @@ type PromValue = NonNullable<PromClientMetric["values"]>[number];
  *   written canonically (`le="1.0"` where prom-client writes `le="1"`), as client_golang and
  *   client_python do and Prometheus 3 normalises to at ingestion (Prometheus 2 sees a new
  *   series for such a bucket);
- * - summaries: `_sum` and `_count` only. A theus summary has no quantiles (so that it can be
- *   summed across processes and backends), and the quantile series (`x{quantile="0.99"}`) are
- *   dropped; `rate(x_sum[5m]) / rate(x_count[5m])` still gives the mean;
+ * - summaries: their quantiles (`x{quantile="0.99"}`), `_sum` and `_count`, as prom-client
+ *   computed them (in its process only: unlike a theus summary's, they do not add up across
+ *   processes);
  * - any other type: untyped, one family per sample name;
  * - label values become strings (`String(value)`, as prom-client writes them), default labels
  *   (`setDefaultLabels`) included, since `getMetricsAsJSON()` applies them;
@@ -281,17 +281,30 @@ function summaryOf(name: string, help: string, values: readonly PromValue[]): Me
   };
   const groups = new Map<string, Pending>();
   for (const v of values) {
-    // The quantile samples (metricName absent, a `quantile` label) have no place in a theus
-    // summary and are dropped.
     const sample = v.metricName ?? name;
     if (sample === `${name}_sum`) groupOf(groups, labelsOf(v.labels)).sum = v.value;
     else if (sample === `${name}_count`) groupOf(groups, labelsOf(v.labels)).count = v.value;
+    else if (sample === name && v.labels?.quantile !== undefined) {
+      // A quantile sample: metricName absent, the rank in the quantile label.
+      const quantile = Number(v.labels.quantile);
+      if (!(quantile >= 0 && quantile <= 1)) fail(`a quantile has the label ${describe(v.labels.quantile)}`);
+      // prom-client's buckets map is keyed by number; a summary's by rank.
+      groupOf(groups, labelsOf(v.labels, "quantile")).buckets.set(quantile, v.value);
+    }
   }
   const series: SummarySeries[] = [];
   for (const group of groups.values()) {
     if (group.count === undefined) fail(`the series ${JSON.stringify(group.labels)} has no _count`);
     if (group.sum === undefined) fail(`the series ${JSON.stringify(group.labels)} has no _sum`);
-    series.push({ labels: group.labels, sum: group.sum!, count: group.count! });
+    const quantiles = [...group.buckets].sort(([a], [b]) => a - b).map(([quantile, value]) => ({
+      quantile,
+      value,
+    }));
+    series.push(
+      quantiles.length === 0
+        ? { labels: group.labels, sum: group.sum!, count: group.count! }
+        : { labels: group.labels, sum: group.sum!, count: group.count!, quantiles },
+    );
   }
   return { name, help, type: "summary", series };
 }

@@ -130,9 +130,24 @@ function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<Metr
     };
   }
   if (family.type === "summary") {
+    // Quantile label texts, made once per rank.
+    const ranks = new Map<number, string>();
+    const rankText = (q: number) => {
+      let text = ranks.get(q);
+      if (text === undefined) ranks.set(q, text = `quantile="${formatValue(q)}"} `);
+      return text;
+    };
     return (series) => {
-      const { labels, sum, count } = series as SeriesOf<typeof family>;
-      return sumAndCount(labelText(labels), sum, count);
+      const { labels: set, sum, count, quantiles } = series as SeriesOf<typeof family>;
+      const labels = labelText(set);
+      let text = "";
+      if (quantiles !== undefined) {
+        const open = labels === "" ? `${name}{` : `${name}{${labels},`;
+        for (const { quantile, value } of quantiles) {
+          text += `${open}${rankText(quantile)}${formatValue(value)}\n`;
+        }
+      }
+      return text + sumAndCount(labels, sum, count);
     };
   }
   const sample = family.type === "counter" ? `${name}_total` : family.type === "info" ? `${name}_info` : name;

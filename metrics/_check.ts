@@ -164,9 +164,23 @@ export function checkFamily(family: MetricFamily): MetricFamily {
           if (exemplar !== undefined) checkCollectedExemplar(exemplar, name);
         }
       }
+      const native = (series as { native?: unknown }).native;
+      if (native !== undefined) checkNative(native, fail);
     } else if (family.type === "summary") {
-      const s = series as { sum?: unknown; count?: unknown };
+      const s = series as { sum?: unknown; count?: unknown; quantiles?: unknown };
       if (typeof s.sum !== "number" || typeof s.count !== "number") fail("sum and count must be numbers");
+      if (s.quantiles !== undefined) {
+        if (!Array.isArray(s.quantiles)) fail("quantiles must be an array of { quantile, value }");
+        let previous = -1;
+        for (const q of s.quantiles as unknown[]) {
+          const { quantile, value } = (q ?? {}) as { quantile?: unknown; value?: unknown };
+          if (typeof quantile !== "number" || !(quantile >= 0 && quantile <= 1) || !(quantile > previous)) {
+            fail("each quantile must be a number between 0 and 1, in ascending order, given once");
+          }
+          if (typeof value !== "number") fail("each quantile needs a number value (NaN for none)");
+          previous = quantile as number;
+        }
+      }
     } else {
       const value = (series as { value?: unknown }).value;
       if (typeof value !== "number") fail("each series needs a number value");
@@ -188,6 +202,38 @@ export function checkFamily(family: MetricFamily): MetricFamily {
     if (series !== family.series) return { ...family, series };
   }
   return exposed === name ? family : { ...family, name: exposed };
+}
+
+// The native buckets of a histogram series a custom collector returns.
+function checkNative(native: unknown, fail: (why: string) => never): void {
+  const n = native as {
+    schema?: unknown;
+    zeroThreshold?: unknown;
+    zeroCount?: unknown;
+    positive?: unknown;
+    negative?: unknown;
+  };
+  if (typeof n !== "object" || n === null) fail("native must be an object");
+  if (typeof n.schema !== "number" || !Number.isInteger(n.schema) || n.schema < -4 || n.schema > 8) {
+    fail("native.schema must be a whole number from -4 to 8");
+  }
+  if (typeof n.zeroThreshold !== "number" || !(n.zeroThreshold >= 0 && n.zeroThreshold < Infinity)) {
+    fail("native.zeroThreshold must be a finite number of at least 0");
+  }
+  if (typeof n.zeroCount !== "number" || !(n.zeroCount >= 0)) fail("native.zeroCount must be a number >= 0");
+  for (const side of ["positive", "negative"] as const) {
+    const buckets = n[side];
+    if (!Array.isArray(buckets)) fail(`native.${side} must be an array of { index, count }`);
+    let previous = -Infinity;
+    for (const bucket of buckets as unknown[]) {
+      const { index, count } = (bucket ?? {}) as { index?: unknown; count?: unknown };
+      if (typeof index !== "number" || !Number.isInteger(index) || !(index > previous)) {
+        fail(`native.${side} indices must be whole numbers in ascending order, each given once`);
+      }
+      if (typeof count !== "number" || !(count >= 0)) fail(`native.${side} counts must be numbers >= 0`);
+      previous = index as number;
+    }
+  }
 }
 
 // An exemplar a custom collector returns: checked as one recorded by a metric is.

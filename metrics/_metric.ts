@@ -82,10 +82,9 @@ const COMMON_OPTIONS = [
 // What a prom-client (or client_python) option is called here, or why it does not exist.
 const OPTION_HINTS: Record<string, string> = {
   registers: `theus takes one registry: "registry" (a Registry, or null for none)`,
-  percentiles: `theus calls them "quantiles"; theus' Summary exposes _count and _sum only for now`,
-  quantiles: `theus' Summary exposes _count and _sum only for now`,
-  maxAgeSeconds: `theus' Summary exposes _count and _sum only for now, without a window`,
-  ageBuckets: `theus' Summary exposes _count and _sum only for now, without a window`,
+  percentiles: `theus calls them "quantiles"`,
+  pruneAgedBuckets: `theus' summary window always drops slices older than "maxAgeSeconds"`,
+  compressCount: `theus' quantiles need no compression: a summary keeps at most 2,048 buckets per slice`,
   aggregator:
     `on a shared backend, a gauge's "mode" says how the processes' values combine ("sum", "max", "min", …)`,
   labels: `label names are "labelNames", and values for some of them "defaultLabels"`,
@@ -126,6 +125,8 @@ export interface TypeSpec {
    * for the metric. The type reads its series with it and `present()` reshapes them.
    */
   storedLabel?(name: string): string;
+  /** What the stored series are: gauges in mode `shared` (the default), or counters. */
+  readonly storedType?: "gauge" | "counter";
   /**
    * Reshapes a family as it was read (a gauge family of the stored series) into the family the
    * type exposes.
@@ -486,7 +487,7 @@ export abstract class Metric<L extends string = string> implements Collector {
   get [INTERNAL](): MetricInternals {
     const family = this.#family;
     const stored = family.storedLabel !== undefined;
-    const type = stored ? "gauge" : family.spec.type;
+    const type = stored ? family.spec.storedType ?? "gauge" : family.spec.type;
     return {
       binding: family.binding,
       claims: family.spec.claims(family.exposedName),
@@ -498,7 +499,7 @@ export abstract class Metric<L extends string = string> implements Collector {
         type,
         labelNames: family.storedNames,
         buckets: type === "histogram" ? family.extra as readonly number[] : undefined,
-        gaugeMode: stored ? "shared" : type === "gauge" ? family.extra as GaugeMode : undefined,
+        gaugeMode: type !== "gauge" ? undefined : stored ? "shared" : family.extra as GaugeMode,
         perInstance: family.perInstance || undefined,
       },
       family: () => this.#collectFamily(),
@@ -547,12 +548,13 @@ export abstract class Metric<L extends string = string> implements Collector {
   protected _storedValues(value: string): SeriesValues {
     if (!this.isObservable) return new Incomplete(() => this._incomplete());
     const family = this.#family;
+    const type = family.spec.storedType ?? "gauge";
     const metric: MetricInfo = {
       name: family.name,
-      type: "gauge",
+      type,
       labelValues: this._storedLabels(value),
       labelNames: family.storedNames,
-      gaugeMode: "shared",
+      gaugeMode: type === "gauge" ? "shared" : undefined,
       perInstance: family.perInstance || undefined,
     };
     return family.binding.values(metric, undefined);
@@ -666,9 +668,9 @@ export abstract class Metric<L extends string = string> implements Collector {
       ({
         name: family.exposedName,
         help: family.help,
-        type: stored ? "gauge" : family.spec.type,
+        type: stored ? family.spec.storedType ?? "gauge" : family.spec.type,
         series: stored ? (all as (Series | readonly Series[])[]).flat() : all,
-        ...(family.spec.type === "histogram" ? { buckets: family.extra } : {}),
+        ...(!stored && family.spec.type === "histogram" ? { buckets: family.extra } : {}),
       }) as MetricFamily;
     const started = performance.now();
     for (let i = 0; i < children.length; i++) {
