@@ -1,6 +1,6 @@
 // The machinery every metric type shares: options, labels, the cache of children, collection.
 
-import type { GaugeMode, MetricInfo, SeriesValues } from "../core/backend.ts";
+import type { CollectTarget, GaugeMode, MetricInfo, SeriesValues } from "../core/backend.ts";
 import { checkMetricName, describe, quoteList } from "../core/_names.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type {
@@ -135,6 +135,12 @@ export interface TypeSpec {
    * @param extra The type's validated options.
    */
   present?(family: MetricFamily, extra: unknown): MetricFamily;
+  /**
+   * Whether a stored series, by the value of its stored label, has expired (a summary's bucket
+   * of a slice that left the window): a collection that reads one deletes it from a shared
+   * store, whoever wrote it (a process that has gone leaves its last slices behind).
+   */
+  expired?(value: string, extra: unknown): boolean;
 }
 
 type Series = MetricFamily["series"][number];
@@ -170,9 +176,25 @@ class Family {
     const reshape = spec.present;
     if (reshape !== undefined || unit !== undefined) {
       this.present = (read) => {
+        if (spec.expired !== undefined) this.#sweep(read, spec.expired);
         const family = reshape === undefined ? read : reshape(read, extra);
         return unit === undefined ? family : { ...family, unit } as MetricFamily;
       };
+    }
+  }
+
+  // Stored series already deleted as expired, so that each is deleted once.
+  #swept = new WeakSet<Labels>();
+
+  // Deletes the expired stored series of a family as read from a shared store.
+  #sweep(read: MetricFamily, expired: (value: string, extra: unknown) => boolean): void {
+    const label = this.storedLabel!;
+    let target: CollectTarget | undefined;
+    for (const series of read.series) {
+      const value = series.labels[label];
+      if (value === undefined || !expired(value, this.extra) || this.#swept.has(series.labels)) continue;
+      if (Object.isFrozen(series.labels)) this.#swept.add(series.labels);
+      this.binding.remove(target ??= this.root[INTERNAL].target, series.labels);
     }
   }
 

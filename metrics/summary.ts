@@ -11,7 +11,7 @@ import { quantiles as rank } from "../core/_exponential.ts";
 import { sampleNames } from "./_check.ts";
 import { labelsFirst, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
 import { Observer } from "./_observer.ts";
-import { BUCKET_LABEL, BucketGroup, type BucketOwner, groupStored, Merged } from "./_sketch.ts";
+import { BUCKET_LABEL, BucketGroup, type BucketOwner, groupStored, Merged, parseBucket } from "./_sketch.ts";
 import { checkNumber } from "./_timer.ts";
 
 /** Options of {@linkcode Summary}. */
@@ -57,7 +57,19 @@ const WINDOW_SPEC: TypeSpec = {
   storedLabel: () => BUCKET_LABEL,
   storedType: "counter",
   present: (family, extra) => present(family, extra as Window),
+  expired(value, extra) {
+    const parsed = parseBucket(value);
+    return parsed !== undefined && (parsed.kind === "p" || parsed.kind === "n" || parsed.kind === "z") &&
+      parsed.group < oldestSlice(extra as Window, Date.now());
+  },
 };
+
+// The start of the oldest slice still in the window at `now`, less half a millisecond (slice
+// starts are rounded to whole milliseconds).
+function oldestSlice(window: Window, now: number): number {
+  const current = Math.round(Math.floor(now / window.slice) * window.slice);
+  return current - (window.ageBuckets - 1) * window.slice - 0.5;
+}
 
 /**
  * Summary keeps the count and the sum of observations, exposed as `_count` and `_sum`, and,
@@ -150,7 +162,7 @@ export class Summary<const L extends string = string> extends Observer<L> {
     const oldest = start - (ageBuckets - 1) * slice;
     const kept: BucketGroup[] = [];
     for (const group of this.#slices) {
-      if (Number(group.key) >= oldest - 0.5) kept.push(group);
+      if (Number(group.key) > oldest - 0.5) kept.push(group);
       else group.expire();
     }
     let current = kept.find((group) => group.key === String(start));
@@ -288,10 +300,8 @@ function checkWindow(options: SummaryOptions): Window | undefined {
 // The summary family from the family as stored: count, sum, and the quantiles of the buckets
 // of the slices still in the window, whoever wrote them.
 function present(family: MetricFamily, window: Window): SummaryFamily {
-  const now = Date.now();
-  // A slice counts while its start is within maxAge of the start of the current one.
-  const current = Math.round(Math.floor(now / window.slice) * window.slice);
-  const oldest = current - (window.ageBuckets - 1) * window.slice - 0.5;
+  // A slice counts while it is one of the last ageBuckets, the current one included.
+  const oldest = oldestSlice(window, Date.now());
   const series: SummarySeries[] = [];
   for (const { labels, parts } of groupStored(family)) {
     let count = 0;

@@ -32,8 +32,12 @@ export class Reader {
   #transport: Transport;
   #options: RemoteOptions;
   // Label sets parsed from field text, kept so that every scrape returns the same objects (the
-  // exposition caches their rendered text).
+  // exposition caches their rendered text). In two generations, so that label sets no longer
+  // stored (a summary's buckets of past slices) are forgotten: once as many new ones were parsed
+  // as the older generation holds, it is dropped, and what is still read was moved to the young.
   #labels = new Map<string, Labels>();
+  #older = new Map<string, Labels>();
+  #parsed = 0;
 
   constructor(transport: Transport, options: RemoteOptions) {
     this.#transport = transport;
@@ -147,10 +151,18 @@ export class Reader {
   #labelsOf(text: string, names: readonly string[]): Labels | undefined {
     const key = `${names.join(",")}|${text}`;
     let labels = this.#labels.get(key);
+    if (labels !== undefined) return labels;
+    labels = this.#older.get(key);
     if (labels === undefined) {
       labels = parseLabels(text, names);
-      if (labels !== undefined) this.#labels.set(key, labels);
+      if (labels === undefined) return undefined;
+      if (++this.#parsed > Math.max(10_000, this.#older.size)) {
+        this.#older = this.#labels;
+        this.#labels = new Map();
+        this.#parsed = 0;
+      }
     }
+    this.#labels.set(key, labels);
     return labels;
   }
 }
