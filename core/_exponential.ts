@@ -68,8 +68,10 @@ export function bucketIndex(value: number, schema: number): number {
   F64[0] = value;
   const high = U32[HIGH];
   const biased = (high >>> 20) & 0x7ff;
-  // Subnormal numbers and Infinity take the long way.
-  if (biased === 0 || biased === 0x7ff) return slowIndex(value, schema);
+  // A subnormal number is scaled up by 2 ** 64, exactly, and its index moved back down by 64
+  // powers of two; Infinity takes the long way.
+  if (biased === 0) return bucketIndex(value * 2 ** 64, schema) - (schema > 0 ? 64 << schema : 64 >> -schema);
+  if (biased === 0x7ff) return slowIndex(value, schema);
   // value = 2 ** e * f, 1 <= f < 2; f is 1 exactly for a power of two.
   const e = biased - 1023;
   const power = (high & 0xfffff) === 0 && U32[LOW] === 0;
@@ -122,7 +124,7 @@ export function schemaFor(factor: number): number {
   const floor = Math.floor(Math.log2(Math.log2(factor)));
   if (floor <= -SCHEMA_MAX) return SCHEMA_MAX;
   if (floor >= -SCHEMA_MIN) return SCHEMA_MIN;
-  return -floor;
+  return floor === 0 ? 0 : -floor;
 }
 
 /**
@@ -135,8 +137,8 @@ export function schemaFor(factor: number): number {
 export function representative(index: number, schema: number): number {
   const lower = upperBound(index - 1, schema);
   const upper = upperBound(index, schema);
-  if (upper === Infinity) return lower === Infinity ? Infinity : 2 * lower;
-  return (2 * lower * upper) / (lower + upper);
+  // 2 * lower * upper / (lower + upper), written so as not to overflow or underflow.
+  return lower * (2 / (1 + lower / upper));
 }
 
 /** Counts by bucket index, the zero bucket apart: a sketch of many values, ready to be ranked. */

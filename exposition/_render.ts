@@ -134,7 +134,7 @@ function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<Metr
     const ranks = new Map<number, string>();
     const rankText = (q: number) => {
       let text = ranks.get(q);
-      if (text === undefined) ranks.set(q, text = `quantile="${formatValue(q)}"} `);
+      if (text === undefined) ranks.set(q, text = `quantile="${formatBound(q)}"} `);
       return text;
     };
     return (series) => {
@@ -144,6 +144,8 @@ function seriesWriter(family: MetricFamily, om: boolean): (series: SeriesOf<Metr
       if (quantiles !== undefined) {
         const open = labels === "" ? `${name}{` : `${name}{${labels},`;
         for (const { quantile, value } of quantiles) {
+          // OpenMetrics has no negative quantile values: they are left out there, as a negative sum is.
+          if (om && value < 0) continue;
           text += `${open}${rankText(quantile)}${formatValue(value)}\n`;
         }
       }

@@ -13,6 +13,7 @@ import { labelsFirst, type MetricOptions, readValue, type TypeSpec } from "./_me
 import { Observer } from "./_observer.ts";
 import { BUCKET_LABEL, BucketGroup, type BucketOwner, groupStored, Merged, parseBucket } from "./_sketch.ts";
 import { checkNumber } from "./_timer.ts";
+import { describe } from "../core/_names.ts";
 
 /** Options of {@linkcode Summary}. */
 export interface SummaryOptions<L extends string = string> extends MetricOptions<L> {
@@ -273,15 +274,20 @@ function checkWindow(options: SummaryOptions): Window | undefined {
     }
   }
   const maxAge = maxAgeSeconds ?? 600;
-  if (typeof maxAge !== "number" || !(maxAge > 0 && maxAge < Infinity)) {
+  const slices = ageBuckets ?? 5;
+  for (const [key, value] of [["maxAgeSeconds", maxAge], ["ageBuckets", slices]] as const) {
+    if (typeof value !== "number") {
+      throw new TypeError(`Invalid ${key} for summary "${name}": expected a number, got ${describe(value)}`);
+    }
+  }
+  if (!(maxAge > 0 && maxAge < Infinity)) {
     throw new RangeError(
       `Invalid maxAgeSeconds for summary "${name}": expected a positive number of seconds, got ${
         String(maxAge)
       }`,
     );
   }
-  const slices = ageBuckets ?? 5;
-  if (typeof slices !== "number" || !Number.isInteger(slices) || slices < 1 || slices > 1000) {
+  if (!Number.isInteger(slices) || slices < 1 || slices > 1000) {
     throw new RangeError(
       `Invalid ageBuckets for summary "${name}": expected a whole number from 1 to 1000, got ${
         String(slices)

@@ -22,11 +22,18 @@ import {
   type HistogramSeries,
   metricsHandler,
   Registry,
+  type SummarySeries,
 } from "../mod.ts";
 import { fromPromClient, type PromClientMetric, type PromClientRegistry } from "../adapters/prom_client.ts";
 import { runtime, test } from "./_harness.ts";
 import { parseSamples, type Sample } from "./_samples.ts";
-import { assertOpenMetrics, assertPromtool, assertRoundTrip } from "./_validate.ts";
+import {
+  assertOpenMetrics,
+  assertPromtool,
+  assertRoundTrip,
+  goFloat,
+  type ParsedFamily,
+} from "./_validate.ts";
 
 // --- fixtures -----------------------------------------------------------------------------
 
@@ -140,14 +147,10 @@ function comments(text: string, kind: "TYPE" | "HELP"): Map<string, string> {
 const OURS = (name: string) => name.startsWith("bridge_");
 const THEIRS = (name: string) => !name.startsWith("theus_");
 
-/**
- * prom-client's 0.0.4 samples as the bridge writes them: a counter named without `_total`
- * gains it, and a summary's quantile samples are dropped.
- */
+/** prom-client's 0.0.4 samples as the bridge writes them: a counter named without `_total` gains it. */
 function asBridged(samples: Map<string, number>): Map<string, number> {
   const out = new Map<string, number>();
   for (const [key, value] of samples) {
-    if (key.startsWith("bridge_payload_bytes[") && key.includes('["quantile"')) continue;
     out.set(
       key.startsWith("bridge_retries[") ? key.replace("bridge_retries[", "bridge_retries_total[") : key,
       value,
@@ -165,6 +168,40 @@ function assertSameSamples(actual: Map<string, number>, expected: Map<string, nu
   }
 }
 
+/**
+ * assertRoundTrip's model of a summary has `_sum` and `_count` only: the quantile samples are
+ * checked apart, each against the quantiles of the collected series with the same labels.
+ */
+function assertRoundTripWithQuantiles(
+  families: Awaited<ReturnType<Registry["collect"]>>,
+  parsed: readonly ParsedFamily[],
+): void {
+  const rest = parsed.map((family) =>
+    family.type === "summary"
+      ? { ...family, samples: family.samples.filter(([name]) => name !== family.name) }
+      : family
+  );
+  assertRoundTrip(families, rest);
+  const key = (labels: Record<string, string>) => JSON.stringify(Object.entries(labels).sort());
+  let checked = 0;
+  for (const family of families) {
+    if (family.type !== "summary") continue;
+    const samples = parsed.find((f) => f.name === family.name)!.samples.filter(([name]) =>
+      name === family.name
+    );
+    const expected = (family.series as readonly SummarySeries[]).flatMap((series) =>
+      (series.quantiles ?? []).map(({ quantile, value }) => [key(series.labels), quantile, value])
+    );
+    const actual = samples.map(([, labels, value]) => {
+      const { quantile, ...rest } = labels;
+      return [key(rest), goFloat(quantile), goFloat(value)];
+    });
+    assert.deepEqual(actual, expected, family.name);
+    checked += expected.length;
+  }
+  assert.ok(checked > 0, "no quantile sample was compared");
+}
+
 // --- tests --------------------------------------------------------------------------------
 
 test(`on ${runtime}, prom-client's metrics bridged next to theus' own pass promtool and the OpenMetrics parser`, async () => {
@@ -178,7 +215,7 @@ test(`on ${runtime}, prom-client's metrics bridged next to theus' own pass promt
   const still = theusRegistry(await frozen(prom));
   const families = await still.collect();
   const parsed = await assertOpenMetrics(await generateLatest(still, { format: "openmetrics" }));
-  assertRoundTrip(families, parsed);
+  assertRoundTripWithQuantiles(families, parsed);
   const types = Object.fromEntries(parsed.map((f) => [f.name, f.type]));
   assert.deepEqual(
     [
@@ -198,8 +235,9 @@ test(`on ${runtime}, prom-client's metrics bridged next to theus' own pass promt
   await assertOpenMetrics(await generateLatest(registry, { format: "openmetrics" }));
 });
 
-test("the bridged families have theus' shapes: counters without _total, cumulative buckets ending at +Inf, sum and count", async () => {
-  const registry = theusRegistry(await frozen(promRegistry()));
+test("the bridged families have theus' shapes: counters without _total, cumulative buckets ending at +Inf, sum and count, quantiles", async () => {
+  const snapshot = await frozen(promRegistry());
+  const registry = theusRegistry(snapshot);
   const families = await registry.collect();
   const byName = new Map(families.map((f) => [f.name, f]));
   assert.deepEqual(byName.get("bridge_jobs"), {
@@ -237,14 +275,25 @@ test("the bridged families have theus' shapes: counters without _total, cumulati
     buckets: [Infinity],
     series: [],
   });
+  // The quantiles are prom-client's own, read from its JSON: one value (7) is every quantile.
+  const payload = (await snapshot.getMetricsAsJSON()).find((m) => m.name === "bridge_payload_bytes")!;
+  const quantilesOf = (kind: string) =>
+    payload.values!.filter((v) => v.labels?.kind === kind && v.labels?.quantile !== undefined)
+      .map((v) => ({ quantile: v.labels!.quantile as number, value: v.value }));
+  assert.deepEqual(quantilesOf("csv"), [{ quantile: 0.5, value: 7 }, { quantile: 0.9, value: 7 }, {
+    quantile: 0.99,
+    value: 7,
+  }]);
+  assert.equal(quantilesOf("json").length, 3);
   assert.deepEqual(byName.get("bridge_payload_bytes"), {
     name: "bridge_payload_bytes",
     help: "Payload sizes",
     type: "summary",
-    series: [{ labels: { kind: "json" }, sum: 50_500, count: 100 }, {
+    series: [{ labels: { kind: "json" }, sum: 50_500, count: 100, quantiles: quantilesOf("json") }, {
       labels: { kind: "csv" },
       sum: 7,
       count: 1,
+      quantiles: quantilesOf("csv"),
     }],
   });
 });
@@ -255,19 +304,19 @@ test(`on ${runtime}, the bridged samples are prom-client's own, sample by sample
   const theirs = await prom.metrics();
   const ours = await generateLatest(registry);
 
-  // The metrics this test records hold still: every sample equal, counters' `_total` and the
-  // summary's quantiles aside.
+  // The metrics this test records hold still: every sample equal, the summary's quantiles
+  // included, counters' `_total` aside.
   const expected = asBridged(samplesOf(theirs, OURS));
   assertSameSamples(samplesOf(ours, OURS), expected);
   assert.ok(expected.has("bridge_retries_total[]") && expected.has('bridge_jobs_total[["queue","mail"]]'));
   assert.ok(expected.has('bridge_latency_seconds_bucket[["code","200"],["le","Infinity"],["route","/a"]]'));
   assert.ok(expected.has('bridge_payload_bytes_sum[["kind","json"]]'));
-  // prom-client writes the quantiles; the bridge documents that it drops them.
-  assert.equal(
-    parseSamples(theirs).filter((s) => s.name === "bridge_payload_bytes" && "quantile" in s.labels).length,
-    6,
-  );
-  assert.ok(!parseSamples(ours).some((s) => "quantile" in s.labels));
+  // The quantile samples are among them: prom-client's six, kept with its values.
+  const quantileSamples = (text: string) =>
+    parseSamples(text).filter((s) => s.name === "bridge_payload_bytes" && "quantile" in s.labels);
+  assert.equal(quantileSamples(theirs).length, 6);
+  assert.equal(quantileSamples(ours).length, 6);
+  assert.ok(expected.has('bridge_payload_bytes[["kind","json"],["quantile","0.99"]]'));
   // `le` is written canonically, where prom-client writes JavaScript's number text.
   assert.match(theirs, /bridge_latency_seconds_bucket\{le="1",route="\/a",code="200"\} 4/);
   assert.match(ours, /bridge_latency_seconds_bucket\{route="\/a",code="200",le="1\.0"\} 4/);

@@ -96,6 +96,25 @@ function valuesByK(family: MetricFamily): [string, number][] {
 }
 
 /**
+ * Throws unless each quantile of a series is within 1 % of the exact one of `values`: the value
+ * of rank floor(q * (n - 1)) among them sorted ascending.
+ */
+function assertQuantiles(
+  series: SummarySeries,
+  ranks: readonly number[],
+  values: readonly number[],
+  what: string,
+): void {
+  const sorted = [...values].sort((a, b) => a - b);
+  assert.deepEqual(series.quantiles?.map((q) => q.quantile), ranks, what);
+  for (const { quantile, value } of series.quantiles!) {
+    const exact = sorted[Math.floor(quantile * (sorted.length - 1))];
+    const error = Math.abs(value - exact) / Math.abs(exact);
+    assert.ok(error <= 0.01, `${what}, p${quantile * 100}: exact ${exact}, got ${value}`);
+  }
+}
+
+/**
  * Registers the conformance tests for one backend.
  *
  * @param name The backend's name, prefixed to every test name.
@@ -311,6 +330,203 @@ export function conformance(name: string, setup: ConformanceSetup): void {
     const [series] = (await collectOne(registry, "conf_summary_timer")).series as readonly SummarySeries[];
     assert.equal(series.count, 2);
     assert.ok(series.sum >= 0.015 && series.sum < 5, `sum ${series.sum}`);
+  });
+
+  // --- Summary quantiles ---
+
+  check("Summary quantiles: within 1 % of the exact ones; count and sum exact", async (registry) => {
+    const ranks = [0.5, 0.9, 0.99];
+    const s = new Summary({ name: "conf_quantiles", help: "Quantiles", quantiles: ranks, registry });
+    const values = Array.from({ length: 1000 }, (_, i) => i + 1);
+    for (const value of values) s.observe(value);
+    await flush();
+    const [series] = (await collectOne(registry, "conf_quantiles")).series as readonly SummarySeries[];
+    assert.deepEqual([series.labels, series.count, series.sum], [{}, 1000, 500500]);
+    assertQuantiles(series, ranks, values, "1..1000");
+    const text = await generateLatest(registry);
+    for (const { quantile, value } of series.quantiles!) {
+      assert.equal(valueOf(text, "conf_quantiles", { quantile: String(quantile) }), value, text);
+    }
+  });
+
+  check("Summary quantiles: children apart; remove() and reset() drop them", async (registry) => {
+    const s = new Summary({
+      name: "conf_quantiles_children",
+      help: "Children",
+      labelNames: ["k"],
+      quantiles: [0.5, 0.9],
+      registry,
+    });
+    const a = Array.from({ length: 100 }, (_, i) => (i + 1) / 64);
+    const b = Array.from({ length: 100 }, (_, i) => 1000 + i);
+    for (const value of a) s.labels({ k: "a" }).observe(value);
+    for (const value of b) s.labels({ k: "b" }).observe(value);
+    await flush();
+    const byK = async () =>
+      new Map(
+        ((await collectOne(registry, "conf_quantiles_children")).series as readonly SummarySeries[])
+          .map((series) => [series.labels.k, series]),
+      );
+    let series = await byK();
+    assert.deepEqual([...series.keys()], ["a", "b"]);
+    assertQuantiles(series.get("a")!, [0.5, 0.9], a, "a");
+    assertQuantiles(series.get("b")!, [0.5, 0.9], b, "b");
+    assert.equal(series.get("a")!.count, 100);
+
+    assert.equal(s.remove({ k: "a" }), true);
+    await flush();
+    assert.deepEqual([...(await byK()).keys()], ["b"]);
+    s.labels({ k: "a" }).observe(5); // a fresh series: nothing of the removed one
+    await flush();
+    series = await byK();
+    assert.deepEqual([series.get("a")!.count, series.get("a")!.sum], [1, 5]);
+    assertQuantiles(series.get("a")!, [0.5, 0.9], [5], "a after remove()");
+
+    s.reset();
+    await flush();
+    assert.deepEqual((await collectOne(registry, "conf_quantiles_children")).series, []);
+    s.labels({ k: "b" }).observe(3);
+    await flush();
+    series = await byK();
+    assert.deepEqual([...series.keys()], ["b"]);
+    assert.deepEqual([series.get("b")!.count, series.get("b")!.sum], [1, 3]);
+    assertQuantiles(series.get("b")!, [0.5, 0.9], [3], "b after reset()");
+  });
+
+  check(
+    "Summary quantiles: on a shared backend, another registry's summary of the same name adds its observations",
+    async (registry) => {
+      const name = "conf_quantiles_fleet";
+      const ranks = [0.1, 0.5, 0.9];
+      // Both write every bucket (1..1000), the other many times more at the top: the union's
+      // quantiles are far from either's own.
+      const mine = Array.from({ length: 1000 }, (_, i) => i + 1);
+      const theirs = mine.flatMap((value) => value > 900 ? Array(9).fill(value) : [value]);
+      const ours = new Summary({ name, help: "Fleet", quantiles: ranks, registry });
+      // Another registry with the same summary: on a shared backend it writes to the same store.
+      const other = new (registry.constructor as new () => Registry)();
+      const others = new Summary({ name, help: "Fleet", quantiles: ranks, registry: other });
+      for (const value of mine) ours.observe(value);
+      for (const value of theirs) others.observe(value);
+      await flush();
+      const [seen] = (await collectOne(registry, name)).series as readonly SummarySeries[];
+      const shared = seen.count === mine.length + theirs.length;
+      assert.ok(shared || seen.count === mine.length, `count ${seen.count}`);
+      const union = [...mine, ...theirs];
+      const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
+      assert.equal(seen.sum, sum(shared ? union : mine));
+      assertQuantiles(seen, ranks, shared ? union : mine, shared ? "the union, from this registry" : "mine");
+      const [seenThere] = (await collectOne(other, name)).series as readonly SummarySeries[];
+      assert.equal(seenThere.count, shared ? union.length : theirs.length);
+      assertQuantiles(
+        seenThere,
+        ranks,
+        shared ? union : theirs,
+        shared ? "the union, from the other" : "theirs",
+      );
+    },
+  );
+
+  // --- native Histogram ---
+
+  check(
+    "native Histogram: count, sum, zero count, native and classic bucket counts exact",
+    async (registry) => {
+      const h = new Histogram({
+        name: "conf_native_seconds",
+        help: "Native",
+        buckets: [1, 5],
+        native: { zeroThreshold: 0.001 },
+        registry,
+      });
+      for (const value of [0, 2 ** -12, -(2 ** -12), 1, 1.5, 2, 2, -0.5, 4, 7]) h.observe(value);
+      await flush();
+      // Schema 3 (bucketFactor 1.1): index ceil(log2(|v|) * 8); |v| <= 0.001 is zero.
+      assert.deepEqual((await collectOne(registry, "conf_native_seconds")).series, [{
+        labels: {},
+        buckets: [5, 9, 10],
+        sum: 17,
+        count: 10,
+        native: {
+          schema: 3,
+          zeroThreshold: 0.001,
+          zeroCount: 3,
+          positive: [
+            { index: 0, count: 1 },
+            { index: 5, count: 1 },
+            { index: 8, count: 2 },
+            { index: 16, count: 1 },
+            { index: 23, count: 1 },
+          ],
+          negative: [{ index: -8, count: 1 }],
+        },
+      }]);
+    },
+  );
+
+  check(
+    "native Histogram: past maxBuckets, the reduced schema and its counts are read back",
+    async (registry) => {
+      const h = new Histogram({
+        name: "conf_native_reduced",
+        help: "Reduced",
+        native: { maxBuckets: 2 },
+        registry,
+      });
+      for (const value of [1, 2, 4, 8]) h.observe(value);
+      await flush();
+      // Schema 3 indices 0, 8, 16, 24 need four buckets; at schema -2, (16 ** (k - 1), 16 ** k],
+      // they fit in two.
+      const [series] = (await collectOne(registry, "conf_native_reduced"))
+        .series as readonly HistogramSeries[];
+      assert.deepEqual([series.count, series.sum, series.buckets], [4, 15, [4]]);
+      assert.deepEqual(series.native, {
+        schema: -2,
+        zeroThreshold: 2 ** -128,
+        zeroCount: 0,
+        positive: [{ index: 0, count: 1 }, { index: 1, count: 3 }],
+        negative: [],
+      });
+    },
+  );
+
+  check("native Histogram: remove() and reset() drop its buckets", async (registry) => {
+    const h = new Histogram({
+      name: "conf_native_remove",
+      help: "Remove",
+      labelNames: ["k"],
+      native: true,
+      registry,
+    });
+    h.labels({ k: "a" }).observe(1);
+    h.labels({ k: "a" }).observe(-2);
+    h.labels({ k: "a" }).observe(0);
+    h.labels({ k: "b" }).observe(4);
+    await flush();
+    const native = async () =>
+      ((await collectOne(registry, "conf_native_remove")).series as readonly HistogramSeries[])
+        .map((series) => [series.labels.k, series.count, series.native?.zeroCount, series.native?.positive]);
+    assert.deepEqual(await native(), [
+      ["a", 3, 1, [{ index: 0, count: 1 }]],
+      ["b", 1, 0, [{ index: 16, count: 1 }]],
+    ]);
+    assert.equal(h.remove({ k: "a" }), true);
+    await flush();
+    assert.deepEqual(await native(), [["b", 1, 0, [{ index: 16, count: 1 }]]]);
+    h.labels({ k: "a" }).observe(8); // a fresh series: none of the removed buckets
+    await flush();
+    assert.deepEqual(await native(), [
+      ["a", 1, 0, [{ index: 24, count: 1 }]],
+      ["b", 1, 0, [{ index: 16, count: 1 }]],
+    ]);
+    const [a] = (await collectOne(registry, "conf_native_remove")).series as readonly HistogramSeries[];
+    assert.deepEqual(a.native?.negative, []);
+    h.reset();
+    await flush();
+    assert.deepEqual(await native(), []);
+    h.labels({ k: "b" }).observe(0.5);
+    await flush();
+    assert.deepEqual(await native(), [["b", 1, 0, [{ index: -8, count: 1 }]]]);
   });
 
   // --- Labels ---
