@@ -15,7 +15,14 @@ import {
   type NativeBuckets,
   Registry,
 } from "../mod.ts";
-import { bucketIndex, bucketIndexByLog, SCHEMA_MAX, SCHEMA_MIN, schemaFor } from "../core/_exponential.ts";
+import {
+  bucketIndex,
+  bucketIndexByLog,
+  fractions,
+  SCHEMA_MAX,
+  SCHEMA_MIN,
+  schemaFor,
+} from "../core/_exponential.ts";
 import { test } from "./_harness.ts";
 import { find, valueOf } from "./_samples.ts";
 import { assertOpenMetrics, assertPromtool } from "./_validate.ts";
@@ -630,4 +637,26 @@ test("custom collectors: valid native buckets and quantiles are collected as giv
     ) => [Object.keys(labels), Number(labels.quantile), value]),
     [[["quantile"], 0, "1.0"], [["quantile"], 0.5, "2.5"], [["quantile"], 1, "NaN"]],
   );
+});
+
+test("the bounds within a power of two are the doubles nearest 2 ** (j / 2 ** schema), checked exactly", () => {
+  const f64 = new Float64Array(1);
+  const bits = new BigUint64Array(f64.buffer);
+  for (let schema = 1; schema <= SCHEMA_MAX; schema++) {
+    const n = 1 << schema;
+    const table = fractions(schema);
+    assert.equal(table.length, n + 1);
+    assert.equal(table[0], 1);
+    assert.equal(table[n], 2);
+    for (let j = 1; j < n; j++) {
+      // bound = M / 2 ** 52 with M in [2 ** 52, 2 ** 53): the exact 2 ** (j / n) lies between the
+      // midpoints to its neighbours, (2M - 1) / 2 ** 53 and (2M + 1) / 2 ** 53, so their n-th powers
+      // bracket 2 ** j.
+      f64[0] = table[j];
+      const m = (bits[0] & ((1n << 52n) - 1n)) | (1n << 52n);
+      const target = 1n << BigInt(j + 53 * n);
+      const ok = (2n * m - 1n) ** BigInt(n) <= target && target <= (2n * m + 1n) ** BigInt(n);
+      assert.ok(ok, `schema ${schema}, j ${j}: ${table[j]} is not the double nearest 2 ** (${j} / ${n})`);
+    }
+  }
 });
