@@ -25,7 +25,12 @@
 
 export { Counter, type CounterOptions } from "./metrics/counter.ts";
 export { Gauge, type GaugeOptions } from "./metrics/gauge.ts";
-export { DEFAULT_BUCKETS, Histogram, type HistogramOptions } from "./metrics/histogram.ts";
+export {
+  DEFAULT_BUCKETS,
+  Histogram,
+  type HistogramOptions,
+  type NativeHistogramOptions,
+} from "./metrics/histogram.ts";
 export { exponentialBuckets, exponentialBucketsRange, linearBuckets } from "./metrics/buckets.ts";
 export { EXEMPLAR_MAX_CHARS, type ExemplarLabels } from "./metrics/_exemplar.ts";
 export { Summary, type SummaryOptions } from "./metrics/summary.ts";
@@ -63,7 +68,12 @@ export type {
   ValueFamily,
   ValueSeries,
 } from "./core/types.ts";
-export { type Format, generateLatest, type GenerateOptions } from "./exposition/generate.ts";
+export {
+  type Format,
+  generateLatest,
+  type GenerateOptions,
+  generateProtobuf,
+} from "./exposition/generate.ts";
 export { metricsHandler, type MetricsHandlerOptions } from "./exposition/handler.ts";
 export {
   Pushgateway,

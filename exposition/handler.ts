@@ -7,6 +7,7 @@
 import { BackendUnavailableError } from "../core/backend.ts";
 import type { MetricFamily } from "../core/types.ts";
 import { defaultRegistry, type Registry } from "../metrics/registry.ts";
+import { encodeProtobuf } from "./_protobuf.ts";
 import { type Format, render } from "./_render.ts";
 import {
   acceptsGzip,
@@ -14,6 +15,7 @@ import {
   negotiateFormat,
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_CONTENT_TYPE,
+  PROTOBUF_CONTENT_TYPE,
 } from "./negotiate.ts";
 
 /** Options of {@linkcode metricsHandler}. */
@@ -26,8 +28,9 @@ export interface MetricsHandlerOptions {
 
 /**
  * Returns a handler that serves a registry's exposition: the same function serves
- * `Deno.serve`, `Bun.serve`, Hono and Workers. It picks OpenMetrics or text 0.0.4 from
- * `Accept` (406 when neither is acceptable), gzips when `Accept-Encoding` allows it, answers
+ * `Deno.serve`, `Bun.serve`, Hono and Workers. It picks OpenMetrics, text 0.0.4 or, when the
+ * scraper ranks it first (Prometheus with native histograms enabled), the protobuf format from
+ * `Accept` (406 when none is acceptable), gzips when `Accept-Encoding` allows it, answers
  * `GET` and `HEAD` (405 otherwise), and streams the body. A backend that cannot be read gives
  * 503; any other collection error gives 500, with the reason in the body.
  *
@@ -49,11 +52,12 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
     if (request.method !== "GET" && request.method !== "HEAD") {
       return plain(405, `Method ${request.method} not allowed: use GET or HEAD`, { allow: "GET, HEAD" });
     }
-    const format = negotiateFormat(request.headers.get("accept"));
+    const format = negotiateFormat(request.headers.get("accept"), { protobuf: true });
     if (format === undefined) {
       return plain(
         406,
-        `Not acceptable: this endpoint serves ${OPENMETRICS_CONTENT_TYPE} and ${PROMETHEUS_CONTENT_TYPE}`,
+        `Not acceptable: this endpoint serves ${OPENMETRICS_CONTENT_TYPE}, ${PROMETHEUS_CONTENT_TYPE} ` +
+          `and ${PROTOBUF_CONTENT_TYPE}`,
       );
     }
     let families: MetricFamily[];
@@ -69,7 +73,7 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
     const gzip = compress && acceptsGzip(request.headers.get("accept-encoding"));
     if (gzip) headers.set("content-encoding", "gzip");
     if (request.method === "HEAD") return new Response(null, { status: 200, headers });
-    let body = textStream(families, format);
+    let body = format === "protobuf" ? stream(encodeProtobuf(families)) : textStream(families, format);
     if (gzip) {
       body = body.pipeThrough(
         new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
@@ -80,13 +84,20 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
 }
 
 function textStream(families: readonly MetricFamily[], format: Format): ReadableStream<Uint8Array> {
-  const chunks = render(families, format);
   const encoder = new TextEncoder();
+  return stream(render(families, format), (text) => encoder.encode(text));
+}
+
+// A stream that pulls the chunks of a writer one at a time, so a slow client slows the writer.
+function stream<T>(
+  chunks: AsyncGenerator<T, void, undefined>,
+  toBytes: (chunk: T) => Uint8Array = (chunk) => chunk as Uint8Array,
+): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const { value, done } = await chunks.next();
       if (done) controller.close();
-      else controller.enqueue(encoder.encode(value));
+      else controller.enqueue(toBytes(value));
     },
     async cancel() {
       await chunks.return();

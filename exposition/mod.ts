@@ -1,8 +1,8 @@
 /**
  * The exposition formats for a hand-made metrics endpoint (`@theus/theus/exposition`, npm
  * `theus/exposition`): which format a scraper asked for, its Content-Type, and whether it takes
- * gzip. `metricsHandler()` from the main entry point does all of this for you; these are for
- * servers that build their own response.
+ * gzip, and the protobuf format's bytes (`generateProtobuf`). `metricsHandler()` from the main
+ * entry point does all of this for you; these are for servers that build their own response.
  *
  * @example Answer a scrape by hand
  * ```ts
@@ -23,10 +23,14 @@
  */
 
 export type { Format } from "./_render.ts";
+export { generateProtobuf } from "./generate.ts";
 export {
   acceptsGzip,
   contentType,
+  type ExpositionFormat,
   negotiateFormat,
+  type NegotiateOptions,
   OPENMETRICS_CONTENT_TYPE,
   PROMETHEUS_CONTENT_TYPE,
+  PROTOBUF_CONTENT_TYPE,
 } from "./negotiate.ts";

@@ -16,6 +16,10 @@ import { assertOpenMetrics, assertPromtool } from "./_validate.ts";
 
 const OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT = "text/plain; version=0.0.4; charset=utf-8";
+const PROTOBUF =
+  "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+const PROTOBUF_RANGE =
+  "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
 const PROMETHEUS_2_42_ACCEPT =
   "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75," +
   "text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -69,6 +73,20 @@ test("Accept negotiation: wildcards, q values and exclusions choose the format",
     ["application/openmetrics-text;q=0, */*", TEXT],
     ["text/plain;q=0, */*", OPENMETRICS],
     ["application/json, */*;q=0.1", TEXT],
+    // Protobuf when ranked first: a higher q, or the same q and earlier in the header.
+    [PROTOBUF_RANGE, PROTOBUF],
+    [`${PROTOBUF_RANGE}, text/plain`, PROTOBUF],
+    [`text/plain, ${PROTOBUF_RANGE}`, TEXT],
+    [`${PROTOBUF_RANGE};q=0.5, application/openmetrics-text;q=0.9`, OPENMETRICS],
+    [`${PROTOBUF_RANGE};q=0.9, application/openmetrics-text;q=0.5, */*;q=0.1`, PROTOBUF],
+    [`${PROTOBUF_RANGE};q=0, */*`, TEXT],
+    // Another message or encoding is not what this endpoint writes; wildcards never choose protobuf.
+    ["application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited, */*;q=0.1", TEXT],
+    [
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text, */*;q=0.1",
+      TEXT,
+    ],
+    ["application/*", OPENMETRICS],
   ];
   for (const [accept, type] of table) {
     const response = await handler(get({ accept }));
@@ -78,13 +96,22 @@ test("Accept negotiation: wildcards, q values and exclusions choose the format",
   }
 });
 
-test("a client that accepts neither format gets 406 naming both", async () => {
+test("a client that accepts no format gets 406 naming each", async () => {
   const handler = metricsHandler({ registry: smallRegistry() });
-  for (const accept of ["application/json", "text/plain;q=0", "text/plain;version=9.9.9", "*/*;q=0"]) {
+  for (
+    const accept of [
+      "application/json",
+      "text/plain;q=0",
+      "text/plain;version=9.9.9",
+      "*/*;q=0",
+      "application/vnd.google.protobuf",
+      "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text",
+    ]
+  ) {
     const response = await handler(get({ accept }));
     assert.equal(response.status, 406, accept);
     const body = await response.text();
-    assert.ok(body.includes(OPENMETRICS) && body.includes(TEXT), body);
+    assert.ok(body.includes(OPENMETRICS) && body.includes(TEXT) && body.includes(PROTOBUF), body);
   }
 });
 

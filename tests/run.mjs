@@ -51,6 +51,17 @@ const DEBIAN = [
     why: "Pushgateway pushes to a real gateway (on Deno, Bun, Node and in workerd)",
     ok: () => existsSync("/usr/bin/prometheus-pushgateway"),
   },
+  {
+    name: "protobuf-compiler",
+    why: "protoc --decode reads the protobuf exposition back, against client_model's metrics.proto",
+    ok: () => existsSync("/usr/bin/protoc"),
+  },
+  {
+    name: "libprotobuf-dev",
+    // protobuf-compiler only recommends it, and the install above skips recommends.
+    why: "google/protobuf/timestamp.proto, which metrics.proto imports, for protoc",
+    ok: () => existsSync("/usr/include/google/protobuf/timestamp.proto"),
+  },
 ];
 
 const env = {
