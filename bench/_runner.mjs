@@ -1,7 +1,7 @@
 // What bench/run.mjs and bench/compare.mjs share: the argument parsing, the runtimes and groups,
 // the Node build (tsc), the exact command that runs bench/bench.ts, bench/remote.ts,
-// bench/shared.ts, bench/runtime.ts and bench/http.ts on each runtime from a given tree, and the
-// runner that reads a benchmark's `BENCH_JSON` line.
+// bench/shared.ts, bench/runtime.ts, bench/http.ts and bench/quantiles.ts on each runtime from a
+// given tree, and the runner that reads a benchmark's `BENCH_JSON` line.
 //
 // A tree is a directory holding the repository's files (the working tree, or a commit
 // materialised by compare.mjs, with node_modules linked to the repository's own). The runtimes
@@ -28,6 +28,8 @@ export const SHARED_GROUPS = ["shared"];
 export const RUNTIME_GROUPS = ["runtime"];
 /** bench/http.ts: one group, run whole. */
 export const HTTP_GROUPS = ["http"];
+/** bench/quantiles.ts: one group, run whole. */
+export const QUANTILES_GROUPS = ["quantiles"];
 
 let tag = "bench";
 /** The prefix of error messages: `bench: …`, `compare: …`. */
@@ -73,10 +75,17 @@ export function selectRuntimes(chosen) {
 
 /**
  * The `--only` groups, checked: which bench.ts and which remote.ts groups run, and whether
- * shared.ts, runtime.ts and http.ts do (all by default).
+ * shared.ts, runtime.ts, http.ts and quantiles.ts do (all by default).
  */
 export function selectGroups(groups) {
-  const known = [...BENCH_GROUPS, ...REMOTE_GROUPS, ...SHARED_GROUPS, ...RUNTIME_GROUPS, ...HTTP_GROUPS];
+  const known = [
+    ...BENCH_GROUPS,
+    ...REMOTE_GROUPS,
+    ...SHARED_GROUPS,
+    ...RUNTIME_GROUPS,
+    ...HTTP_GROUPS,
+    ...QUANTILES_GROUPS,
+  ];
   for (const group of groups) {
     if (!known.includes(group)) fail(`Unknown group "${group}": expected some of ${known.join(", ")}`);
   }
@@ -88,6 +97,7 @@ export function selectGroups(groups) {
     sharedGroups: all ? SHARED_GROUPS : SHARED_GROUPS.filter((g) => groups.includes(g)),
     runtimeGroups: all ? RUNTIME_GROUPS : RUNTIME_GROUPS.filter((g) => groups.includes(g)),
     httpGroups: all ? HTTP_GROUPS : HTTP_GROUPS.filter((g) => groups.includes(g)),
+    quantilesGroups: all ? QUANTILES_GROUPS : QUANTILES_GROUPS.filter((g) => groups.includes(g)),
   };
 }
 
@@ -130,8 +140,8 @@ export function environment() {
 
 /**
  * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts,
- * bench/runtime.ts and bench/http.ts (those its bench/tsconfig.json lists) with that tsconfig
- * into `outDir`. Options as for {@link run}.
+ * bench/runtime.ts, bench/http.ts and bench/quantiles.ts (those its bench/tsconfig.json lists)
+ * with that tsconfig into `outDir`. Options as for {@link run}.
  */
 export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
   return run(process.execPath, [
@@ -145,9 +155,10 @@ export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
 
 /**
  * The command lines that run a tree's bench/bench.ts, bench/remote.ts, bench/shared.ts,
- * bench/runtime.ts and bench/http.ts on a runtime (in the tree's directory; Node runs the build in
- * `outDir`): `{ bench: [command, argv], remote: …, shared: …, runtime: …, http: … }`. shared.ts
- * runs whole (its only group), with a GC to measure the heap; runtime.ts and http.ts run whole.
+ * bench/runtime.ts, bench/http.ts and bench/quantiles.ts on a runtime (in the tree's directory;
+ * Node runs the build in `outDir`): `{ bench: [command, argv], remote: …, shared: …, runtime: …,
+ * http: …, quantiles: … }`. shared.ts runs whole (its only group), with a GC to measure the heap;
+ * runtime.ts and http.ts run whole; quantiles.ts runs whole, with a GC to measure the heap.
  */
 export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
   const q = quick ? ["--quick"] : [];
@@ -161,6 +172,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         shared: [process.execPath, ["--expose-gc", join(outDir, "bench", "shared.js"), ...q]],
         runtime: [process.execPath, [join(outDir, "bench", "runtime.js"), ...q]],
         http: [process.execPath, [join(outDir, "bench", "http.js"), ...q]],
+        quantiles: [process.execPath, ["--expose-gc", join(outDir, "bench", "quantiles.js"), ...q]],
       };
     case "bun":
       return {
@@ -169,6 +181,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         shared: [bin("bun"), ["bench/shared.ts", ...q]],
         runtime: [bin("bun"), ["bench/runtime.ts", ...q]],
         http: [bin("bun"), ["bench/http.ts", ...q]],
+        quantiles: [bin("bun"), ["bench/quantiles.ts", ...q]],
       };
     case "deno":
       return {
@@ -177,6 +190,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         shared: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/shared.ts", ...q]],
         runtime: [bin("deno"), ["run", "-A", "bench/runtime.ts", ...q]],
         http: [bin("deno"), ["run", "-A", "bench/http.ts", ...q]],
+        quantiles: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/quantiles.ts", ...q]],
       };
   }
   throw new Error(`unknown runtime ${runtime}`);

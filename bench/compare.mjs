@@ -3,14 +3,16 @@
 // than 10 %). Prints, per runtime, every case of both versions side by side.
 //
 //   node bench/compare.mjs --base <git-ref> [--head <git-ref>] [--runtime node,bun,deno]
-//                          [--only hot,exposition,memory,remote,shared,runtime,http] [--pairs N]
+//                          [--only hot,exposition,memory,remote,shared,runtime,http,quantiles]
+//                          [--pairs N]
 //                          [--quick] [--verbose]
 //
 // The base ref (and the head ref, if given; otherwise the head is the working tree, uncommitted
 // changes included) is extracted with `git archive` into .tmp/compare-*/, with node_modules
 // linked to the repository's own. Per runtime, each tree runs its own bench/bench.ts (and
 // bench/remote.ts for the remote groups, bench/shared.ts for the shared group, bench/runtime.ts
-// for the runtime group, bench/http.ts for the http group) exactly as `npm run bench` does
+// for the runtime group, bench/http.ts for the http group, bench/quantiles.ts for the quantiles
+// group) exactly as `npm run bench` does
 // (bench/_runner.mjs; Node: tsc per tree into its own out dir), alternately: base, head, base, head, … `--pairs` times (3 by default).
 // `--runtime`, `--only` and `--quick` are those of bench/run.mjs; `--verbose` shows every run's
 // own output instead of one line per run. A tree without one of these files (a base older than
@@ -73,6 +75,7 @@ const kinds = [
   ...(groups.sharedGroups.length > 0 ? ["shared"] : []),
   ...(groups.runtimeGroups.length > 0 ? ["runtime"] : []),
   ...(groups.httpGroups.length > 0 ? ["http"] : []),
+  ...(groups.quantilesGroups.length > 0 ? ["quantiles"] : []),
 ];
 const FILE = {
   bench: "bench.ts",
@@ -80,6 +83,7 @@ const FILE = {
   shared: "shared.ts",
   runtime: "runtime.ts",
   http: "http.ts",
+  quantiles: "quantiles.ts",
 };
 
 const rel = (path) => relative(root, path) || ".";
@@ -491,7 +495,7 @@ console.log(
     `the same change for the row's\nother column (prom-client in bench.ts: unchanged code, so ` +
     `it shows the noise; the baseline in remote.ts; the memory backend or the 1-thread figure in ` +
     `shared.ts;\nprom-client or the server without the monitors in runtime.ts; the bare handler or app ` +
-    `in http.ts).\n` +
+    `in http.ts; the classic histogram or prom-client in quantiles.ts).\n` +
     `Flagged when worse by more than ${THRESHOLD} %: ` +
     `SLOWER (times, rates), LARGER (heap), MORE (round trips, requests).`,
 );

@@ -1,18 +1,22 @@
 // `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts,
-// bench/runtime.ts and bench/http.ts, runs them on Node, Bun and Deno in turn (per runtime: the
-// prom-client comparison, then the remote backends against a redis-server the benchmark starts,
-// then the shared memory backend against the memory backend, then the runtime metrics, then the
-// HTTP request metrics), prints each table, then one summary line per case and runtime.
+// bench/runtime.ts, bench/http.ts and bench/quantiles.ts, runs them on Node, Bun and Deno in turn
+// (per runtime: the prom-client comparison, then the remote backends against a redis-server the
+// benchmark starts, then the shared memory backend against the memory backend, then the runtime
+// metrics, then the HTTP request metrics, then summary quantiles and native histograms), prints
+// each table, then one summary line per case and runtime.
 //
 //   node bench/run.mjs [--runtime node|bun|deno]...
-//                      [--only hot,exposition,memory,remote,shared,runtime,http] [--quick]
+//                      [--only hot,exposition,memory,remote,shared,runtime,http,quantiles] [--quick]
 //
 // `--only` groups: hot, exposition, memory (bench.ts, theus vs prom-client); remote, or redis
 // and upstash separately (remote.ts); shared (shared.ts, shareMemory() vs the memory backend,
 // worker threads included); runtime (runtime.ts, collectDefaultMetrics(): a scrape vs
 // prom-client's, and a hello-world server's throughput with and without the monitors); http
 // (http.ts, the cost per request of instrument() and of theus' Hono middleware, against
-// @hono/prometheus, in one process without a network). Missed targets are reported, never fatal:
+// @hono/prometheus, in one process without a network); quantiles (quantiles.ts, observe() of a
+// summary with quantiles and of a native histogram against a classic histogram and prom-client's
+// Summary, heap per series, and bytes per flush and Redis memory per series against a
+// redis-server it starts). Missed targets are reported, never fatal:
 // the exit code is non-zero only when a runtime fails to run a benchmark or a sanity check fails.
 // How each runtime is built and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
 
@@ -37,7 +41,7 @@ const { values, flags } = parseArgs(process.argv.slice(2), {
 const quick = flags.has("quick");
 const runtimes = selectRuntimes(list(values.runtime));
 const groups = selectGroups(list(values.only));
-const { benchGroups, remoteGroups, sharedGroups, runtimeGroups, httpGroups } = groups;
+const { benchGroups, remoteGroups, sharedGroups, runtimeGroups, httpGroups, quantilesGroups } = groups;
 
 ensureDependencies();
 
@@ -57,6 +61,7 @@ const remoteResults = [];
 const sharedResults = [];
 const runtimeResults = [];
 const httpResults = [];
+const quantilesResults = [];
 for (const name of runtimes) {
   if (benchGroups.length > 0) results.push(await runBench(name, ...commands[name].bench));
   if (remoteGroups.length > 0) {
@@ -69,6 +74,9 @@ for (const name of runtimes) {
     runtimeResults.push(await runBench(`${name} runtime`, ...commands[name].runtime));
   }
   if (httpGroups.length > 0) httpResults.push(await runBench(`${name} http`, ...commands[name].http));
+  if (quantilesGroups.length > 0) {
+    quantilesResults.push(await runBench(`${name} quantiles`, ...commands[name].quantiles));
+  }
 }
 
 const lines = [];
@@ -140,7 +148,20 @@ printBaselineSummary(
   httpResults,
   " http",
 );
-const everything = [...results, ...remoteResults, ...sharedResults, ...runtimeResults, ...httpResults];
+printBaselineSummary(
+  'summary quantiles and native histograms (ratio: "÷ classic" rows = theus variant / theus classic ' +
+    'histogram, lower is better; "vs prom-client" rows = prom-client / theus, higher is better)',
+  quantilesResults,
+  " quantiles",
+);
+const everything = [
+  ...results,
+  ...remoteResults,
+  ...sharedResults,
+  ...runtimeResults,
+  ...httpResults,
+  ...quantilesResults,
+];
 const missed =
   everything.flatMap((r) => r.report?.rows.filter((row) => row.status === "MISSED") ?? []).length;
 console.log(`\nload average at the end: ${load()} (timings mean little on a busy machine)`);
