@@ -566,15 +566,16 @@ export abstract class Metric<L extends string = string> implements Collector {
    * that throw the error naming the missing labels.
    *
    * @param value The value of the stored label.
+   * @param labels The labels of the stored series, if already made (`_storedLabels(value)`).
    */
-  protected _storedValues(value: string): SeriesValues {
+  protected _storedValues(value: string, labels?: Labels): SeriesValues {
     if (!this.isObservable) return new Incomplete(() => this._incomplete());
     const family = this.#family;
     const type = family.spec.storedType ?? "gauge";
     const metric: MetricInfo = {
       name: family.name,
       type,
-      labelValues: this._storedLabels(value),
+      labelValues: labels ?? this._storedLabels(value),
       labelNames: family.storedNames,
       gaugeMode: type === "gauge" ? "shared" : undefined,
       perInstance: family.perInstance || undefined,

@@ -26,8 +26,8 @@ export const BUCKET_LABEL = "__bucket";
 export interface BucketOwner {
   /** The labels of the stored series with this value of the stored label, frozen. */
   labels(value: string): Labels;
-  /** The values of the stored series with this value of the stored label. */
-  values(value: string): SeriesValues;
+  /** The values of the stored series with this value of the stored label, and these labels. */
+  values(value: string, labels: Labels): SeriesValues;
   /** Deletes the stored series from a shared store. */
   remove(value: string): void;
 }
@@ -154,9 +154,16 @@ export class BucketGroup {
   }
 
   #make(suffix: string): Bucket {
-    const label = `${this.key}:${suffix}`;
-    return { label, labels: this.owner.labels(label), values: this.owner.values(label), own: 0 };
+    const label = flat(`${this.key}:${suffix}`);
+    const labels = this.owner.labels(label);
+    return { label, labels, values: this.owner.values(label, labels), own: 0 };
   }
+}
+
+// A string made by concatenation is kept as its pieces until read; reading it once flattens it.
+function flat(text: string): string {
+  text.charCodeAt(0);
+  return text;
 }
 
 function lowestKey(map: ReadonlyMap<number, Bucket>): number {

@@ -193,7 +193,7 @@ export class Histogram<const L extends string = string> extends Observer<L> {
   #owner(): BucketOwner {
     return {
       labels: (value) => this._storedLabels(value),
-      values: (value) => this._storedValues(value),
+      values: (value, labels) => this._storedValues(value, labels),
       remove: (value) => this._removeStored(value),
     };
   }
