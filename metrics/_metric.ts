@@ -18,6 +18,7 @@ import { checkUnit, familyName, sampleNames } from "./_check.ts";
 import { checkLabelNames, checkLabels, type LabelSetConstructor, labelSetConstructor } from "./_labels.ts";
 import { creatingPerInstance, INTERNAL, type MetricInternals, refreshOf, setRefresh } from "./_internal.ts";
 import { checkMaxSeries, defaultRegistry, type Registry } from "./registry.ts";
+import type { BucketOwner } from "./_sketch.ts";
 
 /**
  * Label values of a metric whose label names are `L`: with `labelNames: ["method", "status"] as
@@ -581,6 +582,18 @@ export abstract class Metric<L extends string = string> implements Collector {
       perInstance: family.perInstance || undefined,
     };
     return family.binding.values(metric, undefined);
+  }
+
+  /**
+   * What the sparse buckets of this child (a summary's quantiles, a native histogram's buckets)
+   * need of it: the labels and values of their stored series, and their deletion.
+   */
+  protected _bucketOwner(): BucketOwner {
+    return {
+      labels: (value) => this._storedLabels(value),
+      values: (value, labels) => this._storedValues(value, labels),
+      remove: (value) => this._removeStored(value),
+    };
   }
 
   /**

@@ -19,7 +19,7 @@ import { SCHEMA_MIN, schemaFor } from "../core/_exponential.ts";
 import { valueNames } from "../core/_values.ts";
 import { sampleNames } from "./_check.ts";
 import { labelsFirst, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
-import { BUCKET_LABEL, BucketGroup, type BucketOwner, groupStored, Merged } from "./_sketch.ts";
+import { BUCKET_LABEL, BucketGroup, groupStored, Merged } from "./_sketch.ts";
 import { Observer } from "./_observer.ts";
 import { checkNumber } from "./_timer.ts";
 import { checkExemplar, type ExemplarLabels } from "./_exemplar.ts";
@@ -190,14 +190,6 @@ export class Histogram<const L extends string = string> extends Observer<L> {
     this.#group = group;
   }
 
-  #owner(): BucketOwner {
-    return {
-      labels: (value) => this._storedLabels(value),
-      values: (value, labels) => this._storedValues(value, labels),
-      remove: (value) => this._removeStored(value),
-    };
-  }
-
   /** The label sets of this child's stored series. */
   protected override _stored(): readonly Labels[] {
     if (this.#native === undefined) return super._stored();
@@ -224,7 +216,12 @@ export class Histogram<const L extends string = string> extends Observer<L> {
     }
     this.#classic = this.#bounds.map((bound) => this._storedValues(`le:${formatBound(bound)}`));
     this.#sum = this._storedValues("sum");
-    this.#group = new BucketGroup(this.#owner(), String(native.schema), native.schema, native.zeroThreshold);
+    this.#group = new BucketGroup(
+      this._bucketOwner(),
+      String(native.schema),
+      native.schema,
+      native.zeroThreshold,
+    );
   }
 
   /** Reads the series of this child: a native histogram's stored series, as `present` takes them. */

@@ -11,7 +11,7 @@ import { quantiles as rank } from "../core/_exponential.ts";
 import { sampleNames } from "./_check.ts";
 import { labelsFirst, type MetricOptions, readValue, type TypeSpec } from "./_metric.ts";
 import { Observer } from "./_observer.ts";
-import { BUCKET_LABEL, BucketGroup, type BucketOwner, groupStored, Merged, parseBucket } from "./_sketch.ts";
+import { BUCKET_LABEL, BucketGroup, groupStored, Merged, parseBucket } from "./_sketch.ts";
 import { checkNumber } from "./_timer.ts";
 import { describe } from "../core/_names.ts";
 
@@ -168,19 +168,11 @@ export class Summary<const L extends string = string> extends Observer<L> {
     }
     let current = kept.find((group) => group.key === String(start));
     if (current === undefined) {
-      current = new BucketGroup(this.#owner(), String(start), SUMMARY_SCHEMA, 0);
+      current = new BucketGroup(this._bucketOwner(), String(start), SUMMARY_SCHEMA, 0);
       kept.push(current);
     }
     this.#slices = kept;
     this.#current = current;
-  }
-
-  #owner(): BucketOwner {
-    return {
-      labels: (value) => this._storedLabels(value),
-      values: (value, labels) => this._storedValues(value, labels),
-      remove: (value) => this._removeStored(value),
-    };
   }
 
   /** The label sets of this child's stored series. */

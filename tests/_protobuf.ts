@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "./_root.ts";
+import { concat } from "./_validate.ts";
 
 /** The protoc binary, from the Debian package `protobuf-compiler`. */
 export const PROTOC = "protoc";
@@ -455,14 +456,4 @@ export function protocDecode(message: Uint8Array): Promise<string> {
     child.stdin.on("error", () => {});
     child.stdin.end(message);
   });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }

@@ -252,3 +252,31 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * SIGKILL by pid (Deno's `ChildProcess.kill()` takes only the first signal it is given, see
+ * tests/_redis.ts), then waits until the process is gone.
+ *
+ * @throws {Error} When it is still running 10 s later.
+ */
+export async function killProcess(child: Child): Promise<void> {
+  const pid = child.process.pid;
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  const deadline = Date.now() + 10_000;
+  while ((!child.closed() || alive(pid)) && Date.now() < deadline) await sleep(20);
+  if (alive(pid)) throw new Error(`${child.name} (pid ${pid}) is still running after SIGKILL`);
+}

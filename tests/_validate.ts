@@ -77,7 +77,8 @@ function run(command: string, args: string[], input: Uint8Array, install: string
   });
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
+/** The chunks as one array. */
+export function concat(chunks: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const chunk of chunks) {

@@ -26,7 +26,6 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import {
   bound,
   finalSchema,
@@ -42,7 +41,7 @@ import { NATIVE_APP_METRIC } from "../_native_app.ts";
 import { PROMETHEUS, startPrometheus } from "../_prometheus.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
 import { childCommand, ROOT } from "../_root.ts";
-import { type Child, type RecordingProxy, sleep, startProcess, waitUntil } from "../_servers.ts";
+import { type Child, killProcess, type RecordingProxy, startProcess, waitUntil } from "../_servers.ts";
 import { parseSamples } from "../_samples.ts";
 import { assertOpenMetrics, assertPromtool } from "../_validate.ts";
 
@@ -99,29 +98,6 @@ function expectation(): Expected {
 
 // ---------------------------------------------------------------------------------------------
 // Processes.
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** SIGKILL by pid (Deno's ChildProcess.kill() takes only the first signal), then waits. */
-async function kill(child: Child): Promise<void> {
-  const pid = child.process.pid;
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-  const deadline = Date.now() + 10_000;
-  while ((!child.closed() || alive(pid)) && Date.now() < deadline) await sleep(20);
-  if (alive(pid)) throw new Error(`${child.name} (pid ${pid}) is still running after SIGKILL`);
-}
 
 /** A Prometheus target: its job, instance, and the app behind it. */
 interface App {
@@ -365,7 +341,7 @@ test(
       assert.deepEqual([...(await values(api, "up")).entries()].sort(), targets.map((t) => [t, 1]).sort());
     } finally {
       const problems: string[] = [];
-      for (const child of children) await kill(child).catch((error) => problems.push(String(error)));
+      for (const child of children) await killProcess(child).catch((error) => problems.push(String(error)));
       await Promise.allSettled(proxies.map((p) => p.close()));
       await redis?.stop();
       rmSync(dir, { recursive: true, force: true });

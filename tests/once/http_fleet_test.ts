@@ -17,12 +17,11 @@
 // in THEUS_WRITER_DIST.
 
 import assert from "node:assert/strict";
-import process from "node:process";
 import { isDeepStrictEqual } from "node:util";
 import { test } from "../_harness.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
 import { childCommand, ROOT } from "../_root.ts";
-import { type Child, sleep, startProcess, waitUntil, within } from "../_servers.ts";
+import { type Child, killProcess, sleep, startProcess, waitUntil, within } from "../_servers.ts";
 import { parseSamples, valueOf } from "../_samples.ts";
 import { assertPromtool } from "../_validate.ts";
 
@@ -67,32 +66,6 @@ function startServer(runtime: Runtime, config: Record<string, unknown>): Promise
       NO_COLOR: "1",
     },
   });
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/**
- * SIGKILL by pid (see tests/_redis.ts on Deno's ChildProcess.kill()), then waits until the
- * process is gone; throws if it is not within 10 s.
- */
-async function kill(child: Child): Promise<void> {
-  const pid = child.process.pid;
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-  const deadline = Date.now() + 10_000;
-  while ((!child.closed() || alive(pid)) && Date.now() < deadline) await sleep(20);
-  if (alive(pid)) throw new Error(`${child.name} (pid ${pid}) is still running after SIGKILL`);
 }
 
 /** GET `url`; asserts the status and returns the body. */
@@ -340,7 +313,7 @@ test(
     } finally {
       const problems: string[] = [];
       for (const child of children) {
-        await kill(child).catch((error) => problems.push(String(error)));
+        await killProcess(child).catch((error) => problems.push(String(error)));
       }
       await redis.stop();
       assert.deepEqual(problems, [], "a server could not be stopped");

@@ -32,7 +32,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import { AggregatorRegistry } from "prom-client";
 import { loadBackend, type MetricFamily, Registry } from "../../mod.ts";
 import { RedisBackend } from "../../backends/redis.ts";
@@ -65,7 +64,7 @@ import {
 } from "../_quantile_writer.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
 import { childCommand, ROOT } from "../_root.ts";
-import { type Child, sleep, startProcess, waitUntil } from "../_servers.ts";
+import { type Child, killProcess, startProcess, waitUntil } from "../_servers.ts";
 import { startUpstashBridge, type UpstashBridge } from "../_upstash_bridge.ts";
 
 type Runtime = "deno" | "bun" | "node";
@@ -160,32 +159,6 @@ function expectation(): Expected {
 
 // ---------------------------------------------------------------------------------------------
 // Processes.
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/**
- * SIGKILL by pid (Deno's ChildProcess.kill() takes only the first signal, see tests/_redis.ts),
- * then waits until it is gone.
- */
-async function kill(child: Child): Promise<void> {
-  const pid = child.process.pid;
-  if (pid === undefined) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-  const deadline = Date.now() + 10_000;
-  while ((!child.closed() || alive(pid)) && Date.now() < deadline) await sleep(20);
-  if (alive(pid)) throw new Error(`${child.name} (pid ${pid}) is still running after SIGKILL`);
-}
 
 /** Runs the writer on `runtime` to its end; returns the JSON line it printed last. */
 async function runWriter(
@@ -367,7 +340,7 @@ async function fleet(backend: Backend): Promise<void> {
     assert.ok(summedError > PROM_CLIENT_MISS, `the summed p99s miss by only ${percent(summedError)}`);
   } finally {
     const problems: string[] = [];
-    for (const child of children) await kill(child).catch((error) => problems.push(String(error)));
+    for (const child of children) await killProcess(child).catch((error) => problems.push(String(error)));
     await bridge?.close();
     await redis?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -466,7 +439,7 @@ test(
       }
       assert.deepEqual(described, [], "values on the bounds go to different buckets on different runtimes");
     } finally {
-      for (const child of children) await kill(child);
+      for (const child of children) await killProcess(child);
       rmSync(dir, { recursive: true, force: true });
     }
   },
