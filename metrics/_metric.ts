@@ -587,6 +587,8 @@ export abstract class Metric<L extends string = string> implements Collector {
   /**
    * What the sparse buckets of this child (a summary's quantiles, a native histogram's buckets)
    * need of it: the labels and values of their stored series, and their deletion.
+   *
+   * @ignore
    */
   protected _bucketOwner(): BucketOwner {
     return {
