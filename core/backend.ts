@@ -116,6 +116,12 @@ export interface CollectTarget {
    * ignores it.
    */
   readonly perInstance?: boolean;
+  /**
+   * Whether a series of the metric, once removed, is never written again by any process or
+   * thread (a summary's buckets of a slice that has left its window): a store may give the space
+   * of a removed series to a new series of the same metric.
+   */
+  readonly windowed?: boolean;
 }
 
 /** One value of one series. Mutations are synchronous; a read may be asynchronous. */

@@ -142,6 +142,8 @@ export interface TypeSpec {
    * store, whoever wrote it (a process that has gone leaves its last slices behind).
    */
   expired?(value: string, extra: unknown): boolean;
+  /** Whether a removed stored series is never written again (see `CollectTarget.windowed`). */
+  readonly windowed?: boolean;
 }
 
 type Series = MetricFamily["series"][number];
@@ -524,6 +526,7 @@ export abstract class Metric<L extends string = string> implements Collector {
         buckets: type === "histogram" ? family.extra as readonly number[] : undefined,
         gaugeMode: type !== "gauge" ? undefined : stored ? "shared" : family.extra as GaugeMode,
         perInstance: family.perInstance || undefined,
+        ...(family.spec.windowed === true ? { windowed: true } : {}),
       },
       family: () => this.#collectFamily(),
       present: family.present,

@@ -7,7 +7,7 @@
 // The stored label's values:
 //   count, sum                     a summary's count and sum
 //   le:<bound>                     a native histogram's classic bucket (its count alone)
-//   <group>:p<index>               a positive bucket of a group
+//   <group>:p<index>               a positive bucket of a group (`p+00017`, `p-00230`)
 //   <group>:n<index>               a negative bucket (by magnitude)
 //   <group>:z                      the zero bucket
 // A summary's group is the start of a time slice of its window, in Unix milliseconds; a native
@@ -80,7 +80,7 @@ export class BucketGroup {
   move(side: "p" | "n", index: number, count: number): void {
     const map = side === "p" ? this.positive : this.negative;
     let bucket = map.get(index);
-    if (bucket === undefined) map.set(index, bucket = this.#make(`${side}${index}`));
+    if (bucket === undefined) map.set(index, bucket = this.#make(indexText(side, index)));
     bucket.values.inc(0, count);
     bucket.own += count;
   }
@@ -137,7 +137,7 @@ export class BucketGroup {
         }
         this.#collapse(larger, lowest, larger === this.positive ? "p" : "n");
       }
-      map.set(index, bucket = this.#make(`${side}${index}`));
+      map.set(index, bucket = this.#make(indexText(side, index)));
     }
     bucket.values.inc(0, 1);
     bucket.own++;
@@ -158,6 +158,12 @@ export class BucketGroup {
     const labels = this.owner.labels(label);
     return { label, labels, values: this.owner.values(label, labels), own: 0 };
   }
+}
+
+// A bucket's side and index, the index signed and of five digits at least, so that the labels of
+// one series' buckets are all as long (a store can then reuse one's space for another's).
+function indexText(side: "p" | "n", index: number): string {
+  return `${side}${index < 0 ? "-" : "+"}${String(Math.abs(index)).padStart(5, "0")}`;
 }
 
 // A string made by concatenation is kept as its pieces until read; reading it once flattens it.

@@ -57,6 +57,8 @@ const WINDOW_SPEC: TypeSpec = {
   options: OPTIONS,
   storedLabel: () => BUCKET_LABEL,
   storedType: "counter",
+  // A slice's buckets, once removed, are never written again.
+  windowed: true,
   present: (family, extra) => present(family, extra as Window),
   expired(value, extra) {
     const parsed = parseBucket(value);

@@ -17,7 +17,10 @@
 //   exemplars  per-thread chunks of exemplar slots (see exemplars.ts), allocated when a thread
 //              first records an exemplar: a thread writes only its own slots, under a seqlock
 //
-// Everything is allocated from the end (a bump pointer), growing the buffer; nothing is freed.
+// Everything is allocated from the end (a bump pointer), growing the buffer; nothing is freed. A
+// removed series of a windowed metric (a summary's slice that has left its window, which nobody
+// writes again) is given whole to a new series of the metric: its record's labels text is
+// rewritten in place (`rename`) and a counter tells the other threads to read it again.
 // Appending (records, blobs, pages, exemplar chunks) happens under the mutex; reading never
 // takes it.
 
@@ -29,7 +32,7 @@ export const PAGE_BYTES = PAGE_VALUES * 12;
 export const THREAD_BYTES = 16;
 
 const MAGIC = 0x74687573; // "thus"
-const VERSION = 2;
+const VERSION = 3;
 const RECORD_WORDS = 8; // 32 bytes
 const FIRST_CHUNK_RECORDS = 1024;
 const CHUNKS = 24; // 1,024 * (2^24 - 1) records: more than the buffer can hold
@@ -47,7 +50,11 @@ const H_MAX_PAGES = 7; // the memory's maximum, in 64 KiB pages
 const H_CHUNKS = 8; // CHUNKS words: byte offset of each record chunk, 0 until allocated
 /** The header's Float64 slot where the mutex holder writes when it took the lock (Unix ms). */
 export const F_LOCK_TIME = (H_CHUNKS + CHUNKS) / 2;
-const HEADER_BYTES = (F_LOCK_TIME + 1) * 8;
+// Renames: goes up whenever a series record is given to a new series (see `rename`).
+const H_RENAMES = (F_LOCK_TIME + 1) * 2;
+const HEADER_BYTES = (H_RENAMES + 2) * 4;
+// The word of a series record that counts its renames (its fields use words 1 to 6).
+const GENERATION = 7;
 
 /** The kinds of record. */
 export const KIND = { metric: 1, series: 2, page: 3, thread: 4, remove: 5, revive: 6, exemplars: 7 } as const;
@@ -156,7 +163,49 @@ export class Arena {
     return [chunk, (n - FIRST_CHUNK_RECORDS * (2 ** k - 1)) * RECORD_WORDS];
   }
 
+  /** Renames so far, in every thread: a thread that saw fewer has labels to read again. */
+  get renames(): number {
+    return Atomics.load(this.header, H_RENAMES);
+  }
+
+  /** How many times series record `n` was given to a new series. */
+  generation(n: number): number {
+    const [chunk, at] = this.record(n);
+    return Atomics.load(chunk, at + GENERATION);
+  }
+
+  /** Bytes used so far, header included. */
+  get used(): number {
+    return Atomics.load(this.header, H_END);
+  }
+
   // --- under the mutex ---
+
+  /**
+   * Gives series record `n` (a removed series, which no thread writes any more) to a new series:
+   * its labels text is now `length` bytes at `offset`. The text is written first and the
+   * generation counted last, so a thread that reads the new generation reads the new text.
+   * Mutex held.
+   */
+  rename(n: number, offset: number, length: number): void {
+    const [chunk, at] = this.record(n);
+    Atomics.store(chunk, at + 2, offset);
+    Atomics.store(chunk, at + 3, length);
+    Atomics.add(chunk, at + GENERATION, 1);
+    Atomics.add(this.header, H_RENAMES, 1);
+  }
+
+  /**
+   * Writes text as UTF-8 over the text at `offset`, `length` bytes long, when it fits in the
+   * space that text was given (8-byte aligned), else at the end; returns where and how long.
+   * Mutex held.
+   */
+  rewriteText(offset: number, length: number, text: string): [offset: number, length: number] {
+    const bytes = encoder.encode(text);
+    if (bytes.length > Math.ceil(length / 8) * 8) return this.writeText(text);
+    new Uint8Array(this.buffer(offset + bytes.length), offset, bytes.length).set(bytes);
+    return [offset, bytes.length];
+  }
 
   /** Appends records and publishes them; returns the number of the first. Mutex held. */
   append(records: readonly (readonly number[])[]): number {

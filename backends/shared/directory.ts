@@ -20,6 +20,11 @@ export interface Definition {
   readonly mode: GaugeMode | undefined;
   /** Whether the series are the process's own, shown from one thread (runtime metrics). */
   readonly perInstance: boolean;
+  /**
+   * Whether a removed series of the metric is never written again (a summary's past slices), so
+   * that its record and values may be given to a new series of the metric.
+   */
+  readonly windowed?: boolean;
 }
 
 /** One thread's page of values: value `i` is `f64[i] + ints[i]`. */
@@ -44,7 +49,11 @@ export interface Entry {
   readonly record: number;
   readonly definition: Definition;
   /** The canonical labels text. */
-  readonly labels: string;
+  labels: string;
+  /** How many times its record was given to a new series, when this thread last read it. */
+  generation: number;
+  /** Its key in `Directory.seriesOf`: its labels, or, when another series has them too, more. */
+  key: string;
   /** Its first value position; the series holds `width` positions from there, in one page. */
   readonly position: number;
   readonly width: number;
@@ -75,6 +84,7 @@ export function definitionOf(target: CollectTarget): Omit<Definition, "record"> 
     buckets: target.type === "histogram" ? target.buckets?.map(formatBound) : undefined,
     mode: target.type === "gauge" ? target.gaugeMode ?? "shared" : undefined,
     perInstance: target.perInstance === true,
+    ...(target.windowed === true ? { windowed: true } : {}),
   };
 }
 
@@ -88,10 +98,20 @@ export function difference(a: Omit<Definition, "record">, b: Omit<Definition, "r
     return `its buckets are ${JSON.stringify(a.buckets)} there, ${JSON.stringify(b.buckets)} here`;
   }
   if (a.mode !== b.mode) return `its gauge mode is "${a.mode}" there, "${b.mode}" here`;
+  if ((a.windowed === true) !== (b.windowed === true)) {
+    return `its series are ${a.windowed ? "" : "not "}windowed there, ${b.windowed ? "" : "not "}here`;
+  }
   if (a.perInstance !== b.perInstance) {
     return `it is ${a.perInstance ? "" : "not "}per instance there, ${b.perInstance ? "" : "not "}here`;
   }
   return undefined;
+}
+
+// Files a series under its labels. Another series may hold those labels already (registered by a
+// thread that had not seen a rename to them): both are kept, and both collected.
+function file(series: Map<string, Entry>, entry: Entry): void {
+  entry.key = series.has(entry.labels) ? `${entry.labels}\u0000${entry.record}` : entry.labels;
+  series.set(entry.key, entry);
 }
 
 /** What one thread has read of the log. */
@@ -109,6 +129,7 @@ export class Directory {
   readonly slots: Map<Entry, SeriesSlots> = new Map();
   #byRecord: (Definition | Entry | undefined)[] = [];
   #seen = 0;
+  #renames = 0;
 
   /**
    * Reads the records published since the last call, at most `limit` of them.
@@ -132,9 +153,13 @@ export class Directory {
         }
         case KIND.series: {
           const definition = this.#byRecord[r(1)] as Definition;
+          // The generation first: a rename after it is seen by the next refreshRenames().
+          const generation = arena.generation(n);
           const entry: Entry = {
             record: n,
             definition,
+            generation,
+            key: "",
             labels: arena.readText(r(2), r(3)),
             position: r(4),
             width: r(5),
@@ -144,7 +169,7 @@ export class Directory {
             parsed: undefined,
             parsedFor: undefined,
           };
-          this.seriesOf.get(definition)!.set(entry.labels, entry);
+          file(this.seriesOf.get(definition)!, entry);
           item = entry;
           break;
         }
@@ -202,6 +227,37 @@ export class Directory {
     let slots = this.slots.get(entry);
     if (slots === undefined) this.slots.set(entry, slots = { own: [], all: [] });
     return slots;
+  }
+
+  /**
+   * Reads again the labels of the series whose records were given to new series since the last
+   * call (windowed metrics only).
+   */
+  refreshRenames(arena: Arena): void {
+    const renames = arena.renames;
+    if (renames === this.#renames) return;
+    this.#renames = renames;
+    for (const [definition, series] of this.seriesOf) {
+      if (definition.windowed !== true) continue;
+      for (const entry of [...series.values()]) {
+        const generation = arena.generation(entry.record);
+        if (generation === entry.generation) continue;
+        const [chunk, at] = arena.record(entry.record);
+        this.rekey(entry, arena.readText(chunk[at + 2], chunk[at + 3]), generation);
+      }
+    }
+  }
+
+  /** Files a series under new labels, given its record's generation. */
+  rekey(entry: Entry, labels: string, generation: number): void {
+    const series = this.seriesOf.get(entry.definition)!;
+    if (series.get(entry.key) === entry) series.delete(entry.key);
+    entry.labels = labels;
+    entry.generation = generation;
+    entry.removed = false;
+    entry.parsed = undefined;
+    entry.parsedFor = undefined;
+    file(series, entry);
   }
 
   /** The series published as record `record`. */

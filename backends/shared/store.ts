@@ -13,7 +13,15 @@ import { unrefTimer } from "../../core/_runtime.ts";
 import { SLICE_MS, yieldToEventLoop } from "../../core/_slice.ts";
 import type { Exemplar, Labels, MetricFamily } from "../../core/types.ts";
 import { type Arena, KIND, PAGE_BYTES, PAGE_VALUES, THREAD_BYTES } from "./arena.ts";
-import { definitionOf, difference, Directory, type Entry, type Page, type SeriesSlots } from "./directory.ts";
+import {
+  type Definition,
+  definitionOf,
+  difference,
+  Directory,
+  type Entry,
+  type Page,
+  type SeriesSlots,
+} from "./directory.ts";
 import {
   chunkBytes,
   ExemplarChunk,
@@ -56,6 +64,8 @@ export class SharedStore implements SeriesStore {
   #removals: { target: CollectTarget; labels: string }[] = [];
   // The metric name and labels text of each queued removal.
   #removing = new Set<string>();
+  // Series of windowed metrics this thread removed, by metric: records to give to new series.
+  #free = new Map<Definition, Entry[]>();
   #task: Promise<void> | undefined;
   #error: unknown;
   #reported = false;
@@ -132,6 +142,44 @@ export class SharedStore implements SeriesStore {
     this.#schedule();
   }
 
+  // A removed series of a windowed metric that this thread removed, given to `series` instead of
+  // a new record: mutex held. Undefined when there is none, or none that no thread wrote since.
+  #reuse(definition: Definition, series: SharedSeries): Entry | undefined {
+    const free = this.#free.get(definition);
+    const arena = this.arena;
+    const dir = this.dir;
+    // One whose labels text has room for the new one, among the last few, or else the last.
+    const bytes = encoder.encode(series.labels).length;
+    if (free !== undefined) {
+      for (let i = free.length - 1; i >= Math.max(0, free.length - 64); i--) {
+        const [chunk, at] = arena.record(free[i].record);
+        if (Math.ceil(chunk[at + 3] / 8) * 8 >= bytes) {
+          free.push(free.splice(i, 1)[0]);
+          break;
+        }
+      }
+    }
+    while (free !== undefined && free.length > 0) {
+      const entry = free.pop()!;
+      // Revived, renamed by another thread, or of another width: not this one.
+      if (!entry.removed || entry.width !== series.width) continue;
+      if (arena.generation(entry.record) !== entry.generation) continue;
+      // Written since it was removed: some thread still writes it.
+      let used = false;
+      for (const thread of dir.pages.keys()) {
+        const page = dir.page(thread, entry);
+        if (page !== undefined && written(page, entry.index, entry.width)) used = true;
+      }
+      if (used) continue;
+      const [chunk, at] = arena.record(entry.record);
+      const [offset, length] = arena.rewriteText(chunk[at + 2], chunk[at + 3], series.labels);
+      arena.rename(entry.record, offset, length);
+      dir.rekey(entry, series.labels, entry.generation + 1);
+      return entry;
+    }
+    return undefined;
+  }
+
   /** Queues the removal of a series from every thread's pages. */
   remove(target: CollectTarget, labels: Labels): void {
     const text = labelsText(labels);
@@ -192,6 +240,7 @@ export class SharedStore implements SeriesStore {
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     await this.flush();
     while (!this.dir.scan(this.arena, SCAN_SLICE)) await yieldToEventLoop();
+    this.dir.refreshRenames(this.arena);
     this.dir.scanExemplars();
     // A chunk of series reads every thread's page: check the clock after every chunk.
     let sliceStarted = performance.now();
@@ -413,6 +462,7 @@ export class SharedStore implements SeriesStore {
     }
     if (records.length > 0) arena.append(records.splice(0));
     dir.scan(arena);
+    dir.refreshRenames(arena);
     // Removals first: a series queued after its removal (created again) is registered after it.
     for (const { target, labels } of this.#removals.splice(0)) {
       const entry = dir.find(target.name, labels);
@@ -425,7 +475,16 @@ export class SharedStore implements SeriesStore {
       // Its exemplars go too: every thread's slots of it, as far as claimed.
       dir.scanExemplars();
       for (const slots of dir.slots.get(entry)?.all ?? []) for (const slot of slots ?? []) slot.clear();
-      records.push([KIND.remove, entry.record]);
+      if (entry.definition.windowed === true) {
+        // Never written again: kept for a new series of the metric, without a record, so that a
+        // summary's slices, removed and made again and again, do not grow the arena.
+        entry.removed = true;
+        let free = this.#free.get(entry.definition);
+        if (free === undefined) this.#free.set(entry.definition, free = []);
+        free.push(entry);
+      } else {
+        records.push([KIND.remove, entry.record]);
+      }
     }
     this.#removing.clear();
     if (records.length > 0) {
@@ -442,9 +501,16 @@ export class SharedStore implements SeriesStore {
       if (definition === undefined) continue; // its definition conflicted: it stays here
       const entry = dir.seriesOf.get(definition)!.get(series.labels);
       if (entry !== undefined) {
-        if (entry.removed) records.push([KIND.revive, entry.record]);
+        if (entry.removed && definition.windowed === true) entry.removed = false;
+        else if (entry.removed) records.push([KIND.revive, entry.record]);
         this.#needPage(entry.position, records, adding);
         attach.push([series, entry]);
+        continue;
+      }
+      const reused = definition.windowed === true ? this.#reuse(definition, series) : undefined;
+      if (reused !== undefined) {
+        this.#needPage(reused.position, records, adding);
+        attach.push([series, reused]);
         continue;
       }
       const key = `${definition.record}\n${series.labels}`;
@@ -597,6 +663,8 @@ function newestOf(slots: ExemplarSlot[] | undefined, entry: Entry, held: Held[])
 function later(a: Exemplar, b: Exemplar): boolean {
   return (a.timestamp ?? -Infinity) > (b.timestamp ?? -Infinity);
 }
+
+const encoder = new TextEncoder();
 
 function written(page: Page, at: number, width: number): boolean {
   for (let i = 0; i < width; i++) if (page.f64[at + i] !== 0 || page.ints[at + i] !== 0) return true;
