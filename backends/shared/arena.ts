@@ -19,8 +19,9 @@
 //
 // Everything is allocated from the end (a bump pointer), growing the buffer; nothing is freed. A
 // removed series of a windowed metric (a summary's slice that has left its window, which nobody
-// writes again) is given whole to a new series of the metric: its record's labels text is
-// rewritten in place (`rename`) and a counter tells the other threads to read it again.
+// writes again) is marked free in its record (`free`), and any thread gives it whole to a new
+// series of the metric, its labels text rewritten in place (`rename`); a counter tells the other
+// threads to read such records again.
 // Appending (records, blobs, pages, exemplar chunks) happens under the mutex; reading never
 // takes it.
 
@@ -50,10 +51,11 @@ const H_MAX_PAGES = 7; // the memory's maximum, in 64 KiB pages
 const H_CHUNKS = 8; // CHUNKS words: byte offset of each record chunk, 0 until allocated
 /** The header's Float64 slot where the mutex holder writes when it took the lock (Unix ms). */
 export const F_LOCK_TIME = (H_CHUNKS + CHUNKS) / 2;
-// Renames: goes up whenever a series record is given to a new series (see `rename`).
+// Renames: goes up whenever a series record is freed or given to a new series (see `rename`).
 const H_RENAMES = (F_LOCK_TIME + 1) * 2;
 const HEADER_BYTES = (H_RENAMES + 2) * 4;
-// The word of a series record that counts its renames (its fields use words 1 to 6).
+// The word of a series record that counts when it was freed and given to a new series (its fields
+// use words 1 to 6): odd while the series is free, removed and never written again.
 const GENERATION = 7;
 
 /** The kinds of record. */
@@ -168,7 +170,7 @@ export class Arena {
     return Atomics.load(this.header, H_RENAMES);
   }
 
-  /** How many times series record `n` was given to a new series. */
+  /** The generation of series record `n`: odd while it is free (see `free`). */
   generation(n: number): number {
     const [chunk, at] = this.record(n);
     return Atomics.load(chunk, at + GENERATION);
@@ -182,7 +184,17 @@ export class Arena {
   // --- under the mutex ---
 
   /**
-   * Gives series record `n` (a removed series, which no thread writes any more) to a new series:
+   * Marks series record `n` free: a removed series of a windowed metric, which no thread writes
+   * again, whose record any thread may give to a new series of the metric. Mutex held.
+   */
+  free(n: number): void {
+    const [chunk, at] = this.record(n);
+    Atomics.add(chunk, at + GENERATION, 1);
+    Atomics.add(this.header, H_RENAMES, 1);
+  }
+
+  /**
+   * Gives series record `n` (a free series, which no thread writes any more) to a new series:
    * its labels text is now `length` bytes at `offset`. The text is written first and the
    * generation counted last, so a thread that reads the new generation reads the new text.
    * Mutex held.

@@ -130,6 +130,7 @@ export class Directory {
   #byRecord: (Definition | Entry | undefined)[] = [];
   #seen = 0;
   #renames = 0;
+  #free = new Map<Definition, Set<Entry>>();
 
   /**
    * Reads the records published since the last call, at most `limit` of them.
@@ -170,6 +171,7 @@ export class Directory {
             parsedFor: undefined,
           };
           file(this.seriesOf.get(definition)!, entry);
+          if ((generation & 1) === 1) this.#freed(entry);
           item = entry;
           break;
         }
@@ -230,8 +232,8 @@ export class Directory {
   }
 
   /**
-   * Reads again the labels of the series whose records were given to new series since the last
-   * call (windowed metrics only).
+   * Reads again the series of windowed metrics whose records were freed or given to new series
+   * since the last call.
    */
   refreshRenames(arena: Arena): void {
     const renames = arena.renames;
@@ -242,16 +244,34 @@ export class Directory {
       for (const entry of [...series.values()]) {
         const generation = arena.generation(entry.record);
         if (generation === entry.generation) continue;
+        if ((generation & 1) === 1) {
+          entry.generation = generation;
+          this.#freed(entry);
+          continue;
+        }
         const [chunk, at] = arena.record(entry.record);
         this.rekey(entry, arena.readText(chunk[at + 2], chunk[at + 3]), generation);
       }
     }
   }
 
+  /** The free series of a windowed metric, as far as this thread has seen. */
+  free(definition: Definition): Set<Entry> {
+    let free = this.#free.get(definition);
+    if (free === undefined) this.#free.set(definition, free = new Set());
+    return free;
+  }
+
+  #freed(entry: Entry): void {
+    entry.removed = true;
+    this.free(entry.definition).add(entry);
+  }
+
   /** Files a series under new labels, given its record's generation. */
   rekey(entry: Entry, labels: string, generation: number): void {
     const series = this.seriesOf.get(entry.definition)!;
     if (series.get(entry.key) === entry) series.delete(entry.key);
+    this.#free.get(entry.definition)?.delete(entry);
     entry.labels = labels;
     entry.generation = generation;
     entry.removed = false;

@@ -64,8 +64,6 @@ export class SharedStore implements SeriesStore {
   #removals: { target: CollectTarget; labels: string }[] = [];
   // The metric name and labels text of each queued removal.
   #removing = new Set<string>();
-  // Series of windowed metrics this thread removed, by metric: records to give to new series.
-  #free = new Map<Definition, Entry[]>();
   #task: Promise<void> | undefined;
   #error: unknown;
   #reported = false;
@@ -142,42 +140,47 @@ export class SharedStore implements SeriesStore {
     this.#schedule();
   }
 
-  // A removed series of a windowed metric that this thread removed, given to `series` instead of
-  // a new record: mutex held. Undefined when there is none, or none that no thread wrote since.
+  // A free series of a windowed metric, given to `series` instead of a new record: mutex held.
+  // Undefined when there is none that no thread wrote since it was freed.
   #reuse(definition: Definition, series: SharedSeries): Entry | undefined {
-    const free = this.#free.get(definition);
+    const free = this.dir.free(definition);
+    const arena = this.arena;
+    // One whose labels text has room for the new one, among the first few, or else any.
+    const bytes = encoder.encode(series.labels).length;
+    let fallback: Entry | undefined;
+    let looked = 0;
+    for (const entry of free) {
+      // Taken by another thread since, or of another width: not this one.
+      const generation = arena.generation(entry.record);
+      if ((generation & 1) === 0 || generation !== entry.generation || entry.width !== series.width) {
+        free.delete(entry);
+        continue;
+      }
+      const [chunk, at] = arena.record(entry.record);
+      if (Math.ceil(chunk[at + 3] / 8) * 8 >= bytes) {
+        const taken = this.#take(entry, series.labels);
+        if (taken !== undefined) return taken;
+      } else fallback ??= entry;
+      if (++looked >= 64) break;
+    }
+    return fallback === undefined ? undefined : this.#take(fallback, series.labels);
+  }
+
+  // Gives a free series to new labels, unless a thread wrote it since it was freed. Mutex held.
+  #take(entry: Entry, labels: string): Entry | undefined {
     const arena = this.arena;
     const dir = this.dir;
-    // One whose labels text has room for the new one, among the last few, or else the last.
-    const bytes = encoder.encode(series.labels).length;
-    if (free !== undefined) {
-      for (let i = free.length - 1; i >= Math.max(0, free.length - 64); i--) {
-        const [chunk, at] = arena.record(free[i].record);
-        if (Math.ceil(chunk[at + 3] / 8) * 8 >= bytes) {
-          free.push(free.splice(i, 1)[0]);
-          break;
-        }
-      }
+    dir.free(entry.definition).delete(entry);
+    // Written since it was freed: some thread still writes it.
+    for (const thread of dir.pages.keys()) {
+      const page = dir.page(thread, entry);
+      if (page !== undefined && written(page, entry.index, entry.width)) return undefined;
     }
-    while (free !== undefined && free.length > 0) {
-      const entry = free.pop()!;
-      // Revived, renamed by another thread, or of another width: not this one.
-      if (!entry.removed || entry.width !== series.width) continue;
-      if (arena.generation(entry.record) !== entry.generation) continue;
-      // Written since it was removed: some thread still writes it.
-      let used = false;
-      for (const thread of dir.pages.keys()) {
-        const page = dir.page(thread, entry);
-        if (page !== undefined && written(page, entry.index, entry.width)) used = true;
-      }
-      if (used) continue;
-      const [chunk, at] = arena.record(entry.record);
-      const [offset, length] = arena.rewriteText(chunk[at + 2], chunk[at + 3], series.labels);
-      arena.rename(entry.record, offset, length);
-      dir.rekey(entry, series.labels, entry.generation + 1);
-      return entry;
-    }
-    return undefined;
+    const [chunk, at] = arena.record(entry.record);
+    const [offset, length] = arena.rewriteText(chunk[at + 2], chunk[at + 3], labels);
+    arena.rename(entry.record, offset, length);
+    dir.rekey(entry, labels, entry.generation + 1);
+    return entry;
   }
 
   /** Queues the removal of a series from every thread's pages. */
@@ -476,12 +479,15 @@ export class SharedStore implements SeriesStore {
       dir.scanExemplars();
       for (const slots of dir.slots.get(entry)?.all ?? []) for (const slot of slots ?? []) slot.clear();
       if (entry.definition.windowed === true) {
-        // Never written again: kept for a new series of the metric, without a record, so that a
-        // summary's slices, removed and made again and again, do not grow the arena.
-        entry.removed = true;
-        let free = this.#free.get(entry.definition);
-        if (free === undefined) this.#free.set(entry.definition, free = []);
-        free.push(entry);
+        // Never written again: marked free in its record, for any thread to give to a new series
+        // of the metric, so that a summary's slices, removed and made again and again, do not
+        // grow the arena.
+        if ((entry.generation & 1) === 0) {
+          arena.free(entry.record);
+          entry.generation++;
+          entry.removed = true;
+          dir.free(entry.definition).add(entry);
+        }
       } else {
         records.push([KIND.remove, entry.record]);
       }
@@ -501,8 +507,12 @@ export class SharedStore implements SeriesStore {
       if (definition === undefined) continue; // its definition conflicted: it stays here
       const entry = dir.seriesOf.get(definition)!.get(series.labels);
       if (entry !== undefined) {
-        if (entry.removed && definition.windowed === true) entry.removed = false;
-        else if (entry.removed) records.push([KIND.revive, entry.record]);
+        if (entry.removed && definition.windowed === true) {
+          // Made again before anyone took it: the same record, live again.
+          const [chunk, at] = arena.record(entry.record);
+          arena.rename(entry.record, chunk[at + 2], chunk[at + 3]);
+          dir.rekey(entry, entry.labels, entry.generation + 1);
+        } else if (entry.removed) records.push([KIND.revive, entry.record]);
         this.#needPage(entry.position, records, adding);
         attach.push([series, entry]);
         continue;
