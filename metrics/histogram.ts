@@ -125,6 +125,9 @@ export class Histogram<const L extends string = string> extends Observer<L> {
   #native: Native | undefined;
   #classic: SeriesValues[] = [];
   #sum: SeriesValues | undefined;
+  // The labels of the classic buckets' and the sum's stored series, made once.
+  #classicLabels: Labels[] = [];
+  #sumLabels: Labels | undefined;
   #group: BucketGroup | undefined;
 
   /**
@@ -193,8 +196,7 @@ export class Histogram<const L extends string = string> extends Observer<L> {
   /** The label sets of this child's stored series. */
   protected override _stored(): readonly Labels[] {
     if (this.#native === undefined) return super._stored();
-    const out = this.#bounds.map((bound) => this._storedLabels(`le:${formatBound(bound)}`));
-    out.push(this._storedLabels("sum"));
+    const out = [...this.#classicLabels, this.#sumLabels!];
     for (const bucket of this.#group!.buckets()) out.push(bucket.labels);
     return out;
   }
@@ -214,8 +216,13 @@ export class Histogram<const L extends string = string> extends Observer<L> {
       this.#values = this._values(valueNames("histogram", this.#bounds));
       return;
     }
-    this.#classic = this.#bounds.map((bound) => this._storedValues(`le:${formatBound(bound)}`));
-    this.#sum = this._storedValues("sum");
+    if (this.#sumLabels === undefined) {
+      this.#classicLabels = this.#bounds.map((bound) => this._storedLabels(`le:${formatBound(bound)}`));
+      this.#sumLabels = this._storedLabels("sum");
+    }
+    const labels = this.#classicLabels;
+    this.#classic = this.#bounds.map((bound, i) => this._storedValues(`le:${formatBound(bound)}`, labels[i]));
+    this.#sum = this._storedValues("sum", this.#sumLabels);
     this.#group = new BucketGroup(
       this._bucketOwner(),
       String(native.schema),
@@ -236,10 +243,8 @@ export class Histogram<const L extends string = string> extends Observer<L> {
         series(labels, all, exemplars)
       );
     }
-    const read = this.#bounds.map((bound, i) =>
-      readValue(this._storedLabels(`le:${formatBound(bound)}`), this.#classic[i])
-    );
-    read.push(readValue(this._storedLabels("sum"), this.#sum!));
+    const read = this.#classicLabels.map((labels, i) => readValue(labels, this.#classic[i]));
+    read.push(readValue(this.#sumLabels!, this.#sum!));
     for (const bucket of this.#group!.buckets()) read.push(readValue(bucket.labels, bucket.values));
     return read.some((r) => r instanceof Promise) ? Promise.all(read) : read as ValueSeries[];
   }

@@ -112,6 +112,9 @@ export class Summary<const L extends string = string> extends Observer<L> {
   #window: Window | undefined;
   #count: SeriesValues | undefined;
   #sum: SeriesValues | undefined;
+  // The labels of the count's and the sum's stored series, made once.
+  #countLabels: Labels | undefined;
+  #sumLabels: Labels | undefined;
   #slices: BucketGroup[] = [];
   #current: BucketGroup | undefined;
   #ends = -Infinity;
@@ -180,7 +183,7 @@ export class Summary<const L extends string = string> extends Observer<L> {
   /** The label sets of this child's stored series. */
   protected override _stored(): readonly Labels[] {
     if (this.#window === undefined) return super._stored();
-    const out = [this._storedLabels("count"), this._storedLabels("sum")];
+    const out = [this.#countLabels!, this.#sumLabels!];
     for (const group of this.#slices) for (const bucket of group.buckets()) out.push(bucket.labels);
     return out;
   }
@@ -199,8 +202,10 @@ export class Summary<const L extends string = string> extends Observer<L> {
       this.#values = this._values(valueNames("summary"));
       return;
     }
-    this.#count = this._storedValues("count");
-    this.#sum = this._storedValues("sum");
+    this.#countLabels ??= this._storedLabels("count");
+    this.#sumLabels ??= this._storedLabels("sum");
+    this.#count = this._storedValues("count", this.#countLabels);
+    this.#sum = this._storedValues("sum", this.#sumLabels);
     this.#slices = [];
     this.#current = undefined;
     this.#ends = -Infinity;
@@ -217,8 +222,8 @@ export class Summary<const L extends string = string> extends Observer<L> {
     }
     // Slices that left the window since the last observation are read too: present() drops them.
     const read = [
-      readValue(this._storedLabels("count"), this.#count!),
-      readValue(this._storedLabels("sum"), this.#sum!),
+      readValue(this.#countLabels!, this.#count!),
+      readValue(this.#sumLabels!, this.#sum!),
     ];
     for (const group of this.#slices) {
       for (const bucket of group.buckets()) read.push(readValue(bucket.labels, bucket.values));
