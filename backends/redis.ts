@@ -7,15 +7,17 @@
  * @module
  */
 
-import Redis from "ioredis";
+import Redis, { Cluster } from "ioredis";
 import type { BackendConfig } from "../core/backend.ts";
 import { RemoteBackend, useStores } from "./_remote/backend.ts";
 import { checkClient, configError } from "./_remote/options.ts";
 import type { Script } from "./_remote/scripts.ts";
 import { runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
-/** The members of an ioredis client the backend uses. */
+/** The members of an ioredis client (a `Redis` or a `Cluster`) the backend uses. */
 export interface RedisClientLike {
+  /** True for an ioredis `Cluster`: every shard then gets script calls of its own. */
+  readonly isCluster?: boolean;
   /** Runs a cached Lua script by its SHA1 (`EVALSHA`); rejects with `NOSCRIPT` if not cached. */
   evalsha(sha: string, numKeys: number, args: readonly string[]): Promise<unknown>;
   /** Runs a Lua script from its source (`EVAL`), caching it. */
@@ -36,11 +38,22 @@ export interface RedisBackendConfig extends BackendConfig {
   username?: string;
   /** The password. */
   password?: string;
-  /** An ioredis client to use instead of creating one; its lifecycle stays yours. */
+  /**
+   * The nodes of a Redis Cluster (`"host:port"` or `{ host, port }`; a few are enough, the rest
+   * are discovered), instead of `url`, `host` and `port`. Keys are spread over the masters.
+   */
+  cluster?: (string | { host: string; port: number })[];
+  /**
+   * An ioredis client (`Redis` or `Cluster`) to use instead of creating one; its lifecycle stays
+   * yours.
+   */
   client?: RedisClientLike;
   /** The prefix of every key (`{theus}:m:<metric>`), "theus" by default. */
   keyPrefix?: string;
-  /** Seconds before a key that is not written again expires, 3600 by default. */
+  /**
+   * Seconds after which a series that no process writes any more is deleted (between this and
+   * 1.1 times this), 3600 by default; a metric's keys go with their last series.
+   */
   expireSeconds?: number;
   /** Milliseconds between background flushes, 1000 by default; 0 for none. */
   flushIntervalMs?: number;
@@ -50,12 +63,16 @@ export interface RedisBackendConfig extends BackendConfig {
   instanceId?: string;
   /** Seconds an instance counts as live after its last heartbeat, 60 by default. */
   instanceTtlSeconds?: number;
+  /** The largest script call a flush sends, in bytes; no bound by default. */
+  maxRequestBytes?: number;
 }
 
 interface OwnedClient extends RedisClientLike {
   stream?: { ref?(): void; unref?(): void };
   reconnectTimeout?: { unref?(): void } | null;
   status: string;
+  isCluster?: boolean;
+  nodes?(role: "all"): { status: string; stream?: { ref?(): void; unref?(): void } }[];
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   once(event: string, listener: (...args: unknown[]) => void): unknown;
   off(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -68,6 +85,7 @@ const READY_WAIT_MS = 1000;
 
 class IoredisTransport implements Transport {
   readonly description: string;
+  readonly clustered: boolean;
   #calls: ScriptCalls;
   #owned: OwnedClient | undefined;
   #inFlight = 0;
@@ -79,6 +97,7 @@ class IoredisTransport implements Transport {
       eval: (source, keys, args) => client.eval(source, keys.length, [...keys, ...args]),
     };
     this.description = description;
+    this.clustered = client.isCluster === true;
     this.#owned = owned;
     this.#timeout = timeout;
     // A client of ours does not keep the process alive between flushes, so it can exit (and
@@ -101,11 +120,15 @@ class IoredisTransport implements Transport {
   }
 
   // Only on a connected socket: Node's ref()/unref() on a connecting one queue a listener each.
+  // A cluster's connections are those of its nodes.
   #setRef(on: boolean): void {
     const client = this.#owned;
     if (client?.status !== "ready") return;
-    if (on) client.stream?.ref?.();
-    else client.stream?.unref?.();
+    for (const connection of client.isCluster ? client.nodes!("all") : [client]) {
+      if (connection.status !== "ready") continue;
+      if (on) connection.stream?.ref?.();
+      else connection.stream?.unref?.();
+    }
   }
 
   get owned(): boolean {
@@ -161,16 +184,6 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
   optional("username", "string");
   optional("password", "string");
   const timeout = (optional("commandTimeoutMs", "number") as number | undefined) ?? 2000;
-  let where = `redis://${host}:${port}`;
-  if (url !== undefined) {
-    try {
-      const parsed = new URL(url);
-      if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not redis:");
-      where = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
-    } catch {
-      fail(`url must be a redis:// or rediss:// URL`);
-    }
-  }
   const options = {
     host,
     port,
@@ -183,12 +196,64 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
     commandTimeout: timeout,
     retryStrategy: (times: number) => Math.min(100 * times, 2000),
   };
+  if (config.cluster !== undefined) return clusterTransport(config, options, timeout);
+  let where = `redis://${host}:${port}`;
+  if (url !== undefined) {
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") throw new Error("not redis:");
+      where = `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+    } catch {
+      fail(`url must be a redis:// or rediss:// URL`);
+    }
+  }
   // deno-lint-ignore no-explicit-any
   const RedisClient = Redis as any;
   const client =
     (url !== undefined ? new RedisClient(url, options) : new RedisClient(options)) as OwnedClient;
   // Connection errors surface as failed flushes (counted), never as unhandled error events.
   client.on("error", () => {});
+  return new IoredisTransport(client, where, client, timeout);
+}
+
+// A Cluster client from `cluster: [nodes]`, with the options of a single connection per node.
+function clusterTransport(
+  config: RedisBackendConfig,
+  options: Record<string, unknown>,
+  timeout: number,
+): IoredisTransport {
+  const fail = configError("redis");
+  const nodes = config.cluster as unknown;
+  for (const name of ["url", "host", "port", "db"] as const) {
+    if (config[name] !== undefined) {
+      fail(`cluster cannot be combined with ${name}: list the nodes in cluster`);
+    }
+  }
+  if (!Array.isArray(nodes) || nodes.length === 0) {
+    fail(`cluster must be a non-empty array of "host:port" or { host, port }, got ${JSON.stringify(nodes)}`);
+  }
+  const parsed = (nodes as unknown[]).map((node) => {
+    if (typeof node === "string") {
+      const match = /^(.+):(\d+)$/.exec(node);
+      if (match !== null) return { host: match[1], port: Number(match[2]) };
+    } else if (
+      typeof node === "object" && node !== null && typeof (node as { host?: unknown }).host === "string" &&
+      Number.isInteger((node as { port?: unknown }).port)
+    ) {
+      return { host: (node as { host: string }).host, port: (node as { port: number }).port };
+    }
+    return fail(`a cluster node must be "host:port" or { host, port }, got ${JSON.stringify(node)}`);
+  });
+  const { host: _host, port: _port, db: _db, ...redisOptions } = options;
+  const client = new Cluster(parsed, {
+    redisOptions,
+    enableOfflineQueue: false,
+    // A master that does not answer fails the call; its batches are retried with the next flush.
+    retryDelayOnFailover: 100,
+    clusterRetryStrategy: (times: number) => Math.min(100 * times, 2000),
+  }) as unknown as OwnedClient;
+  client.on("error", () => {});
+  const where = `redis cluster ${parsed.map(({ host, port }) => `${host}:${port}`).join(",")}`;
   return new IoredisTransport(client, where, client, timeout);
 }
 
@@ -209,4 +274,9 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
  */
 export class RedisBackend extends RemoteBackend {}
 
-useStores(RedisBackend, "redis", 1000, (config) => createTransport(config as RedisBackendConfig));
+useStores(
+  RedisBackend,
+  "redis",
+  { flushIntervalMs: 1000, maxRequestBytes: Infinity },
+  (config) => createTransport(config as RedisBackendConfig),
+);

@@ -32,7 +32,10 @@ export interface UpstashBackendConfig extends BackendConfig {
   client?: UpstashClientLike;
   /** The prefix of every key, "theus" by default: the same keys as the Redis backend. */
   keyPrefix?: string;
-  /** Seconds before a key that is not written again expires, 3600 by default. */
+  /**
+   * Seconds after which a series that no process writes any more is deleted (between this and
+   * 1.1 times this), 3600 by default; a metric's keys go with their last series.
+   */
   expireSeconds?: number;
   /**
    * Milliseconds between background flushes; 0 (none) by default, since serverless functions
@@ -45,10 +48,17 @@ export interface UpstashBackendConfig extends BackendConfig {
   instanceId?: string;
   /** Seconds an instance counts as live after its last heartbeat, 60 by default. */
   instanceTtlSeconds?: number;
+  /**
+   * The largest request a flush sends, in bytes, 10,000,000 by default (Upstash's limit on its
+   * free and pay-as-you-go plans); a larger flush is split into several requests, each batch
+   * still applied exactly once.
+   */
+  maxRequestBytes?: number;
 }
 
 class UpstashTransport implements Transport {
   readonly description: string;
+  readonly clustered = false;
   readonly owned: boolean;
   #calls: ScriptCalls;
   #secret: string | undefined;
@@ -153,4 +163,9 @@ function createTransport(config: UpstashBackendConfig): UpstashTransport {
 export class UpstashBackend extends RemoteBackend {}
 
 // Serverless functions flush once per invocation (withFlush), not on an interval.
-useStores(UpstashBackend, "upstash", 0, (config) => createTransport(config as UpstashBackendConfig));
+useStores(
+  UpstashBackend,
+  "upstash",
+  { flushIntervalMs: 0, maxRequestBytes: 10_000_000 },
+  (config) => createTransport(config as UpstashBackendConfig),
+);

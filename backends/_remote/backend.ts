@@ -4,7 +4,7 @@
 import type { Backend, BackendConfig, CollectTarget, MetricInfo, SeriesValues } from "../../core/backend.ts";
 import type { Collector, Labels, MetricFamily } from "../../core/types.ts";
 import { healthCollector } from "./health.ts";
-import { remoteOptions } from "./options.ts";
+import { type RemoteDefaults, remoteOptions } from "./options.ts";
 import { RemoteStore } from "./store.ts";
 import type { Transport } from "./transport.ts";
 import { RemoteValue, remoteValues } from "./values.ts";
@@ -53,13 +53,13 @@ const SETS = new WeakMap<object, StoreSet>();
 export function useStores(
   cls: object,
   backend: string,
-  flushIntervalMs: number,
+  defaults: RemoteDefaults,
   transport: (config: BackendConfig) => Transport,
 ): void {
   SETS.set(
     cls,
     new StoreSet((config) => {
-      const options = remoteOptions(config, backend, flushIntervalMs);
+      const options = remoteOptions(config, backend, defaults);
       return new RemoteStore(backend, transport(config), options);
     }),
   );

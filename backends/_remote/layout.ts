@@ -2,17 +2,30 @@
 // The layout is written here and nowhere else; the Lua scripts get keys and fields from here,
 // through KEYS and ARGV.
 //
-//   {<prefix>}:m:<metric name>     hash    one field per value of every series of the metric
-//   {<prefix>}:applied:<process>   string  the last batch sequence number applied for a process
+//   {<tag>}:m:<metric name>        hash    one field per value of the metric's series in a shard
+//   {<tag>}:t:<metric name>        zset    the last write of each of those series (Redis time, ms)
+//   {<tag>}:applied:<process>      string  the last batch sequence number applied for a process
 //   {<prefix>}:instances           hash    instance id -> heartbeat expiry (unix ms)
+//
+// The series of a metric are spread over SHARDS shards by a hash of the metric's name and the
+// series' labels. Each shard has its own Redis Cluster hash tag, `<prefix>:<n>`, where n is chosen
+// so that the 16 tags fall in 16 equal ranges of the cluster's 16,384 slots: on a cluster whose
+// masters hold equal ranges (as `redis-cli --cluster create` makes them), every master holds an
+// equal part of every large metric. A script only ever touches the keys of one shard (and the
+// instances hash), so the scripts run on a cluster too; a process applies its batches at most
+// once per shard.
 //
 // A field is `<labels>|<value>|<instance>`: the label set as a JSON array of name/value pairs
 // sorted by name, the value's name (a histogram bucket's canonical bound or "sum", a summary's
 // "count" or "sum", empty for counters and gauges), and the instance id of a per-instance gauge or
-// of any per-instance metric (empty otherwise). A field is never valid JSON, so a client that parses JSON replies (as
-// @upstash/redis does) leaves it alone. Value names and instance ids never hold "|", so a field
-// splits from the end. Every key of a prefix shares the `{prefix}` hash tag: one Redis Cluster
-// slot, so every script runs on a cluster too.
+// of any per-instance metric (empty otherwise). A field is never valid JSON, so a client that
+// parses JSON replies (as @upstash/redis does) leaves it alone. Value names and instance ids never
+// hold "|", so a field splits from the end.
+//
+// The last-write index has one member per series and instance, `<labels>|<instance>`, scored with
+// the Redis time of the last flush that wrote it; a flush deletes, a few at a time, the series
+// whose score is older than the expiry, so a series no process writes any more disappears even
+// while others of its metric stay busy.
 //
 // The latest exemplar of a counter series or of a histogram bucket has a field of its own, next
 // to its value's: the same field with "#" before the value name (`<labels>|#<value>|<instance>`;
@@ -24,19 +37,91 @@ import type { Exemplar, Labels } from "../../core/types.ts";
 
 export { labelsText, parseLabels } from "../../core/_labeltext.ts";
 
-/** The hash of a metric. */
-export function metricKey(prefix: string, name: string): string {
-  return `{${prefix}}:m:${name}`;
+/** How many shards the series of every metric are spread over. */
+export const SHARDS = 16;
+
+// CRC16/XMODEM, as Redis Cluster hashes keys to slots.
+const CRC_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let crc = i << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    table[i] = crc;
+  }
+  return table;
+})();
+
+/** The Redis Cluster slot of a key: CRC16 of its hash tag (or of the whole key) modulo 16384. */
+export function keySlot(key: string): number {
+  const open = key.indexOf("{");
+  if (open >= 0) {
+    const close = key.indexOf("}", open + 1);
+    if (close > open + 1) key = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of new TextEncoder().encode(key)) {
+    crc = ((crc << 8) & 0xffff) ^ CRC_TABLE[(crc >> 8) ^ byte];
+  }
+  return crc & 16383;
 }
 
-/** The marker of the last batch applied for a process. */
-export function appliedKey(prefix: string, processId: string): string {
-  return `{${prefix}}:applied:${processId}`;
+const TAGS = new Map<string, readonly string[]>();
+
+/**
+ * The hash tags of a prefix's shards: `<prefix>:<n>`, the n of shard i the smallest whose slot
+ * falls in the i-th sixteenth of the slots.
+ */
+export function shardTags(prefix: string): readonly string[] {
+  let tags = TAGS.get(prefix);
+  if (tags !== undefined) return tags;
+  const found: string[] = new Array(SHARDS);
+  let left = SHARDS;
+  for (let n = 0; left > 0; n++) {
+    const tag = `${prefix}:${n}`;
+    const shard = Math.floor(keySlot(tag) * SHARDS / 16384);
+    if (found[shard] === undefined) {
+      found[shard] = tag;
+      left--;
+    }
+  }
+  TAGS.set(prefix, tags = Object.freeze(found));
+  return tags;
+}
+
+/** The shard of a series: a hash (FNV-1a) of its metric's name and its labels text. */
+export function shardOf(name: string, labels: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  hash = Math.imul(hash ^ 10, 0x01000193);
+  for (let i = 0; i < labels.length; i++) hash = Math.imul(hash ^ labels.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % SHARDS;
+}
+
+/** The hash of a metric's series in one shard. */
+export function metricKey(prefix: string, name: string, shard: number): string {
+  return `{${shardTags(prefix)[shard]}}:m:${name}`;
+}
+
+/** The last-write index of a metric's series in one shard. */
+export function indexKey(prefix: string, name: string, shard: number): string {
+  return `{${shardTags(prefix)[shard]}}:t:${name}`;
+}
+
+/** The marker of the last batch applied for a process in one shard. */
+export function appliedKey(prefix: string, shard: number, processId: string): string {
+  return `{${shardTags(prefix)[shard]}}:applied:${processId}`;
 }
 
 /** The hash of instance heartbeats. */
 export function instancesKey(prefix: string): string {
   return `{${prefix}}:instances`;
+}
+
+/** The member of a series (and instance) in the last-write index. */
+export function indexMember(labels: string, instance = ""): string {
+  return `${labels}|${instance}`;
 }
 
 /** The field of one value: labels text, value name and instance id. */

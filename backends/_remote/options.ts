@@ -15,6 +15,16 @@ export interface RemoteOptions {
   readonly instanceId: string | undefined;
   /** Seconds an instance counts as live after its last heartbeat. */
   readonly instanceTtlSeconds: number;
+  /** The largest request a flush sends, in bytes as JSON; Infinity for no bound. */
+  readonly maxRequestBytes: number;
+}
+
+/** What a remote backend's options default to. */
+export interface RemoteDefaults {
+  /** Milliseconds between background flushes. */
+  readonly flushIntervalMs: number;
+  /** The largest request a flush sends. */
+  readonly maxRequestBytes: number;
 }
 
 /** Returns a function that throws the config error of a backend: `Invalid redis backend config: ...`. */
@@ -28,7 +38,7 @@ export function configError(backend: string): (why: string) => never {
 export function remoteOptions(
   config: BackendConfig,
   backend: string,
-  flushIntervalMs: number,
+  defaults: RemoteDefaults,
 ): RemoteOptions {
   const fail = configError(backend);
   const keyPrefix = config.keyPrefix ?? "theus";
@@ -49,9 +59,12 @@ export function remoteOptions(
   return {
     keyPrefix: keyPrefix as string,
     expireSeconds: Math.round(number("expireSeconds", 3600, 1)),
-    flushIntervalMs: number("flushIntervalMs", flushIntervalMs, 0),
+    flushIntervalMs: number("flushIntervalMs", defaults.flushIntervalMs, 0),
     instanceId: instanceId as string | undefined,
     instanceTtlSeconds: number("instanceTtlSeconds", 60, 1),
+    maxRequestBytes: config.maxRequestBytes === undefined || config.maxRequestBytes === Infinity
+      ? (config.maxRequestBytes as number | undefined) ?? defaults.maxRequestBytes
+      : number("maxRequestBytes", 0, 4096),
   };
 }
 

@@ -14,11 +14,58 @@ import {
   parseExemplar,
   parseField,
   parseLabels,
+  SHARDS,
 } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
-import { COLLECT_SCRIPT } from "./scripts.ts";
+import { COLLECT_SCRIPT, READ_SCRIPT, SCAN_SCRIPT, type Script } from "./scripts.ts";
 import type { Transport } from "./transport.ts";
 import { perInstance } from "./values.ts";
+
+/** The most fields one collection call reads (a few milliseconds of Redis' time). */
+export const READ_BUDGET = 5_000;
+/** The fields one HSCAN step asks for, through a metric's shard too large for one call. */
+export const SCAN_COUNT = 2_500;
+
+// One metric's hash in one shard, to read into the fields of its target.
+interface Job {
+  readonly key: string;
+  readonly target: number;
+  readonly shard: number;
+}
+
+// A hash to read, with the field count Redis last gave for it.
+interface Sized {
+  readonly job: Job;
+  readonly size: number;
+}
+
+// Packs hashes into calls of at most `budget` fields (known sizes), each of one shard on a cluster.
+function group(hashes: readonly Sized[], clustered: boolean, budget: number): Sized[][] {
+  const calls: Sized[][] = [];
+  let call: Sized[] = [];
+  let fields = 0;
+  let shard = -1;
+  for (const sized of hashes) {
+    if (call.length > 0 && (fields + sized.size > budget || (clustered && sized.job.shard !== shard))) {
+      calls.push(call);
+      call = [];
+      fields = 0;
+    }
+    call.push(sized);
+    fields += sized.size;
+    shard = sized.job.shard;
+  }
+  if (call.length > 0) calls.push(call);
+  return calls;
+}
+
+// Appends a reply's fields and values to a flat list, giving the event loop turns.
+async function append(flat: string[], part: readonly unknown[], slicer: Slicer): Promise<void> {
+  for (let i = 0; i < part.length; i++) {
+    if (slicer.due()) await slicer.pause();
+    flat.push(part[i] as string);
+  }
+}
 
 type Series = MetricFamily["series"][number];
 // The fields of one series: value name (or instance id, for per-instance gauges) -> value.
@@ -45,23 +92,70 @@ export class Reader {
   }
 
   /**
-   * Reads every series of these metrics in one round trip.
+   * Reads every series of these metrics: in one round trip when they fit in one call's budget;
+   * otherwise in calls of at most READ_BUDGET fields each (on a Redis Cluster, one per shard at
+   * least), all sent at once, and by HSCAN steps for a metric's shard that alone is larger.
    *
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     const prefix = this.#options.keyPrefix;
-    const parts = await this.#read([instancesKey(prefix), ...targets.map((t) => metricKey(prefix, t.name))]);
-    const [seconds, micros] = (parts[0] as (string | number)[]).map(Number);
+    const clustered = this.#transport.clustered;
+    const flats: string[][] = targets.map(() => []);
+    const jobs: Job[] = [];
+    for (let shard = 0; shard < SHARDS; shard++) {
+      for (const [target, { name }] of targets.entries()) {
+        jobs.push({ key: metricKey(prefix, name, shard), target, shard });
+      }
+    }
+    // The heartbeats (and Redis' clock) come with the first call, or on a cluster (their own
+    // slot) in a call of their own.
+    const heartbeats = clustered ? this.#call(COLLECT_SCRIPT, [instancesKey(prefix)], ["1", "0"]) : undefined;
+    let round = group(jobs.map((job) => ({ job, size: 0 })), clustered, Infinity);
+    let clock: unknown[] | undefined;
+    const scans: Promise<void>[] = [];
+    const slicer = new Slicer();
+    while (round.length > 0) {
+      const withClock = clock === undefined && heartbeats === undefined;
+      const replies = await Promise.all(round.map((call, i) => {
+        const keys = call.map(({ job }) => job.key);
+        const first = withClock && i === 0;
+        if (first) keys.unshift(instancesKey(prefix));
+        return this.#call(COLLECT_SCRIPT, keys, [first ? "1" : "0", String(READ_BUDGET)]);
+      }));
+      const left: Sized[] = [];
+      for (const [i, call] of round.entries()) {
+        const reply = replies[i] as unknown[];
+        let at = 0;
+        if (withClock && i === 0) {
+          clock = reply.slice(0, 2);
+          at = 2;
+        }
+        for (const { job } of call) {
+          const part = reply[at++];
+          if (Array.isArray(part)) {
+            await append(flats[job.target], part, slicer);
+          } else if (Number(part) > READ_BUDGET) {
+            scans.push(this.#scan(job.key, flats[job.target], slicer));
+          } else {
+            left.push({ job, size: Number(part) });
+          }
+        }
+      }
+      round = group(left, clustered, READ_BUDGET);
+    }
+    if (heartbeats !== undefined) clock = (await heartbeats) as unknown[];
+    await Promise.all(scans);
+    const [seconds, micros] = (clock![0] as (string | number)[]).map(Number);
     const now = seconds * 1000 + Math.floor(micros / 1000);
     const live = new Set<string>();
-    const beats = parts[1] as string[];
+    const beats = clock![1] as string[];
     for (let i = 0; i < beats.length; i += 2) if (Number(beats[i + 1]) > now) live.add(String(beats[i]));
     // Assembled in slices: ten thousand series take long enough to hold up the event loop.
-    const slicer = new Slicer();
     const families: MetricFamily[] = [];
     for (const [i, target] of targets.entries()) {
-      families.push(await this.#assemble(target, (parts[i + 2] ?? []) as string[], live, slicer));
+      families.push(await this.#assemble(target, flats[i], live, slicer));
+      flats[i] = [];
     }
     return families;
   }
@@ -81,15 +175,31 @@ export class Reader {
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   async readText(key: string, fields: readonly string[]): Promise<(string | undefined)[]> {
-    const flat = (await this.#read([instancesKey(this.#options.keyPrefix), key]))[2] as string[];
-    const found = new Map<string, string>();
-    for (let i = 0; i < flat.length; i += 2) found.set(String(flat[i]), String(flat[i + 1]));
-    return fields.map((field) => found.get(field));
+    if (fields.length === 0) return [];
+    const values = (await this.#call(READ_SCRIPT, [key], fields)) as unknown[];
+    return fields.map((_, i) => {
+      const value = values[i];
+      return value === null || value === undefined || value === false ? undefined : String(value);
+    });
   }
 
-  async #read(keys: string[]): Promise<unknown[][]> {
+  // Reads a hash too large for one call, in HSCAN steps; a field met twice (the hash grew
+  // meanwhile) is read twice, and the later value wins when the series are grouped.
+  async #scan(key: string, flat: string[], slicer: Slicer): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, part] = (await this.#call(SCAN_SCRIPT, [key], [cursor, String(SCAN_COUNT)])) as [
+        unknown,
+        unknown[],
+      ];
+      await append(flat, part, slicer);
+      cursor = String(next);
+    } while (cursor !== "0");
+  }
+
+  async #call(script: Promise<Script>, keys: string[], args: readonly string[]): Promise<unknown> {
     try {
-      return (await this.#transport.run(await COLLECT_SCRIPT, keys, [])) as unknown[][];
+      return await this.#transport.run(await script, keys, args);
     } catch (error) {
       throw new BackendUnavailableError(
         `Cannot read metrics from ${this.#transport.description}: ${errorMessage(error)}`,

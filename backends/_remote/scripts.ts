@@ -1,5 +1,5 @@
-// The Lua scripts of the remote backends. Every key a script touches is passed in KEYS and
-// shares the prefix's hash tag, so the scripts also run on Redis Cluster.
+// The Lua scripts of the remote backends. Every key a script touches is passed in KEYS, and the
+// keys of one call share a hash tag on a Redis Cluster, so the scripts also run there.
 
 /** A script and its SHA-1, for EVALSHA. */
 export interface Script {
@@ -7,32 +7,75 @@ export interface Script {
   readonly sha: string;
 }
 
-// Applies batches of changes, each at most once.
-// KEYS[1]: this process's applied-batch marker; KEYS[2]: the instance heartbeats;
-// KEYS[3..]: the metric hashes.
-// ARGV: ttl, instance id ("" for none), heartbeat lifetime in ms, batch count, then per batch:
-// sequence number, change count, then per change: key index, op ("i" add, "s" set, "d" delete
-// the field, "p" delete every field starting with the given text, "x" keep the later exemplar:
-// set the field unless it holds one with a greater timestamp), field, value.
-// A change Redis rejects (an increment to infinity, a key of another type) is skipped and
-// counted, never aborting the script halfway: a batch is applied whole, once.
-// Returns { the sequence number applied last, the number of changes rejected }.
+// Applies batches of changes, each at most once, in one shard (or, outside a cluster, several).
+// KEYS: every key the changes name (markers, metric hashes, last-write indexes, the heartbeats).
+// ARGV: ttl in seconds; the index of the heartbeats key ("0": no heartbeat), the instance id and
+// the heartbeat's lifetime in ms; the age in ms past which a series counts as expired; how many
+// expired series a trim deletes per index at most; the batch count; then per batch: where its
+// keys start in KEYS (its first key is its marker: this process's last sequence number applied in
+// the batch's shard), its sequence number (one more than the batch before it in the shard), "1"
+// when the sender knows the batch before it applied (so a marker that expired is no gap), its
+// change count, and per change: key index (from the batch's first key, 1), op, field, value.
+// Ops: "i" add, "s" set, "d" delete the field, "p" delete every field starting with the given
+// text, "x" keep the later exemplar (set the field unless it holds one with a greater timestamp),
+// "t" write the series' member (the field) into the last-write index (the key) at the Redis time,
+// "e" trim the metric hash (the key) of the expired members of the index whose key index is the
+// field (from the batch's first key too): the value is the metric's value names, each followed by "|".
+// A batch applies only after the one before it: one that finds a gap (its predecessor failed) is
+// refused and sent again with it. A change Redis rejects (an increment to infinity, a key of
+// another type) is skipped and counted, never aborting the script halfway: a batch is applied
+// whole, once.
+// Returns { changes rejected, then per batch: 1 applied, 2 applied before, 0 refused }.
 const FLUSH_SOURCE = `
-local applied = tonumber(redis.call('GET', KEYS[1]) or '0')
 local rejected = 0
 local ttl = tonumber(ARGV[1])
-local pos = 5
+local time = redis.call('TIME')
+local now = time[1] * 1000 + math.floor(time[2] / 1000)
+local stale = now - tonumber(ARGV[5])
+local step = tonumber(ARGV[6])
+local out = { 0 }
+local pos = 8
 local touched = {}
-for _ = 1, tonumber(ARGV[4]) do
-  local seq = tonumber(ARGV[pos])
-  local n = tonumber(ARGV[pos + 1])
-  pos = pos + 2
-  if seq > applied then
+for b = 1, tonumber(ARGV[7]) do
+  local base = tonumber(ARGV[pos])
+  local marker = KEYS[base + 1]
+  local seq = tonumber(ARGV[pos + 1])
+  local known = ARGV[pos + 2] == '1'
+  local n = tonumber(ARGV[pos + 3])
+  pos = pos + 4
+  local applied = tonumber(redis.call('GET', marker) or '-1')
+  if applied >= seq then
+    out[b + 1] = 2
+    pos = pos + 4 * n
+  elseif applied ~= seq - 1 and not (known and applied < seq - 1) then
+    out[b + 1] = 0
+    pos = pos + 4 * n
+  else
     for _ = 1, n do
-      local key = KEYS[tonumber(ARGV[pos])]
+      local key = KEYS[base + tonumber(ARGV[pos])]
       local reply
       local op = ARGV[pos + 1]
-      if op == 'd' then
+      if op == 'i' then
+        reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
+        if type(reply) == 'table' and reply.err then
+          -- Redis refuses non-finite results; compute them here, as JavaScript would.
+          local old = redis.pcall('HGET', key, ARGV[pos + 2])
+          local a, v = tonumber(old or '0'), tonumber(ARGV[pos + 3])
+          if type(old) ~= 'table' and a ~= nil and v ~= nil then
+            v = a + v
+            local text = string.format('%.17g', v)
+            if v ~= v then text = 'NaN' elseif v == math.huge then text = 'Infinity' elseif v == -math.huge then text = '-Infinity' end
+            reply = redis.pcall('HSET', key, ARGV[pos + 2], text)
+          end
+        end
+        touched[key] = true
+      elseif op == 's' then
+        reply = redis.pcall('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
+        touched[key] = true
+      elseif op == 't' then
+        reply = redis.pcall('ZADD', key, now, ARGV[pos + 2])
+        touched[key] = true
+      elseif op == 'd' then
         reply = redis.pcall('HDEL', key, ARGV[pos + 2])
       elseif op == 'p' then
         -- Remove every field that starts with the given text (a per-instance gauge's series).
@@ -53,61 +96,84 @@ for _ = 1, tonumber(ARGV[4]) do
           local old = type(reply) == 'string' and tonumber(string.match(reply, '^[^ ]+') or '') or nil
           if at ~= nil and (old == nil or at >= old) then reply = redis.pcall('HSET', key, ARGV[pos + 2], text) end
         end
-      elseif op == 'i' then
-        reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
-        if type(reply) == 'table' and reply.err then
-          -- Redis refuses non-finite results; compute them here, as JavaScript would.
-          local old = redis.pcall('HGET', key, ARGV[pos + 2])
-          local a, b = tonumber(old or '0'), tonumber(ARGV[pos + 3])
-          if type(old) ~= 'table' and a ~= nil and b ~= nil then
-            local v = a + b
-            local text = string.format('%.17g', v)
-            if v ~= v then text = 'NaN' elseif v == math.huge then text = 'Infinity' elseif v == -math.huge then text = '-Infinity' end
-            reply = redis.pcall('HSET', key, ARGV[pos + 2], text)
+        touched[key] = true
+      elseif op == 'e' then
+        -- The series no process wrote for the expiry: their fields, exemplars and member go.
+        local index = KEYS[base + tonumber(ARGV[pos + 2])]
+        reply = redis.pcall('ZRANGEBYSCORE', index, '-inf', stale, 'LIMIT', 0, step)
+        if reply.err == nil then
+          for _, member in ipairs(reply) do
+            local labels, instance = string.match(member, '^(.*)|([^|]*)$')
+            if labels ~= nil then
+              for name in string.gmatch(ARGV[pos + 3], '([^|]*)|') do
+                redis.pcall('HDEL', key, labels .. '|' .. name .. '|' .. instance, labels .. '|#' .. name .. '|' .. instance)
+              end
+            end
+            redis.pcall('ZREM', index, member)
           end
         end
-      else
-        reply = redis.pcall('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
       end
       if type(reply) == 'table' and reply.err then rejected = rejected + 1 end
-      touched[key] = true
       pos = pos + 4
     end
-    applied = seq
-  else
-    pos = pos + 4 * n
+    redis.call('SET', marker, seq, 'EX', ttl)
+    out[b + 1] = 1
   end
 end
-redis.call('SET', KEYS[1], applied, 'EX', ttl)
 for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
-if ARGV[2] ~= '' then
-  local now = redis.call('TIME')
-  redis.call('HSET', KEYS[2], ARGV[2], now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[3]))
-  redis.call('EXPIRE', KEYS[2], ttl)
+local beat = tonumber(ARGV[2])
+if beat > 0 then
+  redis.call('HSET', KEYS[beat], ARGV[3], now + tonumber(ARGV[4]))
+  redis.call('EXPIRE', KEYS[beat], ttl)
 end
-return { applied, rejected }
-`;
-
-// Reads every metric hash at once. KEYS[1]: the instance heartbeats; KEYS[2..]: metric hashes.
-// Returns { TIME, heartbeats, hash, hash, ... } as flat field/value arrays.
-const COLLECT_SOURCE = `
-local out = { redis.call('TIME'), redis.call('HGETALL', KEYS[1]) }
-for i = 2, #KEYS do out[i + 1] = redis.call('HGETALL', KEYS[i]) end
+out[1] = rejected
 return out
 `;
+
+// Reads hashes whole, up to a number of fields in all. ARGV[1]: "1" when KEYS[1] is the instance
+// heartbeats (then the reply starts with the Redis time and the heartbeats); ARGV[2]: the most
+// fields to read. Returns, per other key, its fields and values as a flat array, or, once the
+// fields read would pass the budget, its field count, so the caller reads it later or by HSCAN.
+const COLLECT_SOURCE = `
+local out = {}
+local first = 1
+if ARGV[1] == '1' then
+  out[1] = redis.call('TIME')
+  out[2] = redis.call('HGETALL', KEYS[1])
+  first = 2
+end
+local budget = tonumber(ARGV[2])
+for i = first, #KEYS do
+  local n = redis.call('HLEN', KEYS[i])
+  if n <= budget then
+    out[#out + 1] = redis.call('HGETALL', KEYS[i])
+    budget = budget - n
+  else
+    out[#out + 1] = n
+    budget = 0
+  end
+end
+return out
+`;
+
+// One step through a large hash: KEYS[1], ARGV: cursor and count. Returns { cursor, fields }.
+const SCAN_SOURCE = `return redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])`;
+
+// Reads fields of one hash: KEYS[1], ARGV: the fields. Returns their values (false for absent).
+const READ_SOURCE = `return redis.call('HMGET', KEYS[1], unpack(ARGV))`;
 
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+const script = (source: string): Promise<Script> => sha1(source).then((sha) => ({ source, sha }));
+
 /** The flush script. */
-export const FLUSH_SCRIPT: Promise<Script> = sha1(FLUSH_SOURCE).then((sha) => ({
-  source: FLUSH_SOURCE,
-  sha,
-}));
+export const FLUSH_SCRIPT: Promise<Script> = script(FLUSH_SOURCE);
 /** The collection script. */
-export const COLLECT_SCRIPT: Promise<Script> = sha1(COLLECT_SOURCE).then((sha) => ({
-  source: COLLECT_SOURCE,
-  sha,
-}));
+export const COLLECT_SCRIPT: Promise<Script> = script(COLLECT_SOURCE);
+/** One HSCAN step, for hashes too large to read whole. */
+export const SCAN_SCRIPT: Promise<Script> = script(SCAN_SOURCE);
+/** Fields of one hash. */
+export const READ_SCRIPT: Promise<Script> = script(READ_SOURCE);

@@ -6,7 +6,7 @@ import type { Labels, MetricFamily } from "../../core/types.ts";
 import { valueNames } from "../../core/_values.ts";
 import { onExit } from "./exit.ts";
 import { type HealthSource, trackHealth, untrackHealth } from "./health.ts";
-import { exemplarField, field, labelsText, metricKey, seriesPrefix } from "./layout.ts";
+import { exemplarField, field, labelsText, metricKey, seriesPrefix, shardOf } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { Reader } from "./reader.ts";
 import type { Transport } from "./transport.ts";
@@ -88,24 +88,27 @@ export class RemoteStore implements ValueStore, HealthSource {
 
   /** Queues the removal of every field of a series, applied with the next flush. */
   remove(target: CollectTarget, labels: Labels): void {
-    const key = metricKey(this.options.keyPrefix, target.name);
     const text = labelsText(labels);
+    const shard = shardOf(target.name, text);
+    const key = metricKey(this.options.keyPrefix, target.name, shard);
     let removals: Removal[];
     if (target.type === "gauge" && perInstance(target.gaugeMode) && !target.perInstance) {
       // Other instances' ids are not known here: match every field of the label set.
-      removals = [{ key, op: "p", field: seriesPrefix(text) }];
+      removals = [{ shard, key, op: "p", field: seriesPrefix(text) }];
     } else {
       // A per-instance metric's series is this process's own: the others keep theirs.
       const instance = target.perInstance ? this.instanceId : "";
       const names = valueNames(target.type, target.buckets) ?? [""];
-      removals = names.map((name) => ({ key, op: "d", field: field(text, name, instance) }));
+      removals = names.map((name) => ({ shard, key, op: "d", field: field(text, name, instance) }));
       // And the exemplars: a counter's, and a histogram's buckets' (every value but the sum).
       const marked = target.type === "counter"
         ? names
         : target.type === "histogram"
         ? names.slice(0, -1)
         : [];
-      for (const name of marked) removals.push({ key, op: "d", field: exemplarField(text, name, instance) });
+      for (const name of marked) {
+        removals.push({ shard, key, op: "d", field: exemplarField(text, name, instance) });
+      }
     }
     this.#writer.remove(removals);
   }

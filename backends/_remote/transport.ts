@@ -10,6 +10,11 @@ export interface Transport {
   run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** Where the transport connects, for error messages (never with credentials). */
   readonly description: string;
+  /**
+   * Whether the keys of one script must share a hash tag (Redis Cluster): then every shard gets
+   * script calls of its own.
+   */
+  readonly clustered: boolean;
   /** Whether the backend created the connection (and so closes it); false for a client passed in. */
   readonly owned: boolean;
   /** Closes what the transport opened. */

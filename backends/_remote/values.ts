@@ -7,7 +7,17 @@
 
 import { GAUGE_MODES, type GaugeMode, type MetricInfo, type SeriesValues } from "../../core/backend.ts";
 import type { Exemplar } from "../../core/types.ts";
-import { exemplarField, exemplarText, field, labelsText, metricKey, parseExemplar } from "./layout.ts";
+import {
+  exemplarField,
+  exemplarText,
+  field,
+  indexKey,
+  indexMember,
+  labelsText,
+  metricKey,
+  parseExemplar,
+  shardOf,
+} from "./layout.ts";
 
 // Every gauge mode but "shared" keeps one value per instance.
 const PER_INSTANCE: ReadonlySet<GaugeMode> = new Set<GaugeMode>(GAUGE_MODES.slice(1));
@@ -59,21 +69,41 @@ export function remoteValues(
 
 /** What every pending entry of a store's queue is. */
 export abstract class Pending implements SeriesValues {
-  /** The metric's hash. */
+  /** The shard of the series. */
+  readonly shard: number;
+  /** The metric's hash in that shard. */
   readonly key: string;
+  /** The metric's last-write index in that shard. */
+  readonly index: string;
+  /** The metric's value names, each followed by "|", for the flush script's expiry. */
+  readonly valueNames: string;
   /** Whether the values wait in the store's queue. */
   queued = false;
+  /** When this process last wrote the series into the last-write index (Unix ms). */
+  touchedAt = -Infinity;
   protected readonly store: ValueStore;
   protected readonly labels: string;
   // Not written yet: the first batch writes every value, so a new series shows up at once, as
   // it does in memory.
   protected fresh = true;
   protected disposed = false;
+  #member: string | undefined;
+  #ownInstance: boolean;
 
-  constructor(store: ValueStore, metric: MetricInfo) {
+  constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
     this.store = store;
-    this.key = metricKey(store.keyPrefix, metric.name);
     this.labels = labelsText(metric.labelValues);
+    this.shard = shardOf(metric.name, this.labels);
+    this.key = metricKey(store.keyPrefix, metric.name, this.shard);
+    this.index = indexKey(store.keyPrefix, metric.name, this.shard);
+    this.valueNames = names.map((name) => `${name}|`).join("");
+    const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
+    this.#ownInstance = metric.perInstance === true || perInstance(mode);
+  }
+
+  /** The series' member in the last-write index (made at the first flush: see `instanceId`). */
+  get member(): string {
+    return this.#member ??= indexMember(this.labels, this.#ownInstance ? this.store.instanceId : "");
   }
 
   abstract inc(index: number, value: number): void;
@@ -148,7 +178,7 @@ export class RemoteValue extends Pending {
   #exemplar: Exemplar | undefined;
 
   constructor(store: ValueStore, metric: MetricInfo, name: string) {
-    super(store, metric);
+    super(store, metric, [name]);
     this.#name = name;
     const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
     this.#perInstance = metric.perInstance === true || perInstance(mode);
@@ -245,7 +275,7 @@ export class RemoteValues extends Pending {
   #exemplars: Exemplars;
 
   constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
-    super(store, metric);
+    super(store, metric, names);
     this.#names = names;
     this.#deltas = new Array<number>(names.length).fill(0);
     this.#instance = metric.perInstance === true ? store.instanceId : "";

@@ -1,15 +1,33 @@
 // The write side of a remote store: the queue of series with pending changes, the batches a
-// flush sends, and the background flush. Flushes never overlap. A batch carries this process's
-// id and a sequence number, and the flush script applies each sequence number at most once, so
-// a failed batch is retried as it was (while new changes gather for the next one) and can never
-// count twice.
+// flush sends, and the background flush. Flushes never overlap.
+//
+// The series of a metric are spread over shards (see layout.ts), and each shard has its own
+// batches: a batch holds the changes of one shard, at most BATCH_SERIES series and BATCH_CHANGES
+// changes, and carries this process's id and the shard's next sequence number. The flush script
+// applies a batch at most once, and only after the batch before it in its shard, so a batch
+// whose answer was lost or failed is sent again as it was (while new changes gather in the next
+// ones) and can never count twice nor be overtaken.
+//
+// A flush sends every batch at once, without waiting for answers in between: in as few script
+// calls as the bounds allow (one per shard on a Redis Cluster, where a script's keys share a
+// slot; as many shards as fit in one call elsewhere), so a flush of up to BATCH_SERIES series is
+// one call, and a larger one is one round trip all the same. Building the batches gives the event
+// loop a turn every few milliseconds.
 
 import { unrefTimer } from "../../core/_runtime.ts";
-import { appliedKey, instancesKey } from "./layout.ts";
+import { Slicer } from "../../core/_slice.ts";
+import { appliedKey, instancesKey, SHARDS } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { FLUSH_SCRIPT } from "./scripts.ts";
 import type { Transport } from "./transport.ts";
 import type { Changes, Pending } from "./values.ts";
+
+/** The most series (and removals) in one script call. */
+export const BATCH_SERIES = 10_000;
+/** The most changes in one script call: each is a field Redis writes. */
+export const BATCH_CHANGES = 20_000;
+/** The most expired series one flush script deletes from one metric's shard. */
+export const TRIM_STEP = 100;
 
 /** What the library reports about a store, as its own metrics. */
 export interface StoreStats {
@@ -27,16 +45,61 @@ export interface StoreStats {
 
 /** A removal: the fields of one series, deleted exactly ("d") or by prefix ("p"). */
 export interface Removal {
+  readonly shard: number;
   readonly key: string;
   readonly op: "d" | "p";
   readonly field: string;
 }
 
+// The changes of one shard, applied at most once. Keys are the batch's own (its marker first);
+// a change names a key by its position there, from 1.
 interface Batch {
+  readonly shard: number;
   readonly seq: number;
+  readonly keys: readonly string[];
+  readonly changes: Changes;
+  readonly series: number;
+  readonly bytes: number;
+}
+
+// A batch being filled.
+class Builder {
   readonly keys: string[];
-  readonly args: string[];
-  readonly size: number;
+  readonly changes: Changes = [];
+  series = 0;
+  bytes = 0;
+  #index = new Map<string, string>();
+  #trimmed: Set<string> | undefined;
+
+  constructor(marker: string) {
+    this.keys = [marker];
+    this.bytes = requestBytes(marker);
+  }
+
+  indexOf(key: string): string {
+    let index = this.#index.get(key);
+    if (index === undefined) {
+      this.keys.push(key);
+      this.#index.set(key, index = String(this.keys.length));
+      this.bytes += requestBytes(key);
+    }
+    return index;
+  }
+
+  // Once per metric key and batch: delete that shard's expired series.
+  trim(key: string, index: string, names: string): void {
+    if ((this.#trimmed ??= new Set()).has(key)) return;
+    this.#trimmed.add(key);
+    this.changes.push(this.indexOf(key), "e", this.indexOf(index), names);
+  }
+}
+
+// The batches of one shard that Redis has not confirmed, in order.
+interface Shard {
+  seq: number;
+  confirmed: number;
+  unconfirmed: Batch[];
+  builder: Builder | undefined;
 }
 
 /** Who this process is in the store: its batches' id and its id in per-instance gauges. */
@@ -59,8 +122,12 @@ export class Writer {
   #identity: Identity;
   #queue: Pending[] = [];
   #removals: Removal[] = [];
-  #outstanding: Batch | undefined;
-  #seq = 0;
+  #shards: Shard[] = Array.from({ length: SHARDS }, () => ({
+    seq: 0,
+    confirmed: 0,
+    unconfirmed: [],
+    builder: undefined,
+  }));
   #active: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -76,7 +143,9 @@ export class Writer {
 
   /** Series and removals not yet confirmed by Redis. */
   get pending(): number {
-    return this.#queue.length + this.#removals.length + (this.#outstanding?.size ?? 0);
+    let pending = this.#queue.length + this.#removals.length;
+    for (const shard of this.#shards) for (const batch of shard.unconfirmed) pending += batch.series;
+    return pending;
   }
 
   /** Queues a series with changes. */
@@ -133,64 +202,199 @@ export class Writer {
   async #flushOnce(): Promise<void> {
     if (this.#closed) return;
     const started = performance.now();
+    const errors: string[] = [];
     try {
-      if (this.#outstanding !== undefined) {
-        await this.#send(this.#outstanding);
-        this.#outstanding = undefined;
-      }
+      await this.#drain();
       const beat = this.#perInstance &&
         Date.now() - this.#lastBeat >= this.#options.instanceTtlSeconds * 250;
-      if (this.#queue.length > 0 || this.#removals.length > 0 || beat) {
-        this.#outstanding = this.#drain();
-        await this.#send(this.#outstanding);
-        this.#outstanding = undefined;
-      }
-      this.stats.lastError = undefined;
+      await this.#send(beat, errors);
     } catch (error) {
-      this.stats.failures++;
-      this.stats.lastError = error instanceof Error ? error.message : String(error);
+      errors.push(error instanceof Error ? error.message : String(error));
     } finally {
+      if (errors.length > 0) this.stats.failures++;
+      this.stats.lastError = errors[0];
       this.stats.flushes++;
       this.stats.lastFlushSeconds = (performance.now() - started) / 1000;
     }
   }
 
-  // The batch format is the flush script's: see scripts.ts.
-  #drain(): Batch {
+  // Turns the queue into batches, shard by shard; the batch format is the flush script's (see
+  // scripts.ts).
+  async #drain(): Promise<void> {
     const queue = this.#queue;
     const removals = this.#removals;
+    if (queue.length === 0 && removals.length === 0) return;
     this.#queue = [];
     this.#removals = [];
-    const options = this.#options;
-    const keys = [appliedKey(options.keyPrefix, this.#identity.processId), instancesKey(options.keyPrefix)];
-    const keyIndex = new Map<string, string>();
-    const indexOf = (key: string): string => {
-      let index = keyIndex.get(key);
-      if (index === undefined) {
-        keys.push(key);
-        keyIndex.set(key, index = String(keys.length));
-      }
-      return index;
-    };
-    const seq = ++this.#seq;
-    const args: Changes = [
-      String(options.expireSeconds),
-      this.#perInstance ? this.#identity.instanceId : "",
-      String(options.instanceTtlSeconds * 1000),
-      "1",
-      String(seq),
-      "",
-    ];
+    const slicer = new Slicer();
     // Removals first: a series created again after its removal writes after it.
-    for (const { key, op, field } of removals) args.push(indexOf(key), op, field, "");
-    for (const values of queue) values.drain(args, indexOf(values.key));
-    args[5] = String((args.length - 6) / 4);
-    return { seq, keys, args, size: queue.length + removals.length };
+    for (const { shard, key, op, field } of removals) {
+      const builder = this.#builder(shard);
+      builder.changes.push(builder.indexOf(key), op, field, "");
+      builder.series++;
+      builder.bytes += requestBytes(field) + 8;
+      this.#seal(shard, false);
+    }
+    const now = Date.now();
+    const touchEvery = this.#options.expireSeconds * 100;
+    const measure = Number.isFinite(this.#options.maxRequestBytes);
+    for (let i = 0; i < queue.length; i++) {
+      if (slicer.due()) await slicer.pause();
+      const values = queue[i];
+      const builder = this.#builder(values.shard);
+      const changes = builder.changes;
+      const before = changes.length;
+      values.drain(changes, builder.indexOf(values.key));
+      if (changes.length === before) continue;
+      // The series' last write, in the index that expires it: again once a tenth of the expiry
+      // has passed, so a series expires between expireSeconds and 1.1 times that after its last.
+      if (now - values.touchedAt >= touchEvery) {
+        values.touchedAt = now;
+        const index = builder.indexOf(values.index);
+        changes.push(index, "t", values.member, "");
+        builder.trim(values.key, index, values.valueNames);
+      }
+      builder.series++;
+      if (measure) {
+        for (let j = before; j < changes.length; j++) builder.bytes += requestBytes(changes[j]);
+      }
+      this.#seal(values.shard, false);
+    }
+    for (let shard = 0; shard < SHARDS; shard++) this.#seal(shard, true);
   }
 
-  async #send(batch: Batch): Promise<void> {
-    const reply = await this.#transport.run(await FLUSH_SCRIPT, batch.keys, batch.args);
-    this.stats.rejected += Number((reply as unknown[] | null)?.[1] ?? 0) || 0;
-    if (this.#perInstance) this.#lastBeat = Date.now();
+  #builder(shard: number): Builder {
+    const state = this.#shards[shard];
+    return state.builder ??= new Builder(
+      appliedKey(this.#options.keyPrefix, shard, this.#identity.processId),
+    );
   }
+
+  // Closes the shard's batch when it is full (or, at the end of a drain, when it holds anything).
+  #seal(shard: number, always: boolean): void {
+    const state = this.#shards[shard];
+    const builder = state.builder;
+    if (builder === undefined) return;
+    const full = builder.series >= BATCH_SERIES || builder.changes.length >= BATCH_CHANGES * 4 ||
+      builder.bytes >= this.#options.maxRequestBytes / 2;
+    if (!full && !(always && builder.changes.length > 0)) return;
+    state.builder = undefined;
+    state.unconfirmed.push({
+      shard,
+      seq: ++state.seq,
+      keys: builder.keys,
+      changes: builder.changes,
+      series: builder.series,
+      bytes: builder.bytes,
+    });
+  }
+
+  // Sends every unconfirmed batch, in calls within the bounds, all at once; then settles them.
+  async #send(beat: boolean, errors: string[]): Promise<void> {
+    const clustered = this.#transport.clustered;
+    const calls: Batch[][] = [];
+    let call: Batch[] = [];
+    let series = 0;
+    let changes = 0;
+    let bytes = 0;
+    for (const state of this.#shards) {
+      if (clustered && call.length > 0) {
+        calls.push(call);
+        call = [];
+        series = changes = bytes = 0;
+      }
+      for (const batch of state.unconfirmed) {
+        const more = batch.changes.length / 4;
+        if (
+          call.length > 0 && (series + batch.series > BATCH_SERIES || changes + more > BATCH_CHANGES ||
+            bytes + batch.bytes > this.#options.maxRequestBytes)
+        ) {
+          calls.push(call);
+          call = [];
+          series = changes = bytes = 0;
+        }
+        call.push(batch);
+        series += batch.series;
+        changes += more;
+        bytes += batch.bytes;
+      }
+    }
+    if (call.length > 0) calls.push(call);
+    // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
+    // else to send, goes alone.
+    const alone = beat && (clustered || calls.length === 0);
+    if (alone) calls.push([]);
+    if (calls.length === 0) return;
+    const slicer = new Slicer();
+    const replies: Promise<unknown>[] = [];
+    for (let i = 0; i < calls.length; i++) {
+      if (slicer.due()) await slicer.pause();
+      const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
+      replies.push(this.#call(calls[i], withBeat));
+    }
+    const settled = await Promise.allSettled(replies);
+    for (let i = 0; i < calls.length; i++) {
+      const result = settled[i];
+      if (result.status === "rejected") {
+        const error = result.reason;
+        errors.push(error instanceof Error ? error.message : String(error));
+        continue;
+      }
+      const reply = (result.value ?? []) as unknown[];
+      this.stats.rejected += Number(reply[0] ?? 0) || 0;
+      const batches = calls[i];
+      for (let b = 0; b < batches.length; b++) {
+        const status = Number(reply[b + 1]);
+        const state = this.#shards[batches[b].shard];
+        if (status === 1 || status === 2) state.confirmed = Math.max(state.confirmed, batches[b].seq);
+        else errors.push(`a batch waits for the one before it in its shard`);
+      }
+      if (beat && (alone ? i === calls.length - 1 : i === 0)) this.#lastBeat = Date.now();
+    }
+    for (const state of this.#shards) {
+      if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
+        state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
+      }
+    }
+  }
+
+  #call(batches: readonly Batch[], beat: boolean): Promise<unknown> {
+    const options = this.#options;
+    const keys: string[] = [];
+    const args: string[] = [
+      String(options.expireSeconds),
+      "0",
+      beat ? this.#identity.instanceId : "",
+      String(options.instanceTtlSeconds * 1000),
+      String(options.expireSeconds * 1100),
+      String(TRIM_STEP),
+      String(batches.length),
+    ];
+    for (const batch of batches) {
+      const known = batch.seq - 1 <= this.#shards[batch.shard].confirmed;
+      args.push(String(keys.length), String(batch.seq), known ? "1" : "0", String(batch.changes.length / 4));
+      for (const key of batch.keys) keys.push(key);
+      for (const change of batch.changes) args.push(change);
+    }
+    if (beat) {
+      keys.push(instancesKey(options.keyPrefix));
+      args[1] = String(keys.length);
+    }
+    return FLUSH_SCRIPT.then((script) => this.#transport.run(script, keys, args));
+  }
+}
+
+/**
+ * The bytes a string takes in a request, as JSON (Upstash's REST API): UTF-8, quotes, escapes
+ * and a separator. An estimate from above for control characters.
+ */
+export function requestBytes(text: string): number {
+  let bytes = text.length + 3;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20) bytes += 5;
+    else if (code === 0x22 || code === 0x5c) bytes += 1;
+    else if (code >= 0x80) bytes += code < 0x800 ? 1 : 2;
+  }
+  return bytes;
 }
