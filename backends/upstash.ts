@@ -63,8 +63,14 @@ class UpstashTransport implements Transport {
   #calls: ScriptCalls;
   #secret: string | undefined;
   #timeout: number;
+  // A client that joins the commands of one tick into one request (auto-pipelining, on by
+  // default in @upstash/redis) would join a split flush back into one request over the limit:
+  // its calls go one at a time.
+  #serial: boolean;
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(client: UpstashClientLike, description: string, secret: string | undefined, timeout: number) {
+    this.#serial = (client as { enableAutoPipelining?: boolean }).enableAutoPipelining === true;
     this.#calls = {
       evalsha: (sha, keys, args) => this.#bounded(client.evalsha(sha, [...keys], [...args])),
       eval: (source, keys, args) => this.#bounded(client.eval(source, [...keys], [...args])),
@@ -75,7 +81,14 @@ class UpstashTransport implements Transport {
     this.#timeout = timeout;
   }
 
-  async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    if (!this.#serial) return this.#run(script, keys, args);
+    const result = this.#tail.then(() => this.#run(script, keys, args));
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+
+  async #run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     try {
       return await runScript(this.#calls, script, keys, args);
     } catch (error) {
@@ -135,6 +148,8 @@ function createTransport(config: UpstashBackendConfig): UpstashTransport {
     url: url as string,
     token: token as string,
     automaticDeserialization: false,
+    // Each call is a request of its own, within maxRequestBytes; calls are sent at once.
+    enableAutoPipelining: false,
     retry: { retries: 1, backoff: () => 50 },
   });
   return new UpstashTransport(client as unknown as UpstashClientLike, where, token as string, timeout);

@@ -17,8 +17,16 @@ export interface UpstashBridge {
   readonly url: string;
   /** The token clients must send. */
   readonly token: string;
-  /** Requests received, by path, and commands executed (EVALSHA and EVAL counted by name). */
-  readonly counts: { requests: number; byPath: Record<string, number>; commands: Record<string, number> };
+  /**
+   * Requests received, by path, commands executed (EVALSHA and EVAL counted by name), and the
+   * largest request body in bytes.
+   */
+  readonly counts: {
+    requests: number;
+    byPath: Record<string, number>;
+    commands: Record<string, number>;
+    largestBody: number;
+  };
   /** Resets the counts. */
   resetCounts(): void;
   /** Makes the next `count` requests fail; `slow` delays the answer by `delayMs` (default 3000). */
@@ -50,7 +58,7 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 /** Starts a bridge in front of the redis-server on `redisPort`. */
 export async function startUpstashBridge(
-  options: { redisPort: number; token?: string },
+  options: { redisPort: number; token?: string; maxRequestBytes?: number },
 ): Promise<UpstashBridge> {
   const token = options.token ?? `test-token-${Math.random().toString(36).slice(2)}`;
   // deno-lint-ignore no-explicit-any
@@ -61,6 +69,7 @@ export async function startUpstashBridge(
     requests: 0,
     byPath: {} as Record<string, number>,
     commands: {} as Record<string, number>,
+    largestBody: 0,
   };
   const failures: { mode: FailureMode; delayMs: number }[] = [];
 
@@ -89,7 +98,14 @@ export async function startUpstashBridge(
     if (failure?.mode === "500") return send(500, { error: "ERR injected failure" });
     let body: unknown;
     try {
-      body = JSON.parse(await readBody(req));
+      const text = await readBody(req);
+      const bytes = new TextEncoder().encode(text).length;
+      counts.largestBody = Math.max(counts.largestBody, bytes);
+      // As Upstash refuses a request over its plan's limit, before running anything.
+      if (bytes > (options.maxRequestBytes ?? Infinity)) {
+        return send(400, { error: `ERR max request size exceeded: ${bytes} bytes` });
+      }
+      body = JSON.parse(text);
     } catch {
       return send(400, { error: "ERR failed to parse the request body" });
     }
@@ -149,6 +165,7 @@ export async function startUpstashBridge(
       counts.requests = 0;
       counts.byPath = {};
       counts.commands = {};
+      counts.largestBody = 0;
     },
     fail(mode, count, delayMs = 3000) {
       for (let i = 0; i < count; i++) failures.push({ mode, delayMs });

@@ -59,11 +59,12 @@ function group(hashes: readonly Sized[], clustered: boolean, budget: number): Si
   return calls;
 }
 
-// Appends a reply's fields and values to a flat list, giving the event loop turns.
+// Appends a reply's fields and values to a flat list, giving the event loop turns between pairs
+// (several replies of one metric are appended at once).
 async function append(flat: string[], part: readonly unknown[], slicer: Slicer): Promise<void> {
-  for (let i = 0; i < part.length; i++) {
+  for (let i = 0; i < part.length; i += 2) {
     if (slicer.due()) await slicer.pause();
-    flat.push(part[i] as string);
+    flat.push(part[i] as string, part[i + 1] as string);
   }
 }
 

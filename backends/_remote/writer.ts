@@ -86,11 +86,12 @@ class Builder {
     return index;
   }
 
-  // Once per metric key and batch: delete that shard's expired series.
+  // Once per metric key and batch: delete that shard's expired series. `index` is the position
+  // of the metric's last-write index among the batch's keys.
   trim(key: string, index: string, names: string): void {
     if ((this.#trimmed ??= new Set()).has(key)) return;
     this.#trimmed.add(key);
-    this.changes.push(this.indexOf(key), "e", this.indexOf(index), names);
+    this.changes.push(this.indexOf(key), "e", index, names);
   }
 }
 

@@ -1,0 +1,315 @@
+// The remote backends at scale, against a real redis-server (and the Upstash REST bridge over
+// one): flushes split into bounded requests stay exact and exactly-once while requests fail,
+// series that no process writes any more expire one by one, and a metric's shard too large for
+// one read is read in HSCAN steps, exactly.
+
+import assert from "node:assert/strict";
+import {
+  Counter,
+  defaultRegistry,
+  flush,
+  Histogram,
+  loadBackend,
+  Registry,
+  type ValueFamily,
+} from "../mod.ts";
+import { RedisBackend } from "../backends/redis.ts";
+import { UpstashBackend } from "../backends/upstash.ts";
+import { field, indexKey, indexMember, labelsText, metricKey, shardOf } from "../backends/_remote/layout.ts";
+import { test } from "./_harness.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+import { startUpstashBridge, type UpstashBridge } from "./_upstash_bridge.ts";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+let prefixes = 0;
+const uniquePrefix = (name: string) =>
+  `scale-${name}-${++prefixes}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** The library's own health series for one key prefix, read without flushing. */
+async function health(backend: string, prefix: string): Promise<{ pending: number; failures: number }> {
+  const collector = defaultRegistry.get("theus_backend");
+  assert.ok(collector !== undefined, "the health collector is registered");
+  const families = await collector.collect();
+  const read = (name: string) =>
+    (families.find((f) => f.name === name) as ValueFamily).series
+      .filter((s) => s.labels.backend === backend && s.labels.key_prefix === prefix)
+      .reduce((sum, s) => sum + s.value, 0);
+  return { pending: read("theus_backend_pending_series"), failures: read("theus_backend_flush_failures") };
+}
+
+/** Label sets long enough that a few thousand series make a request of several hundred kB. */
+function route(i: number): string {
+  return `/api/v1/orders/${String(i).padStart(6, "0")}/items/details`;
+}
+
+async function withUpstash(
+  maxRequestBytes: number,
+  extra: Record<string, unknown>,
+  fn: (bridge: UpstashBridge, prefix: string) => Promise<void>,
+): Promise<void> {
+  const redis = await startRedis();
+  let bridge: UpstashBridge | undefined;
+  try {
+    bridge = await startUpstashBridge({ redisPort: redis.port, maxRequestBytes });
+    const prefix = uniquePrefix("upstash");
+    await loadBackend({
+      backend: UpstashBackend,
+      config: { url: bridge.url, token: bridge.token, keyPrefix: prefix, maxRequestBytes, ...extra },
+    });
+    await fn(bridge, prefix);
+  } finally {
+    try {
+      await loadBackend({ backend: "memory" });
+      await UpstashBackend.close();
+    } finally {
+      await bridge?.close();
+      await redis.stop();
+    }
+  }
+}
+
+async function withRedis(
+  extra: Record<string, unknown>,
+  fn: (server: RedisServer, prefix: string) => Promise<void>,
+): Promise<void> {
+  const server = await startRedis();
+  try {
+    const prefix = uniquePrefix("redis");
+    await loadBackend({ backend: "redis", config: { url: server.url, keyPrefix: prefix, ...extra } });
+    await fn(server, prefix);
+  } finally {
+    try {
+      await loadBackend({ backend: "memory" });
+      await RedisBackend.close();
+    } finally {
+      await server.stop();
+    }
+  }
+}
+
+/** Every series' value of a counter family, by route, through a collection. */
+async function valuesByRoute(registry: Registry, name: string): Promise<Map<string, number>> {
+  // A counter's family is named without `_total`.
+  const family = (await registry.collect()).find((f) => `${f.name}_total` === name) as ValueFamily;
+  return new Map(family.series.map((s) => [s.labels.route, s.value]));
+}
+
+test("upstash: a flush larger than maxRequestBytes is split into requests within it, every value exact", async () => {
+  const limit = 64_000;
+  await withUpstash(limit, {}, async (bridge) => {
+    const registry = new Registry();
+    const hits = new Counter({ name: "split_hits_total", help: "H", labelNames: ["route"], registry });
+    for (let i = 0; i < 3000; i++) hits.labels({ route: route(i) }).inc(i + 1);
+    bridge.resetCounts();
+    await flush();
+    assert.ok(bridge.counts.requests >= 4, `3,000 long series in ${bridge.counts.requests} requests`);
+    assert.ok(bridge.counts.largestBody <= limit, `largest request ${bridge.counts.largestBody} B`);
+    assert.ok(bridge.counts.largestBody > limit / 4, `requests are filled: ${bridge.counts.largestBody} B`);
+    const values = await valuesByRoute(registry, "split_hits_total");
+    assert.equal(values.size, 3000);
+    for (let i = 0; i < 3000; i++) assert.equal(values.get(route(i)), i + 1, route(i));
+  });
+});
+
+test("upstash: a split flush stays exactly-once while requests fail, time out or lose their answers", async () => {
+  const limit = 32_000;
+  await withUpstash(limit, { requestTimeoutMs: 400 }, async (bridge, prefix) => {
+    const registry = new Registry();
+    const hits = new Counter({ name: "split_faults_total", help: "H", labelNames: ["route"], registry });
+    const series = 1500;
+    const failures: [Parameters<UpstashBridge["fail"]>[0], number][] = [
+      ["500", 1],
+      ["drop", 2],
+      ["slow", 2],
+      ["500", 3],
+      ["drop", 1],
+    ];
+    let requestsFailed = 0;
+    for (const [round, [mode, count]] of failures.entries()) {
+      for (let i = 0; i < series; i++) hits.labels({ route: route(i) }).inc(round + 1);
+      bridge.fail(mode, count, 800);
+      const before = (await health("upstash", prefix)).failures;
+      await flush();
+      if ((await health("upstash", prefix)).failures > before) requestsFailed++;
+    }
+    // Whatever failed is sent again by the next flushes; the slow answers land meanwhile.
+    await sleep(1000);
+    for (let i = 0; i < 5 && (await health("upstash", prefix)).pending > 0; i++) await flush();
+    assert.equal((await health("upstash", prefix)).pending, 0, "nothing left pending");
+    assert.ok(requestsFailed >= 3, `flushes that saw a failure: ${requestsFailed}`);
+    assert.ok(bridge.counts.largestBody <= limit);
+    const values = await valuesByRoute(registry, "split_faults_total");
+    assert.equal(values.size, series);
+    const total = failures.reduce((sum, _, round) => sum + round + 1, 0);
+    for (let i = 0; i < series; i++) assert.equal(values.get(route(i)), total, route(i));
+  });
+});
+
+test("redis: a batch whose predecessor in its shard failed is refused, then applied once after it", async () => {
+  // A command timeout shorter than a pause: the first flush's calls are sent and not answered.
+  await withRedis({ commandTimeoutMs: 300 }, async (server, prefix) => {
+    const registry = new Registry();
+    const hits = new Counter({ name: "order_total", help: "H", labelNames: ["route"], registry });
+    for (let i = 0; i < 12_000; i++) hits.labels({ route: route(i) }).inc();
+    server.pause();
+    await flush();
+    assert.ok((await health("redis", prefix)).failures >= 1, "the paused flush failed");
+    server.resume();
+    // The unanswered calls ran when Redis resumed; these are new increments of the same series.
+    for (let i = 0; i < 12_000; i++) hits.labels({ route: route(i) }).inc(2);
+    for (let i = 0; i < 5 && (await health("redis", prefix)).pending > 0; i++) await flush();
+    const values = await valuesByRoute(registry, "order_total");
+    assert.equal(values.size, 12_000);
+    for (let i = 0; i < 12_000; i++) assert.equal(values.get(route(i)), 3, route(i));
+  });
+});
+
+type RawRead = (...args: string[]) => Promise<string>;
+
+/** Two label sets of `name` in one shard, and one in another. */
+function labelSets(name: string): { dying: string; busy: string; elsewhere: string } {
+  const byShard = new Map<number, string[]>();
+  for (let i = 0; i < 200; i++) {
+    const r = `/r${i}`;
+    const shard = shardOf(name, labelsText({ route: r }));
+    byShard.set(shard, [...(byShard.get(shard) ?? []), r]);
+  }
+  const [same] = [...byShard.values()].filter((routes) => routes.length >= 2);
+  const dyingShard = shardOf(name, labelsText({ route: same[0] }));
+  const other = [...byShard.entries()].find(([shard]) => shard !== dyingShard)![1][0];
+  return { dying: same[0], busy: same[1], elsewhere: other };
+}
+
+async function expiry(
+  backend: "redis" | "upstash",
+  fn: (prefix: string, raw: RawRead) => Promise<void>,
+): Promise<void> {
+  if (backend === "redis") {
+    await withRedis({ expireSeconds: 1 }, (server, prefix) => fn(prefix, (...args) => server.cli(...args)));
+    return;
+  }
+  const redis = await startRedis();
+  let bridge: UpstashBridge | undefined;
+  try {
+    bridge = await startUpstashBridge({ redisPort: redis.port });
+    const prefix = uniquePrefix("upstash");
+    await loadBackend({
+      backend: UpstashBackend,
+      config: { url: bridge.url, token: bridge.token, keyPrefix: prefix, expireSeconds: 1 },
+    });
+    await fn(prefix, (...args) => redis.cli(...args));
+  } finally {
+    try {
+      await loadBackend({ backend: "memory" });
+      await UpstashBackend.close();
+    } finally {
+      await bridge?.close();
+      await redis.stop();
+    }
+  }
+}
+
+for (const backend of ["redis", "upstash"] as const) {
+  test(
+    `${backend}: a series no process writes for expireSeconds disappears while its metric stays busy`,
+    async () => {
+      await expiry(backend, async (prefix, raw) => {
+        const registry = new Registry();
+        const name = "expiry_requests_total";
+        const { dying, busy, elsewhere } = labelSets(name);
+        const hits = new Counter({ name, help: "H", labelNames: ["route"], registry });
+        const latency = new Histogram({
+          name: "expiry_latency",
+          help: "L",
+          labelNames: ["route"],
+          buckets: [1, 2],
+          registry,
+        });
+        hits.labels({ route: dying }).inc(5);
+        hits.labels({ route: elsewhere }).inc(7);
+        latency.labels({ route: dying }).observe(1.5, { trace_id: "abc" });
+        await flush();
+        const hash = metricKey(
+          prefix,
+          name,
+          shardOf(name, labelsText({ route: dying })),
+        );
+        const index = indexKey(
+          prefix,
+          name,
+          shardOf(name, labelsText({ route: dying })),
+        );
+        assert.equal(await raw("HGET", hash, field(labelsText({ route: dying }))), "5");
+        assert.notEqual(await raw("ZSCORE", index, indexMember(labelsText({ route: dying }))), "");
+        // The busy series of the same shard is written for longer than the expiry (1 s, so the
+        // dying one goes between 1 and 1.1 s after its last write).
+        const started = Date.now();
+        while (Date.now() - started < 2000) {
+          hits.labels({ route: busy }).inc();
+          latency.labels({ route: busy }).observe(0.5);
+          await flush();
+          await sleep(100);
+        }
+        const values = await valuesByRoute(registry, name);
+        assert.equal(values.has(dying), false, "the series no one writes is gone");
+        assert.ok((values.get(busy) ?? 0) >= 10, "the busy one stays");
+        assert.equal(values.has(elsewhere), false, "alone in its shard, it went with its keys");
+        assert.equal(
+          await raw("HGET", hash, field(labelsText({ route: dying }))),
+          "",
+          "its field is deleted",
+        );
+        assert.equal(
+          await raw("ZSCORE", index, indexMember(labelsText({ route: dying }))),
+          "",
+          "and its member",
+        );
+        const histogram = (await registry.collect()).find((f) => f.name === "expiry_latency")!;
+        assert.deepEqual(histogram.series.map((s) => s.labels.route), [busy], "a histogram's series too");
+        const histogramHash = metricKey(
+          prefix,
+          "expiry_latency",
+          shardOf("expiry_latency", labelsText({ route: dying })),
+        );
+        const left = (await raw("HKEYS", histogramHash)).split("\n").filter((f) => f.includes(dying));
+        assert.deepEqual(left, [], "every field of the dead histogram series, its exemplar's included");
+        // Written again, it starts afresh.
+        hits.labels({ route: dying }).inc(2);
+        assert.equal((await valuesByRoute(registry, name)).get(dying), 2);
+      });
+    },
+    { timeout: 30_000 },
+  );
+}
+
+for (const backend of ["redis", "upstash"] as const) {
+  test(
+    `${backend}: a metric's shard too large for one read is read in steps, every series exact`,
+    async () => {
+      const body = async () => {
+        const registry = new Registry();
+        const latency = new Histogram({
+          name: "wide_latency",
+          help: "L",
+          labelNames: ["route"],
+          buckets: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+          registry,
+        });
+        // 12 fields a series: about 6,000 in each shard, more than one read takes.
+        for (let i = 0; i < 8000; i++) latency.labels({ route: route(i) }).observe(i % 12);
+        await flush();
+        const family = (await registry.collect()).find((f) => f.name === "wide_latency")!;
+        assert.equal(family.series.length, 8000);
+        for (const series of family.series as { labels: { route: string }; count: number; sum: number }[]) {
+          const i = Number(series.labels.route.split("/")[4]);
+          assert.equal(series.count, 1);
+          assert.equal(series.sum, i % 12);
+        }
+      };
+      if (backend === "redis") await withRedis({}, body);
+      else await withUpstash(10_000_000, {}, body);
+    },
+    { timeout: 120_000 },
+  );
+}
