@@ -90,6 +90,7 @@ class IoredisTransport implements Transport {
   #owned: OwnedClient | undefined;
   #inFlight = 0;
   #timeout: number;
+  #waiting: Promise<void> | undefined;
 
   constructor(client: RedisClientLike, description: string, owned: OwnedClient | undefined, timeout: number) {
     this.#calls = {
@@ -136,11 +137,12 @@ class IoredisTransport implements Transport {
   }
 
   // Commands fail at once while disconnected (no offline queue); wait a little for a connection.
+  // The calls of one flush wait together.
   #ready(): Promise<void> | undefined {
     const client = this.#owned;
     if (client === undefined || client.status === "ready") return;
     if (client.status === "end") return Promise.reject(new Error("the connection is closed"));
-    return new Promise<void>((resolve, reject) => {
+    return this.#waiting ??= new Promise<void>((resolve, reject) => {
       const onReady = () => {
         clearTimeout(timer);
         resolve();
@@ -151,7 +153,7 @@ class IoredisTransport implements Transport {
         reject(new Error(`not connected (${client.status}) after ${wait} ms`));
       }, wait);
       client.once("ready", onReady);
-    });
+    }).finally(() => (this.#waiting = undefined));
   }
 
   async close(): Promise<void> {

@@ -68,7 +68,100 @@ async function append(flat: string[], part: readonly unknown[], slicer: Slicer):
   }
 }
 
+// Sorts texts by code unit, as `sort()` does, in runs of SORT_RUN merged pairwise, giving the
+// event loop turns: one `sort()` of a million label sets would hold it for a second.
+const SORT_RUN = 4096;
+async function sorted(texts: string[], slicer: Slicer): Promise<string[]> {
+  if (texts.length <= SORT_RUN) return texts.sort();
+  let runs: string[][] = [];
+  for (let i = 0; i < texts.length; i += SORT_RUN) {
+    runs.push(texts.slice(i, i + SORT_RUN).sort());
+    await slicer.pause();
+  }
+  while (runs.length > 1) {
+    const next: string[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r];
+      const b = runs[r + 1];
+      if (b === undefined) {
+        next.push(a);
+        continue;
+      }
+      const out: string[] = new Array(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length && j < b.length) {
+        if (slicer.due()) await slicer.pause();
+        out[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+      }
+      while (i < a.length) out[k++] = a[i++];
+      while (j < b.length) out[k++] = b[j++];
+      next.push(out);
+    }
+    runs = next;
+  }
+  return runs[0];
+}
+
+// The label sets of one metric, by labels text, in two generations.
+interface LabelCache {
+  readonly names: readonly string[];
+  readonly young: Map<string, Labels>;
+  readonly older: Map<string, Labels>;
+}
+
+// The label set of a labels text (followed by `cut` more characters: the end of a field), from
+// the cache, moved to its young generation, or parsed; undefined for text of other label names.
+function labelsOf(cache: LabelCache, text: string, cut = 0): Labels | undefined {
+  let labels = cache.young.get(text);
+  if (labels !== undefined) return labels;
+  labels = cache.older.get(text) ?? parseLabels(cut === 0 ? text : text.slice(0, -cut), cache.names);
+  if (labels !== undefined) cache.young.set(text, labels);
+  return labels;
+}
+
 type Series = MetricFamily["series"][number];
+
+// Series between two turns of the event loop: a few milliseconds' work.
+const CHUNK = 4096;
+
+// A metric with one value a series and no instances, being assembled.
+interface Single {
+  readonly values: Map<string, string>;
+  exemplars: Map<string, string> | undefined;
+  readonly counter: boolean;
+  readonly cache: LabelCache;
+  readonly series: Series[];
+}
+
+// Groups fields `from` to `to` of a flat reply: keyed by the whole field, `<labels>||`, so no
+// text is cut but for a label set not seen yet.
+function groupSingle(single: Single, flat: readonly string[], from: number, to: number): void {
+  const values = single.values;
+  for (let i = from; i < to; i += 2) {
+    const text = String(flat[i]);
+    if (text.endsWith("||")) {
+      values.set(text, String(flat[i + 1]));
+    } else if (single.counter && text.endsWith("|#|")) {
+      (single.exemplars ??= new Map()).set(`${text.slice(0, -3)}||`, String(flat[i + 1]));
+    }
+  }
+}
+
+// Makes the series of keys `from` to `to`.
+function buildSingle(single: Single, keys: readonly string[], from: number, to: number): void {
+  const { values, exemplars, cache, series } = single;
+  for (let i = from; i < to; i++) {
+    const key = keys[i];
+    const labels = labelsOf(cache, key, 2);
+    if (labels === undefined) continue;
+    const value = Number(values.get(key));
+    const mark = exemplars?.get(key);
+    const exemplar = mark === undefined ? undefined : parseExemplar(mark);
+    series.push(exemplar === undefined ? { labels, value } : { labels, value, exemplar });
+  }
+}
 // The fields of one series: value name (or instance id, for per-instance gauges) -> value.
 type Fields = ReadonlyMap<string, string>;
 // Turns the fields of one series into its series (none, one, or one per instance), with the
@@ -80,12 +173,11 @@ export class Reader {
   #transport: Transport;
   #options: RemoteOptions;
   // Label sets parsed from field text, kept so that every scrape returns the same objects (the
-  // exposition caches their rendered text). In two generations, so that label sets no longer
-  // stored (a summary's buckets of past slices) are forgotten: once as many new ones were parsed
-  // as the older generation holds, it is dropped, and what is still read was moved to the young.
-  #labels = new Map<string, Labels>();
-  #older = new Map<string, Labels>();
-  #parsed = 0;
+  // exposition caches their rendered text), per metric (and label names). In two generations,
+  // so that label sets no longer stored (a summary's buckets of past slices) are forgotten: each
+  // collection of a metric starts a new one, into which what it reads moves; the one before is
+  // then dropped.
+  #labels = new Map<string, LabelCache>();
 
   constructor(transport: Transport, options: RemoteOptions) {
     this.#transport = transport;
@@ -220,6 +312,9 @@ export class Reader {
     // Exemplar fields are grouped apart (value name -> exemplar text), for counters and
     // histograms only, and never make a series on their own.
     const own = target.perInstance === true;
+    if (!own && (target.type === "counter" || (target.type === "gauge" && !perInstance(target.gaugeMode)))) {
+      return await this.#assembleSingle(target, flat, slicer);
+    }
     const groups = new Map<string, Map<string, string>>();
     const withExemplars = target.type === "counter" || target.type === "histogram";
     let exemplars: Map<string, Map<string, string>> | undefined;
@@ -242,11 +337,12 @@ export class Reader {
       group.set(parts.instance === "" || own ? parts.value : parts.instance, String(flat[i + 1]));
     }
     const shape = shapeOf(target, live);
+    const cache = this.#cacheOf(target);
     const series: Series[] = [];
-    for (const key of [...groups.keys()].sort()) {
+    for (const key of await sorted([...groups.keys()], slicer)) {
       if (slicer.due()) await slicer.pause();
       const parts = own ? parseField(key)! : undefined;
-      const labels = this.#labelsOf(parts?.labels ?? key, target.labelNames);
+      const labels = labelsOf(cache, parts?.labels ?? key);
       if (labels === undefined) continue;
       shape(
         parts === undefined ? labels : { ...labels, [INSTANCE_LABEL]: parts.instance },
@@ -259,22 +355,41 @@ export class Reader {
     return (target.type === "histogram" ? { ...family, buckets: target.buckets } : family) as MetricFamily;
   }
 
-  #labelsOf(text: string, names: readonly string[]): Labels | undefined {
-    const key = `${names.join(",")}|${text}`;
-    let labels = this.#labels.get(key);
-    if (labels !== undefined) return labels;
-    labels = this.#older.get(key);
-    if (labels === undefined) {
-      labels = parseLabels(text, names);
-      if (labels === undefined) return undefined;
-      if (++this.#parsed > Math.max(10_000, this.#older.size)) {
-        this.#older = this.#labels;
-        this.#labels = new Map();
-        this.#parsed = 0;
-      }
+  // The series of a metric with one value a series and no instances (a counter, a shared gauge):
+  // the same as the general path, without a map per series.
+  async #assembleSingle(
+    target: CollectTarget,
+    flat: readonly string[],
+    slicer: Slicer,
+  ): Promise<MetricFamily> {
+    const single: Single = {
+      values: new Map(),
+      exemplars: undefined,
+      counter: target.type === "counter",
+      cache: this.#cacheOf(target),
+      series: [],
+    };
+    // In chunks of plain synchronous loops, which engines optimize best, with turns between.
+    for (let i = 0; i < flat.length; i += CHUNK * 2) {
+      groupSingle(single, flat, i, Math.min(flat.length, i + CHUNK * 2));
+      await slicer.pause();
     }
-    this.#labels.set(key, labels);
-    return labels;
+    const keys = await sorted([...single.values.keys()], slicer);
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      buildSingle(single, keys, i, Math.min(keys.length, i + CHUNK));
+      await slicer.pause();
+    }
+    const { exposedName: name, help, type } = target;
+    return { name, help, type, series: single.series } as MetricFamily;
+  }
+
+  // The label sets of a metric, a new generation started.
+  #cacheOf(target: CollectTarget): LabelCache {
+    const key = `${target.name}|${target.labelNames.join(",")}`;
+    const old = this.#labels.get(key);
+    const cache = { names: target.labelNames, young: new Map(), older: old?.young ?? new Map() };
+    this.#labels.set(key, cache);
+    return cache;
   }
 }
 

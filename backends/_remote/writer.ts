@@ -2,30 +2,39 @@
 // flush sends, and the background flush. Flushes never overlap.
 //
 // The series of a metric are spread over shards (see layout.ts), and each shard has its own
-// batches: a batch holds the changes of one shard, at most BATCH_SERIES series and BATCH_CHANGES
+// batches: a batch holds the changes of one shard, at most STEP_SERIES series and STEP_CHANGES
 // changes, and carries this process's id and the shard's next sequence number. The flush script
 // applies a batch at most once, and only after the batch before it in its shard, so a batch
 // whose answer was lost or failed is sent again as it was (while new changes gather in the next
 // ones) and can never count twice nor be overtaken.
 //
-// A flush sends every batch at once, without waiting for answers in between: in as few script
-// calls as the bounds allow (one per shard on a Redis Cluster, where a script's keys share a
-// slot; as many shards as fit in one call elsewhere), so a flush of up to BATCH_SERIES series is
-// one call, and a larger one is one round trip all the same. Building the batches gives the event
-// loop a turn every few milliseconds.
+// A flush sends every batch at once, without waiting for answers in between. A flush of at most
+// CALL_SERIES series and CALL_CHANGES changes is one script call (one per shard on a Redis
+// Cluster, where a script's keys share a slot); a larger one is calls of at most STEP_SERIES and
+// STEP_CHANGES, each a few milliseconds of Redis' time, all sent in one round trip. Building the
+// batches and writing the calls give the event loop a turn every few milliseconds.
 
 import { unrefTimer } from "../../core/_runtime.ts";
-import { Slicer } from "../../core/_slice.ts";
+import { Slicer, yieldToEventLoop } from "../../core/_slice.ts";
 import { appliedKey, instancesKey, SHARDS } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { FLUSH_SCRIPT } from "./scripts.ts";
 import type { Transport } from "./transport.ts";
 import type { Changes, Pending } from "./values.ts";
 
-/** The most series (and removals) in one script call. */
-export const BATCH_SERIES = 10_000;
-/** The most changes in one script call: each is a field Redis writes. */
-export const BATCH_CHANGES = 20_000;
+/** A flush of at most this many series (and removals) is one script call. */
+export const CALL_SERIES = 10_000;
+/** ... and of at most this many changes (each a field Redis writes). */
+export const CALL_CHANGES = 20_000;
+/**
+ * The most series in one batch, and in one call of a larger flush: a few milliseconds of Redis'
+ * time, and of this process' to write the call.
+ */
+export const STEP_SERIES = 2_000;
+/** The most changes in one batch, and in one call of a larger flush. */
+export const STEP_CHANGES = 4_000;
+/** The most script calls of one flush in flight at once. */
+export const WINDOW = 8;
 /** The most expired series one flush script deletes from one metric's shard. */
 export const TRIM_STEP = 100;
 
@@ -276,7 +285,7 @@ export class Writer {
     const state = this.#shards[shard];
     const builder = state.builder;
     if (builder === undefined) return;
-    const full = builder.series >= BATCH_SERIES || builder.changes.length >= BATCH_CHANGES * 4 ||
+    const full = builder.series >= STEP_SERIES || builder.changes.length >= STEP_CHANGES * 4 ||
       builder.bytes >= this.#options.maxRequestBytes / 2;
     if (!full && !(always && builder.changes.length > 0)) return;
     state.builder = undefined;
@@ -293,6 +302,18 @@ export class Writer {
   // Sends every unconfirmed batch, in calls within the bounds, all at once; then settles them.
   async #send(beat: boolean, errors: string[]): Promise<void> {
     const clustered = this.#transport.clustered;
+    // All in one call when it is small enough; in steps otherwise.
+    let total = 0;
+    let totalChanges = 0;
+    for (const state of this.#shards) {
+      for (const batch of state.unconfirmed) {
+        total += batch.series;
+        totalChanges += batch.changes.length / 4;
+      }
+    }
+    const small = total <= CALL_SERIES && totalChanges <= CALL_CHANGES;
+    const maxSeries = small ? CALL_SERIES : STEP_SERIES;
+    const maxChanges = small ? CALL_CHANGES : STEP_CHANGES;
     const calls: Batch[][] = [];
     let call: Batch[] = [];
     let series = 0;
@@ -307,7 +328,7 @@ export class Writer {
       for (const batch of state.unconfirmed) {
         const more = batch.changes.length / 4;
         if (
-          call.length > 0 && (series + batch.series > BATCH_SERIES || changes + more > BATCH_CHANGES ||
+          call.length > 0 && (series + batch.series > maxSeries || changes + more > maxChanges ||
             bytes + batch.bytes > this.#options.maxRequestBytes)
         ) {
           calls.push(call);
@@ -326,37 +347,42 @@ export class Writer {
     const alone = beat && (clustered || calls.length === 0);
     if (alone) calls.push([]);
     if (calls.length === 0) return;
-    const slicer = new Slicer();
-    const replies: Promise<unknown>[] = [];
+    // At most WINDOW calls in flight: a few round trips' worth keeps Redis busy, while this
+    // process writes one call at a time and Redis serves its other clients between them.
+    const inFlight = new Set<Promise<void>>();
     for (let i = 0; i < calls.length; i++) {
-      if (slicer.due()) await slicer.pause();
-      const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
-      replies.push(this.#call(calls[i], withBeat));
-    }
-    const settled = await Promise.allSettled(replies);
-    for (let i = 0; i < calls.length; i++) {
-      const result = settled[i];
-      if (result.status === "rejected") {
-        const error = result.reason;
-        errors.push(error instanceof Error ? error.message : String(error));
-        continue;
-      }
-      const reply = (result.value ?? []) as unknown[];
-      this.stats.rejected += Number(reply[0] ?? 0) || 0;
+      if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+      // Once a call failed, the rest wait for the next flush rather than for more timeouts.
+      if (errors.length > 0) break;
+      // Writing a call takes a few milliseconds: the event loop gets a turn after each.
+      if (i > 0) await yieldToEventLoop();
       const batches = calls[i];
-      for (let b = 0; b < batches.length; b++) {
-        const status = Number(reply[b + 1]);
-        const state = this.#shards[batches[b].shard];
-        if (status === 1 || status === 2) state.confirmed = Math.max(state.confirmed, batches[b].seq);
-        else errors.push(`a batch waits for the one before it in its shard`);
-      }
-      if (beat && (alone ? i === calls.length - 1 : i === 0)) this.#lastBeat = Date.now();
+      const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
+      const settled: Promise<void> = this.#call(batches, withBeat).then(
+        (reply) => this.#settle(batches, reply as unknown[] | null, withBeat, errors),
+        (error) => void errors.push(error instanceof Error ? error.message : String(error)),
+      ).finally(() => inFlight.delete(settled));
+      inFlight.add(settled);
     }
+    await Promise.all(inFlight);
     for (const state of this.#shards) {
       if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
         state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
       }
     }
+  }
+
+  // Confirms the batches a call applied (or had applied before). A batch applies only after the
+  // one before it in its shard, so its confirmation is that of every batch before it.
+  #settle(batches: readonly Batch[], reply: unknown[] | null, beat: boolean, errors: string[]): void {
+    this.stats.rejected += Number(reply?.[0] ?? 0) || 0;
+    for (let b = 0; b < batches.length; b++) {
+      const status = Number(reply?.[b + 1]);
+      const state = this.#shards[batches[b].shard];
+      if (status === 1 || status === 2) state.confirmed = Math.max(state.confirmed, batches[b].seq);
+      else errors.push("a batch waits for the one before it in its shard");
+    }
+    if (beat) this.#lastBeat = Date.now();
   }
 
   #call(batches: readonly Batch[], beat: boolean): Promise<unknown> {
