@@ -86,6 +86,7 @@ const READY_WAIT_MS = 1000;
 class IoredisTransport implements Transport {
   readonly description: string;
   readonly clustered: boolean;
+  readonly ordered = true;
   #calls: ScriptCalls;
   #owned: OwnedClient | undefined;
   #inFlight = 0;

@@ -59,6 +59,7 @@ export interface UpstashBackendConfig extends BackendConfig {
 class UpstashTransport implements Transport {
   readonly description: string;
   readonly clustered = false;
+  readonly ordered: boolean;
   readonly owned: boolean;
   #calls: ScriptCalls;
   #secret: string | undefined;
@@ -71,6 +72,7 @@ class UpstashTransport implements Transport {
 
   constructor(client: UpstashClientLike, description: string, secret: string | undefined, timeout: number) {
     this.#serial = (client as { enableAutoPipelining?: boolean }).enableAutoPipelining === true;
+    this.ordered = this.#serial;
     this.#calls = {
       evalsha: (sha, keys, args) => this.#bounded(client.evalsha(sha, [...keys], [...args])),
       eval: (source, keys, args) => this.#bounded(client.eval(source, [...keys], [...args])),

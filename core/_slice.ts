@@ -24,6 +24,11 @@ export class Slicer {
     return (++this.#count & 1023) === 0 && performance.now() - this.#started >= SLICE_MS;
   }
 
+  /** Whether the loop has worked for a slice, from the clock now: for loops of long steps. */
+  overdue(): boolean {
+    return performance.now() - this.#started >= SLICE_MS;
+  }
+
   /** Gives the event loop a turn and starts a new slice. */
   async pause(): Promise<void> {
     await yieldToEventLoop();

@@ -208,6 +208,16 @@ export interface SeriesValues {
   dispose?(): void;
 }
 
+/** Some of the series of one metric's family, as the `stream` hook of a backend class gives them. */
+export interface FamilyPart {
+  /** The position of the metric among the targets. */
+  readonly index: number;
+  /** The family, with some of its series. */
+  readonly family: MetricFamily;
+  /** Whether this is the metric's last part. */
+  readonly last: boolean;
+}
+
 /** A backend class: a constructor plus optional class-level hooks. */
 export interface BackendClass {
   /**
@@ -235,6 +245,13 @@ export interface BackendClass {
    * Returns one family per target, in order.
    */
   collect?(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]>;
+  /**
+   * Reads the same as `collect`, as parts given while the rest is still being read, so that a
+   * scrape's body goes out as it is read: for each target in order, one or more parts with some
+   * of its series, the last marked. Optional, beside `collect`; a failure to reach the store
+   * should be thrown before the first part.
+   */
+  stream?(config: BackendConfig, targets: readonly CollectTarget[]): AsyncIterable<FamilyPart>;
   /**
    * Removes a series from a shared store, after `remove()` or `clear()` dropped it here, so that
    * `collect` no longer returns it. Needed only by backends with a `collect` hook.

@@ -5,6 +5,7 @@ import { formatBound, formatValue } from "../core/_format.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type { Exemplar, Labels, MetricFamily } from "../core/types.ts";
 import { escapeHelp, escapeLabelValue } from "./_escape.ts";
+import type { FamilyPiece } from "../metrics/registry.ts";
 
 /** The exposition formats: Prometheus text 0.0.4, or OpenMetrics 1.0. */
 export type Format = "prometheus" | "openmetrics";
@@ -39,7 +40,7 @@ function flat(text: string): string {
  * it has worked for `sliceMs` milliseconds.
  */
 export async function* render(
-  families: readonly MetricFamily[],
+  families: readonly MetricFamily[] | AsyncIterable<FamilyPiece>,
   format: Format,
   sliceMs: number = SLICE_MS,
 ): AsyncGenerator<string, void, undefined> {
@@ -47,8 +48,12 @@ export async function* render(
   let out = "";
   let started = performance.now();
   let written = 0;
-  for (const family of families) {
-    out += metadata(family, om);
+  const pieces = Array.isArray(families)
+    ? families.map((family) => ({ family, continued: false }))
+    : families as AsyncIterable<FamilyPiece>;
+  for await (const { family, continued } of pieces) {
+    // More series of the family before: its metadata is written already.
+    if (!continued) out += metadata(family, om);
     const write = seriesWriter(family, om);
     for (const series of family.series) {
       out += write(series);

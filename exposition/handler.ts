@@ -6,7 +6,7 @@
 
 import { BackendUnavailableError } from "../core/backend.ts";
 import type { MetricFamily } from "../core/types.ts";
-import { defaultRegistry, type Registry } from "../metrics/registry.ts";
+import { defaultRegistry, type FamilyPiece, type Registry, STREAM } from "../metrics/registry.ts";
 import { encodeProtobuf } from "./_protobuf.ts";
 import { type Format, render } from "./_render.ts";
 import {
@@ -60,9 +60,29 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
           `and ${PROTOBUF_CONTENT_TYPE}`,
       );
     }
-    let families: MetricFamily[];
+    // The first series are read before answering, so that a store that cannot be read (or a
+    // collector that fails early) gives 503 or 500. Past STREAM_AFTER series, the text goes
+    // out while the rest is read: a later failure then cuts the body short, which the scraper
+    // sees as a failed scrape, never as numbers that look like a reset.
+    let families: MetricFamily[] | undefined;
+    let pieces: AsyncGenerator<FamilyPiece, void, undefined> | undefined;
+    const head: FamilyPiece[] = [];
     try {
-      families = await registry.collect();
+      if (format === "protobuf") {
+        families = await registry.collect();
+      } else {
+        pieces = registry[STREAM]();
+        let series = 0;
+        while (series < STREAM_AFTER) {
+          const next = await pieces.next();
+          if (next.done) {
+            pieces = undefined;
+            break;
+          }
+          head.push(next.value);
+          series += next.value.family.series.length;
+        }
+      }
     } catch (error) {
       const unavailable = error instanceof BackendUnavailableError;
       const reason = error instanceof Error ? error.message : String(error);
@@ -72,8 +92,13 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
     // Decided before HEAD returns, so HEAD answers with the headers GET would send.
     const gzip = compress && acceptsGzip(request.headers.get("accept-encoding"));
     if (gzip) headers.set("content-encoding", "gzip");
-    if (request.method === "HEAD") return new Response(null, { status: 200, headers });
-    let body = format === "protobuf" ? stream(encodeProtobuf(families)) : textStream(families, format);
+    if (request.method === "HEAD") {
+      await pieces?.return();
+      return new Response(null, { status: 200, headers });
+    }
+    let body = families !== undefined
+      ? stream(encodeProtobuf(families))
+      : textStream(piecesFrom(head, pieces), format as Format);
     if (gzip) {
       body = body.pipeThrough(
         new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
@@ -83,7 +108,19 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
   };
 }
 
-function textStream(families: readonly MetricFamily[], format: Format): ReadableStream<Uint8Array> {
+/** Series read before the response starts; past them, the body goes out as the rest is read. */
+const STREAM_AFTER = 10_000;
+
+// The pieces read ahead, then the rest.
+async function* piecesFrom(
+  head: readonly FamilyPiece[],
+  rest: AsyncGenerator<FamilyPiece, void, undefined> | undefined,
+): AsyncGenerator<FamilyPiece, void, undefined> {
+  yield* head;
+  if (rest !== undefined) yield* rest;
+}
+
+function textStream(families: AsyncIterable<FamilyPiece>, format: Format): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   return stream(render(families, format), (text) => encoder.encode(text));
 }

@@ -5,10 +5,22 @@
  */
 
 import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
+import type { FamilyPart } from "../core/backend.ts";
 import type { Collector, Labels, MetricFamily, StateSetFamily } from "../core/types.ts";
 import type { Binding } from "./_binding.ts";
 import { checkFamily, sampleNames } from "./_check.ts";
 import { INTERNAL, type MaybeInternal, refreshOf } from "./_internal.ts";
+
+/** A family, or a further piece of the family before it (`continued`), as a scrape reads them. */
+export interface FamilyPiece {
+  /** The family, or some of its series. */
+  readonly family: MetricFamily;
+  /** Whether these are more series of the family given just before. */
+  readonly continued: boolean;
+}
+
+/** The method of a registry that collects in pieces, for the exposition. */
+export const STREAM: unique symbol = Symbol("theus.stream");
 
 /**
  * Thrown when a collector is registered under a name that is taken. `existing` is the
@@ -242,6 +254,26 @@ export class Registry {
    * @throws {TypeError} When a custom collector returns an invalid family.
    */
   async collect(): Promise<MetricFamily[]> {
+    const out: MetricFamily[] = [];
+    for await (const { family, continued } of this[STREAM]()) {
+      if (!continued) {
+        out.push(family);
+        continue;
+      }
+      const whole = out[out.length - 1];
+      out[out.length - 1] = { ...whole, series: [...whole.series, ...family.series] } as MetricFamily;
+    }
+    return out;
+  }
+
+  /**
+   * Collects as `collect()` does, giving each family as soon as it is read: a family read from a
+   * backend with a `stream` hook comes in pieces, one after another, each after the first marked
+   * `continued`, so that a scrape's body goes out while the rest is read.
+   *
+   * @internal For the exposition; `collect()` is the API.
+   */
+  async *[STREAM](): AsyncGenerator<FamilyPiece, void, undefined> {
     // Metrics on a backend with a class-level collect hook are read together, in one call. Values
     // computed at scrape time are set first, so that the flushes below carry them.
     const bindings = new Map<Binding, Collector[]>();
@@ -255,54 +287,124 @@ export class Registry {
       else group.push(collector);
     }
     const read = new Map<Collector, MetricFamily>();
-    for (const [binding, collectors] of bindings) {
-      await binding.settle();
-      const hook = binding.cls?.collect;
-      if (hook === undefined) continue;
-      const targets = collectors.map((collector) => (collector as MaybeInternal)[INTERNAL]!.target);
-      const families = await hook.call(binding.cls, binding.config, targets);
-      collectors.forEach((collector, i) => read.set(collector, families[i]));
-    }
-    const out: MetricFamily[] = [];
-    const prefix = this.prefix;
-    const labels = this.#labelNames.length > 0 ? this.#labels : undefined;
-    const written = new Map<string, string>();
-    const claim = (family: MetricFamily) => {
-      for (const sample of sampleNames(family.type, family.name)) {
-        const other = written.get(sample);
-        if (other !== undefined) {
+    // A binding read in parts: the parts not used yet, and which target each collector is.
+    const streams = new Map<Binding, Parts>();
+    const positions = new Map<Collector, number>();
+    try {
+      for (const [binding, collectors] of bindings) {
+        await binding.settle();
+        const cls = binding.cls;
+        if (cls?.collect === undefined) continue;
+        const targets = collectors.map((collector) => (collector as MaybeInternal)[INTERNAL]!.target);
+        if (cls.stream !== undefined) {
+          // The first part is read now, so that a store that cannot be read fails the scrape
+          // before anything is written.
+          const parts = cls.stream(binding.config, targets)[Symbol.asyncIterator]();
+          const first = await parts.next();
+          streams.set(binding, {
+            parts,
+            next: first.done ? undefined : first.value,
+            done: first.done === true,
+          });
+          collectors.forEach((collector, i) => positions.set(collector, i));
+          continue;
+        }
+        const families = await cls.collect(binding.config, targets);
+        collectors.forEach((collector, i) => read.set(collector, families[i]));
+      }
+      const prefix = this.prefix;
+      const labels = this.#labelNames.length > 0 ? this.#labels : undefined;
+      const written = new Map<string, string>();
+      const claim = (family: MetricFamily) => {
+        for (const sample of sampleNames(family.type, family.name)) {
+          const other = written.get(sample);
+          if (other !== undefined) {
+            throw new TypeError(
+              `Cannot collect family "${family.name}": its sample name "${sample}" is also written by family "${other}"`,
+            );
+          }
+          written.set(sample, family.name);
+        }
+      };
+      for (const collector of this.#collectors.keys()) {
+        const internal = (collector as MaybeInternal)[INTERNAL];
+        if (internal !== undefined) {
+          const stream = streams.get(internal.binding);
+          if (stream !== undefined) {
+            // A family reshaped when presented is read whole first.
+            const whole = internal.present !== undefined;
+            let family: MetricFamily | undefined;
+            for await (const part of partsOf(stream, positions.get(collector)!)) {
+              if (whole) {
+                family = family === undefined
+                  ? part
+                  : { ...family, series: [...family.series, ...part.series] } as MetricFamily;
+                continue;
+              }
+              if (family === undefined) claim(part);
+              yield { family: withRegistry(part, prefix, labels), continued: family !== undefined };
+              family = part;
+            }
+            if (whole) {
+              family = internal.present!(family!);
+              claim(family);
+              yield { family: withRegistry(family, prefix, labels), continued: false };
+            }
+            continue;
+          }
+          let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
+          if (family instanceof Promise) family = await family;
+          if (internal.present !== undefined) family = internal.present(family);
+          claim(family);
+          yield { family: withRegistry(family, prefix, labels), continued: false };
+          continue;
+        }
+        const families = await collector.collect();
+        if (!Array.isArray(families)) {
           throw new TypeError(
-            `Cannot collect family "${family.name}": its sample name "${sample}" is also written by family "${other}"`,
+            `Invalid result from collector${
+              collector.name ? ` "${collector.name}"` : ""
+            }: collect() must return an array of families`,
           );
         }
-        written.set(sample, family.name);
+        for (const family of families) {
+          const checked = checkFamily(family);
+          claim(checked);
+          yield { family: withRegistry(checked, prefix, labels), continued: false };
+        }
       }
-    };
-    for (const collector of this.#collectors.keys()) {
-      const internal = (collector as MaybeInternal)[INTERNAL];
-      if (internal !== undefined) {
-        let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
-        if (family instanceof Promise) family = await family;
-        if (internal.present !== undefined) family = internal.present(family);
-        claim(family);
-        out.push(withRegistry(family, prefix, labels));
-        continue;
-      }
-      const families = await collector.collect();
-      if (!Array.isArray(families)) {
-        throw new TypeError(
-          `Invalid result from collector${
-            collector.name ? ` "${collector.name}"` : ""
-          }: collect() must return an array of families`,
-        );
-      }
-      for (const family of families) {
-        const checked = checkFamily(family);
-        claim(checked);
-        out.push(withRegistry(checked, prefix, labels));
-      }
+    } finally {
+      for (const { parts } of streams.values()) await parts.return?.();
     }
-    return out;
+  }
+}
+
+// The parts of a backend's stream, and the one taken but not used yet.
+interface Parts {
+  readonly parts: AsyncIterator<FamilyPart>;
+  next: FamilyPart | undefined;
+  done: boolean;
+}
+
+// The parts of one target, in order: the stream's targets come in the order of the registry's
+// collectors, so every part before the target's are other targets' and were used already. The
+// next part is read only once this one was used (written out).
+async function* partsOf(stream: Parts, index: number): AsyncGenerator<MetricFamily, void, undefined> {
+  while (true) {
+    if (stream.next === undefined) {
+      if (stream.done) return;
+      const result = await stream.parts.next();
+      if (result.done) {
+        stream.done = true;
+        return;
+      }
+      stream.next = result.value;
+    }
+    const part = stream.next;
+    if (part.index !== index) return;
+    stream.next = undefined;
+    yield part.family;
+    if (part.last) return;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   flush,
   Histogram,
   loadBackend,
+  metricsHandler,
   Registry,
   type ValueFamily,
 } from "../mod.ts";
@@ -313,3 +314,39 @@ for (const backend of ["redis", "upstash"] as const) {
     { timeout: 120_000 },
   );
 }
+
+test("upstash: a large scrape's body goes out while the rest is read, and holds every series", async () => {
+  await withUpstash(10_000_000, {}, async (bridge) => {
+    const registry = new Registry();
+    const metrics = 150;
+    const series = 800;
+    const counters = Array.from(
+      { length: metrics },
+      (_, m) => new Counter({ name: `wide_${m}_total`, help: "W", labelNames: ["route"], registry }),
+    );
+    for (const [m, counter] of counters.entries()) {
+      for (let i = 0; i < series; i++) counter.labels({ route: `/r${i}` }).inc(m + i);
+    }
+    await flush();
+    bridge.resetCounts();
+    const response = await metricsHandler({ registry, compress: false })(new Request("http://x/metrics"));
+    assert.equal(response.status, 200, response.status === 200 ? "" : await response.text());
+    const atResponse = bridge.counts.requests;
+    const text = await response.text();
+    const total = bridge.counts.requests;
+    assert.ok(atResponse < total, `the response started after ${atResponse} of ${total} requests`);
+    const lines = text.split("\n").filter((line) => line.startsWith("wide_"));
+    assert.equal(lines.length, metrics * series);
+    const seen = new Set<string>();
+    for (const line of lines) {
+      const match = /^wide_(\d+)_total\{route="\/r(\d+)"\} (\S+)$/.exec(line);
+      assert.ok(match !== null, line);
+      const [, m, i, value] = match;
+      assert.equal(Number(value), Number(m) + Number(i), line);
+      seen.add(`${m}/${i}`);
+    }
+    assert.equal(seen.size, metrics * series, "no series twice");
+    // Each family's metadata once, though it came in several parts.
+    assert.equal(text.split("\n").filter((line) => line.startsWith("# TYPE ")).length, metrics);
+  });
+}, { timeout: 120_000 });

@@ -1,7 +1,14 @@
 // What the Redis and Upstash backend classes share: every class-level hook of the protocol, over
 // the stores of one class (one per config object). A subclass only says how its stores are made.
 
-import type { Backend, BackendConfig, CollectTarget, MetricInfo, SeriesValues } from "../../core/backend.ts";
+import type {
+  Backend,
+  BackendConfig,
+  CollectTarget,
+  FamilyPart,
+  MetricInfo,
+  SeriesValues,
+} from "../../core/backend.ts";
 import type { Collector, Labels, MetricFamily } from "../../core/types.ts";
 import { healthCollector } from "./health.ts";
 import { type RemoteDefaults, remoteOptions } from "./options.ts";
@@ -182,6 +189,19 @@ export abstract class RemoteBackend implements Backend {
    */
   static collect(config: BackendConfig, targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     return storesOf(this).get(config).collect(targets);
+  }
+
+  /**
+   * Reads every series of these metrics as parts, given as they are read: a scrape's body goes
+   * out while the rest is read.
+   *
+   * @param config The backend config.
+   * @param targets The metrics to read.
+   * @returns The parts of each target's family, in target order.
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  static stream(config: BackendConfig, targets: readonly CollectTarget[]): AsyncIterable<FamilyPart> {
+    return storesOf(this).get(config).stream(targets);
   }
 
   /**

@@ -1,7 +1,12 @@
 // The read side of a remote store: every series of many metrics in one round trip, including
 // series only other processes created, assembled into families along one path for all types.
 
-import { BackendUnavailableError, type CollectTarget, INSTANCE_LABEL } from "../../core/backend.ts";
+import {
+  BackendUnavailableError,
+  type CollectTarget,
+  type FamilyPart,
+  INSTANCE_LABEL,
+} from "../../core/backend.ts";
 import { errorMessage } from "../../core/_runtime.ts";
 import { Slicer } from "../../core/_slice.ts";
 import { valueNames } from "../../core/_values.ts";
@@ -59,15 +64,6 @@ function group(hashes: readonly Sized[], clustered: boolean, budget: number): Si
   return calls;
 }
 
-// Appends a reply's fields and values to a flat list, giving the event loop turns between pairs
-// (several replies of one metric are appended at once).
-async function append(flat: string[], part: readonly unknown[], slicer: Slicer): Promise<void> {
-  for (let i = 0; i < part.length; i += 2) {
-    if (slicer.due()) await slicer.pause();
-    flat.push(part[i] as string, part[i + 1] as string);
-  }
-}
-
 // Sorts texts by code unit, as `sort()` does, in runs of SORT_RUN merged pairwise, giving the
 // event loop turns: one `sort()` of a million label sets would hold it for a second.
 const SORT_RUN = 4096;
@@ -76,7 +72,7 @@ async function sorted(texts: string[], slicer: Slicer): Promise<string[]> {
   let runs: string[][] = [];
   for (let i = 0; i < texts.length; i += SORT_RUN) {
     runs.push(texts.slice(i, i + SORT_RUN).sort());
-    await slicer.pause();
+    if (slicer.overdue()) await slicer.pause();
   }
   while (runs.length > 1) {
     const next: string[][] = [];
@@ -123,6 +119,55 @@ function labelsOf(cache: LabelCache, text: string, cut = 0): Labels | undefined 
 
 type Series = MetricFamily["series"][number];
 
+/** The most collection calls (or HSCAN chains) in flight at once past the first. */
+export const READ_WINDOW = 8;
+/** How many of those, past the one the next part needs, may be read ahead. */
+export const READ_AHEAD = 16;
+
+// A read left by the first call: a call of several hashes, or the HSCAN steps through one.
+interface Task {
+  readonly jobs: readonly Job[];
+  readonly scan: boolean;
+}
+
+// How far the reads may go: the task the next part needs, and the readers waiting for it.
+interface Gate {
+  needed: number;
+  stopped: boolean;
+  waiting: (() => void)[];
+}
+
+// Lets the reads go up to the task `needed` (and READ_AHEAD past it).
+function open(gate: Gate, needed: number): void {
+  if (needed <= gate.needed) return;
+  gate.needed = needed;
+  for (const resolve of gate.waiting.splice(0)) resolve();
+}
+
+// The family of a target, with these series.
+function familyOf(target: CollectTarget, series: Series[]): MetricFamily {
+  const family = { name: target.exposedName, help: target.help, type: target.type, series };
+  return (target.type === "histogram" ? { ...family, buckets: target.buckets } : family) as MetricFamily;
+}
+
+// A promise with its resolve and reject at hand. Its rejection is never left unhandled: a read
+// nobody waits for any more (the scrape stopped) fails quietly.
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
 // Series between two turns of the event loop: a few milliseconds' work.
 const CHUNK = 4096;
 
@@ -147,6 +192,34 @@ function groupSingle(single: Single, flat: readonly string[], from: number, to: 
       (single.exemplars ??= new Map()).set(`${text.slice(0, -3)}||`, String(flat[i + 1]));
     }
   }
+}
+
+// The series of a metric with one value a series and no instances (a counter, a shared gauge):
+// the same as the general path, without a map per series.
+async function assembleSingle(
+  target: CollectTarget,
+  flat: readonly string[],
+  slicer: Slicer,
+  cache: LabelCache,
+): Promise<Series[]> {
+  const single: Single = {
+    values: new Map(),
+    exemplars: undefined,
+    counter: target.type === "counter",
+    cache,
+    series: [],
+  };
+  // In chunks of plain synchronous loops, which engines optimize best, with turns between.
+  for (let i = 0; i < flat.length; i += CHUNK * 2) {
+    groupSingle(single, flat, i, Math.min(flat.length, i + CHUNK * 2));
+    if (slicer.overdue()) await slicer.pause();
+  }
+  const keys = await sorted([...single.values.keys()], slicer);
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    buildSingle(single, keys, i, Math.min(keys.length, i + CHUNK));
+    if (slicer.overdue()) await slicer.pause();
+  }
+  return single.series;
 }
 
 // Makes the series of keys `from` to `to`.
@@ -187,14 +260,32 @@ export class Reader {
   /**
    * Reads every series of these metrics: in one round trip when they fit in one call's budget;
    * otherwise in calls of at most READ_BUDGET fields each (on a Redis Cluster, one per shard at
-   * least), all sent at once, and by HSCAN steps for a metric's shard that alone is larger.
+   * least), and by HSCAN steps for a metric's shard that alone is larger.
    *
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
+    const series: Series[][] = targets.map(() => []);
+    for await (const { index, family } of this.parts(targets)) {
+      const into = series[index];
+      for (const one of family.series) into.push(one);
+    }
+    return targets.map((target, i) => familyOf(target, series[i]));
+  }
+
+  /**
+   * Reads every series of these metrics as parts, in target order: a part holds the series of one
+   * metric in one shard, given as soon as that shard is read (and the shards before it), while
+   * the rest is still being read. The first call (every small hash, the field count of the
+   * others) is made before the first part; its failure is the first thing thrown.
+   *
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  async *parts(targets: readonly CollectTarget[]): AsyncGenerator<FamilyPart, void, undefined> {
     const prefix = this.#options.keyPrefix;
     const clustered = this.#transport.clustered;
-    const flats: string[][] = targets.map(() => []);
+    // What each metric's hash in each shard holds, once read.
+    const reads = targets.map(() => Array.from({ length: SHARDS }, () => deferred<string[]>()));
     const jobs: Job[] = [];
     for (let shard = 0; shard < SHARDS; shard++) {
       for (const [target, { name }] of targets.entries()) {
@@ -204,53 +295,107 @@ export class Reader {
     // The heartbeats (and Redis' clock) come with the first call, or on a cluster (their own
     // slot) in a call of their own.
     const heartbeats = clustered ? this.#call(COLLECT_SCRIPT, [instancesKey(prefix)], ["1", "0"]) : undefined;
-    let round = group(jobs.map((job) => ({ job, size: 0 })), clustered, Infinity);
-    let clock: unknown[] | undefined;
-    const scans: Promise<void>[] = [];
+    const first = group(jobs.map((job) => ({ job, size: 0 })), clustered, Infinity);
+    const replies = await Promise.all(first.map((call, i) => {
+      const keys = call.map(({ job }) => job.key);
+      if (heartbeats === undefined && i === 0) keys.unshift(instancesKey(prefix));
+      return this.#call(COLLECT_SCRIPT, keys, [
+        heartbeats === undefined && i === 0 ? "1" : "0",
+        String(READ_BUDGET),
+      ]);
+    }));
+    let clock = (heartbeats === undefined ? replies[0] : await heartbeats) as unknown[];
+    const left: Sized[] = [];
+    const large: Job[] = [];
+    for (const [i, call] of first.entries()) {
+      const reply = replies[i] as unknown[];
+      let at = heartbeats === undefined && i === 0 ? 2 : 0;
+      for (const { job } of call) {
+        const part = reply[at++];
+        if (Array.isArray(part)) reads[job.target][job.shard].resolve(part as string[]);
+        else if (Number(part) > READ_BUDGET) large.push(job);
+        else left.push({ job, size: Number(part) });
+      }
+    }
+    // The rest, in target order, a few calls at once, while the parts before are assembled.
+    left.sort((a, b) => a.job.target - b.job.target || a.job.shard - b.job.shard);
+    const tasks: Task[] = group(left, clustered, READ_BUDGET).map((call) => ({
+      jobs: call.map(({ job }) => job),
+      scan: false,
+    }));
+    for (const job of large) tasks.push({ jobs: [job], scan: true });
+    tasks.sort((a, b) => a.jobs[0].target - b.jobs[0].target || a.jobs[0].shard - b.jobs[0].shard);
+    const taskOf = targets.map(() => new Array<number>(SHARDS).fill(-1));
+    tasks.forEach((task, i) => task.jobs.forEach(({ target, shard }) => (taskOf[target][shard] = i)));
+    const gate: Gate = { needed: -1, stopped: false, waiting: [] };
+    void this.#readRest(tasks, reads, gate);
+    const [seconds, micros] = (clock[0] as (string | number)[]).map(Number);
+    const now = seconds * 1000 + Math.floor(micros / 1000);
+    const live = new Set<string>();
+    const beats = clock[1] as string[];
+    for (let i = 0; i < beats.length; i += 2) if (Number(beats[i + 1]) > now) live.add(String(beats[i]));
+    clock = [];
     const slicer = new Slicer();
-    while (round.length > 0) {
-      const withClock = clock === undefined && heartbeats === undefined;
-      const replies = await Promise.all(round.map((call, i) => {
-        const keys = call.map(({ job }) => job.key);
-        const first = withClock && i === 0;
-        if (first) keys.unshift(instancesKey(prefix));
-        return this.#call(COLLECT_SCRIPT, keys, [first ? "1" : "0", String(READ_BUDGET)]);
-      }));
-      const left: Sized[] = [];
-      for (const [i, call] of round.entries()) {
-        const reply = replies[i] as unknown[];
-        let at = 0;
-        if (withClock && i === 0) {
-          clock = reply.slice(0, 2);
-          at = 2;
-        }
-        for (const { job } of call) {
-          const part = reply[at++];
-          if (Array.isArray(part)) {
-            await append(flats[job.target], part, slicer);
-          } else if (Number(part) > READ_BUDGET) {
-            scans.push(this.#scan(job.key, flats[job.target], slicer));
-          } else {
-            left.push({ job, size: Number(part) });
+    try {
+      for (const [index, target] of targets.entries()) {
+        const cache = this.#cacheOf(target);
+        for (let shard = 0; shard < SHARDS; shard++) {
+          open(gate, taskOf[index][shard]);
+          const flat = await reads[index][shard].promise;
+          const series = await this.#assemble(target, flat, live, slicer, cache);
+          if (series.length > 0 || shard === SHARDS - 1) {
+            yield { index, family: familyOf(target, series), last: shard === SHARDS - 1 };
           }
         }
       }
-      round = group(left, clustered, READ_BUDGET);
+    } finally {
+      // Done, failed, or the scrape stopped: the reads still to come are not made.
+      gate.stopped = true;
+      open(gate, Infinity);
     }
-    if (heartbeats !== undefined) clock = (await heartbeats) as unknown[];
-    await Promise.all(scans);
-    const [seconds, micros] = (clock![0] as (string | number)[]).map(Number);
-    const now = seconds * 1000 + Math.floor(micros / 1000);
-    const live = new Set<string>();
-    const beats = clock![1] as string[];
-    for (let i = 0; i < beats.length; i += 2) if (Number(beats[i + 1]) > now) live.add(String(beats[i]));
-    // Assembled in slices: ten thousand series take long enough to hold up the event loop.
-    const families: MetricFamily[] = [];
-    for (const [i, target] of targets.entries()) {
-      families.push(await this.#assemble(target, flats[i], live, slicer));
-      flats[i] = [];
+  }
+
+  // Reads what the first call left: READ_WINDOW calls or HSCAN chains at a time, in target order,
+  // and no further ahead of the parts given than READ_AHEAD of them, so that a slow scraper holds
+  // a bounded part of a large collection in memory. A hash that grew past the budget meanwhile is
+  // read by HSCAN steps.
+  async #readRest(
+    tasks: readonly Task[],
+    reads: readonly (readonly Deferred<string[]>[])[],
+    gate: Gate,
+  ): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < tasks.length && !gate.stopped) {
+        if (next > gate.needed + READ_AHEAD) {
+          await new Promise<void>((resolve) => gate.waiting.push(resolve));
+          continue;
+        }
+        const { jobs, scan } = tasks[next++];
+        if (scan) {
+          await this.#scan(jobs[0], reads);
+          continue;
+        }
+        const reply = (await this.#call(
+          COLLECT_SCRIPT,
+          jobs.map((job) => job.key),
+          ["0", String(READ_BUDGET)],
+        )) as unknown[];
+        const grown: Promise<void>[] = [];
+        for (const [i, job] of jobs.entries()) {
+          const part = reply[i];
+          if (Array.isArray(part)) reads[job.target][job.shard].resolve(part as string[]);
+          else grown.push(this.#scan(job, reads));
+        }
+        await Promise.all(grown);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(READ_WINDOW, tasks.length) }, worker));
+    } catch (error) {
+      // Every read not done fails with it; what was read stays.
+      for (const shards of reads) for (const read of shards) read.reject(error);
     }
-    return families;
   }
 
   /**
@@ -278,16 +423,18 @@ export class Reader {
 
   // Reads a hash too large for one call, in HSCAN steps; a field met twice (the hash grew
   // meanwhile) is read twice, and the later value wins when the series are grouped.
-  async #scan(key: string, flat: string[], slicer: Slicer): Promise<void> {
+  async #scan(job: Job, reads: readonly (readonly Deferred<string[]>[])[]): Promise<void> {
+    const flat: string[] = [];
     let cursor = "0";
     do {
-      const [next, part] = (await this.#call(SCAN_SCRIPT, [key], [cursor, String(SCAN_COUNT)])) as [
+      const [next, part] = (await this.#call(SCAN_SCRIPT, [job.key], [cursor, String(SCAN_COUNT)])) as [
         unknown,
         unknown[],
       ];
-      await append(flat, part, slicer);
+      for (let i = 0; i < part.length; i++) flat.push(part[i] as string);
       cursor = String(next);
     } while (cursor !== "0");
+    reads[job.target][job.shard].resolve(flat);
   }
 
   async #call(script: Promise<Script>, keys: string[], args: readonly string[]): Promise<unknown> {
@@ -301,19 +448,21 @@ export class Reader {
     }
   }
 
+  // The series of one metric in one shard, from the fields read.
   async #assemble(
     target: CollectTarget,
     flat: readonly string[],
     live: ReadonlySet<string>,
     slicer: Slicer,
-  ): Promise<MetricFamily> {
+    cache: LabelCache,
+  ): Promise<Series[]> {
     // Group the fields of each series: labels text -> value name or instance -> value. A
     // per-instance metric has a series per labels text and live instance, each of its own shape.
     // Exemplar fields are grouped apart (value name -> exemplar text), for counters and
     // histograms only, and never make a series on their own.
     const own = target.perInstance === true;
     if (!own && (target.type === "counter" || (target.type === "gauge" && !perInstance(target.gaugeMode)))) {
-      return await this.#assembleSingle(target, flat, slicer);
+      return await assembleSingle(target, flat, slicer, cache);
     }
     const groups = new Map<string, Map<string, string>>();
     const withExemplars = target.type === "counter" || target.type === "histogram";
@@ -337,7 +486,6 @@ export class Reader {
       group.set(parts.instance === "" || own ? parts.value : parts.instance, String(flat[i + 1]));
     }
     const shape = shapeOf(target, live);
-    const cache = this.#cacheOf(target);
     const series: Series[] = [];
     for (const key of await sorted([...groups.keys()], slicer)) {
       if (slicer.due()) await slicer.pause();
@@ -351,36 +499,7 @@ export class Reader {
         exemplars?.get(key),
       );
     }
-    const family = { name: target.exposedName, help: target.help, type: target.type, series };
-    return (target.type === "histogram" ? { ...family, buckets: target.buckets } : family) as MetricFamily;
-  }
-
-  // The series of a metric with one value a series and no instances (a counter, a shared gauge):
-  // the same as the general path, without a map per series.
-  async #assembleSingle(
-    target: CollectTarget,
-    flat: readonly string[],
-    slicer: Slicer,
-  ): Promise<MetricFamily> {
-    const single: Single = {
-      values: new Map(),
-      exemplars: undefined,
-      counter: target.type === "counter",
-      cache: this.#cacheOf(target),
-      series: [],
-    };
-    // In chunks of plain synchronous loops, which engines optimize best, with turns between.
-    for (let i = 0; i < flat.length; i += CHUNK * 2) {
-      groupSingle(single, flat, i, Math.min(flat.length, i + CHUNK * 2));
-      await slicer.pause();
-    }
-    const keys = await sorted([...single.values.keys()], slicer);
-    for (let i = 0; i < keys.length; i += CHUNK) {
-      buildSingle(single, keys, i, Math.min(keys.length, i + CHUNK));
-      await slicer.pause();
-    }
-    const { exposedName: name, help, type } = target;
-    return { name, help, type, series: single.series } as MetricFamily;
+    return series;
   }
 
   // The label sets of a metric, a new generation started.

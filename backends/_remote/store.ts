@@ -1,7 +1,7 @@
 // One Redis as this process sees it: its write side, its read side, who this process is there,
 // and its place in the exit hooks and the health metrics until it is closed.
 
-import { BackendUnavailableError, type CollectTarget } from "../../core/backend.ts";
+import { BackendUnavailableError, type CollectTarget, type FamilyPart } from "../../core/backend.ts";
 import type { Labels, MetricFamily } from "../../core/types.ts";
 import { valueNames } from "../../core/_values.ts";
 import { onExit } from "./exit.ts";
@@ -114,21 +114,36 @@ export class RemoteStore implements ValueStore, HealthSource {
   }
 
   /**
-   * Reads every series of these metrics in one round trip.
+   * Reads every series of these metrics.
    *
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
-    // Collection follows a flush; when that just failed, reading would only fail more slowly.
+    const failed = this.#failedFlush();
+    return failed === undefined ? this.#reader.collect(targets) : Promise.reject(failed);
+  }
+
+  /**
+   * Reads every series of these metrics as parts, given as they are read.
+   *
+   * @throws {BackendUnavailableError} When Redis cannot be read.
+   */
+  stream(targets: readonly CollectTarget[]): AsyncGenerator<FamilyPart, void, undefined> {
+    const failed = this.#failedFlush();
+    if (failed === undefined) return this.#reader.parts(targets);
+    return (async function* (): AsyncGenerator<FamilyPart, void, undefined> {
+      yield* [];
+      throw failed;
+    })();
+  }
+
+  // Collection follows a flush; when that just failed, reading would only fail more slowly.
+  #failedFlush(): BackendUnavailableError | undefined {
     const failed = this.#writer.stats.lastError;
-    if (failed !== undefined) {
-      return Promise.reject(
-        new BackendUnavailableError(
-          `Cannot write pending changes to ${this.transport.description}: ${failed}`,
-        ),
-      );
-    }
-    return this.#reader.collect(targets);
+    if (failed === undefined) return undefined;
+    return new BackendUnavailableError(
+      `Cannot write pending changes to ${this.transport.description}: ${failed}`,
+    );
   }
 
   /** Reads fields of a metric hash, for `get()`. */

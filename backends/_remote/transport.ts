@@ -15,6 +15,11 @@ export interface Transport {
    * script calls of its own.
    */
   readonly clustered: boolean;
+  /**
+   * Whether calls run in the order they were sent (one connection per server, as ioredis
+   * keeps); false where each call is a request of its own that may overtake another (HTTP).
+   */
+  readonly ordered: boolean;
   /** Whether the backend created the connection (and so closes it); false for a client passed in. */
   readonly owned: boolean;
   /** Closes what the transport opened. */

@@ -217,7 +217,15 @@ export class Writer {
       await this.#drain();
       const beat = this.#perInstance &&
         Date.now() - this.#lastBeat >= this.#options.instanceTtlSeconds * 250;
-      await this.#send(beat, errors);
+      // A batch refused for its place (one before it in its shard arrived later, as after a
+      // script cache miss) is sent again at once, after it.
+      for (let pass = 0; pass < 3; pass++) {
+        const refused = await this.#send(beat && pass === 0, errors);
+        if (refused === 0 || errors.length > 0) {
+          if (refused > 0) errors.push(`${refused} batches wait for the ones before them in their shards`);
+          break;
+        }
+      }
     } catch (error) {
       errors.push(error instanceof Error ? error.message : String(error));
     } finally {
@@ -300,8 +308,9 @@ export class Writer {
   }
 
   // Sends every unconfirmed batch, in calls within the bounds, all at once; then settles them.
-  async #send(beat: boolean, errors: string[]): Promise<void> {
-    const clustered = this.#transport.clustered;
+  // Returns how many batches were refused for their place.
+  async #send(beat: boolean, errors: string[]): Promise<number> {
+    const { clustered, ordered } = this.#transport;
     // All in one call when it is small enough; in steps otherwise.
     let total = 0;
     let totalChanges = 0;
@@ -312,15 +321,82 @@ export class Writer {
       }
     }
     const small = total <= CALL_SERIES && totalChanges <= CALL_CHANGES;
-    const maxSeries = small ? CALL_SERIES : STEP_SERIES;
-    const maxChanges = small ? CALL_CHANGES : STEP_CHANGES;
+    const bounds = {
+      series: small ? CALL_SERIES : STEP_SERIES,
+      changes: small ? CALL_CHANGES : STEP_CHANGES,
+      bytes: this.#options.maxRequestBytes,
+    };
+    // A call holds one shard's batches on a cluster (a script's keys share a slot), and where
+    // calls may run out of order (each its own HTTP request) once a flush needs more than one:
+    // then each shard's calls go one after another, the shards side by side.
+    let calls = this.#pack(clustered, bounds);
+    if (!ordered && !clustered && calls.length > 1) calls = this.#pack(true, bounds);
+    // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
+    // else to send, goes alone.
+    const alone = beat && (clustered || calls.length === 0);
+    if (alone) calls.push([]);
+    if (calls.length === 0) return 0;
+    let refused = 0;
+    const send = (i: number): Promise<void> => {
+      const batches = calls[i];
+      const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
+      return this.#call(batches, withBeat).then(
+        (reply) => void (refused += this.#settle(batches, reply as unknown[] | null, withBeat)),
+        (error) => void errors.push(error instanceof Error ? error.message : String(error)),
+      );
+    };
+    if (ordered) {
+      // At most WINDOW calls in flight: a few round trips' worth keeps Redis busy, while this
+      // process writes one call at a time and Redis serves its other clients between them.
+      const inFlight = new Set<Promise<void>>();
+      for (let i = 0; i < calls.length; i++) {
+        if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+        // Once a call failed, the rest wait for the next flush rather than for more timeouts.
+        if (errors.length > 0) break;
+        // Writing a call takes a few milliseconds: the event loop gets a turn after each.
+        if (i > 0) await yieldToEventLoop();
+        const settled: Promise<void> = send(i).finally(() => inFlight.delete(settled));
+        inFlight.add(settled);
+      }
+      await Promise.all(inFlight);
+    } else {
+      // Each shard's calls in order, each sent once the one before is answered; WINDOW shards at
+      // once. A shard stops at its first failure.
+      const chains = new Map<number, number[]>();
+      calls.forEach((call, i) => {
+        const shard = call[0]?.shard ?? -1;
+        chains.set(shard, [...(chains.get(shard) ?? []), i]);
+      });
+      const queue = [...chains.values()];
+      const run = async (): Promise<void> => {
+        for (let chain = queue.shift(); chain !== undefined; chain = queue.shift()) {
+          for (const i of chain) {
+            const before = errors.length;
+            await send(i);
+            if (errors.length > before) break;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(WINDOW, queue.length) }, run));
+    }
+    for (const state of this.#shards) {
+      if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
+        state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
+      }
+    }
+    return refused;
+  }
+
+  // Packs the unconfirmed batches into calls within the bounds, in shard and sequence order;
+  // with `perShard`, a call holds one shard's batches only.
+  #pack(perShard: boolean, bounds: { series: number; changes: number; bytes: number }): Batch[][] {
     const calls: Batch[][] = [];
     let call: Batch[] = [];
     let series = 0;
     let changes = 0;
     let bytes = 0;
     for (const state of this.#shards) {
-      if (clustered && call.length > 0) {
+      if (perShard && call.length > 0) {
         calls.push(call);
         call = [];
         series = changes = bytes = 0;
@@ -328,8 +404,8 @@ export class Writer {
       for (const batch of state.unconfirmed) {
         const more = batch.changes.length / 4;
         if (
-          call.length > 0 && (series + batch.series > maxSeries || changes + more > maxChanges ||
-            bytes + batch.bytes > this.#options.maxRequestBytes)
+          call.length > 0 && (series + batch.series > bounds.series || changes + more > bounds.changes ||
+            bytes + batch.bytes > bounds.bytes)
         ) {
           calls.push(call);
           call = [];
@@ -342,47 +418,23 @@ export class Writer {
       }
     }
     if (call.length > 0) calls.push(call);
-    // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
-    // else to send, goes alone.
-    const alone = beat && (clustered || calls.length === 0);
-    if (alone) calls.push([]);
-    if (calls.length === 0) return;
-    // At most WINDOW calls in flight: a few round trips' worth keeps Redis busy, while this
-    // process writes one call at a time and Redis serves its other clients between them.
-    const inFlight = new Set<Promise<void>>();
-    for (let i = 0; i < calls.length; i++) {
-      if (inFlight.size >= WINDOW) await Promise.race(inFlight);
-      // Once a call failed, the rest wait for the next flush rather than for more timeouts.
-      if (errors.length > 0) break;
-      // Writing a call takes a few milliseconds: the event loop gets a turn after each.
-      if (i > 0) await yieldToEventLoop();
-      const batches = calls[i];
-      const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
-      const settled: Promise<void> = this.#call(batches, withBeat).then(
-        (reply) => this.#settle(batches, reply as unknown[] | null, withBeat, errors),
-        (error) => void errors.push(error instanceof Error ? error.message : String(error)),
-      ).finally(() => inFlight.delete(settled));
-      inFlight.add(settled);
-    }
-    await Promise.all(inFlight);
-    for (const state of this.#shards) {
-      if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
-        state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
-      }
-    }
+    return calls;
   }
 
   // Confirms the batches a call applied (or had applied before). A batch applies only after the
   // one before it in its shard, so its confirmation is that of every batch before it.
-  #settle(batches: readonly Batch[], reply: unknown[] | null, beat: boolean, errors: string[]): void {
+  // Returns how many were refused for their place.
+  #settle(batches: readonly Batch[], reply: unknown[] | null, beat: boolean): number {
     this.stats.rejected += Number(reply?.[0] ?? 0) || 0;
+    let refused = 0;
     for (let b = 0; b < batches.length; b++) {
       const status = Number(reply?.[b + 1]);
       const state = this.#shards[batches[b].shard];
       if (status === 1 || status === 2) state.confirmed = Math.max(state.confirmed, batches[b].seq);
-      else errors.push("a batch waits for the one before it in its shard");
+      else refused++;
     }
     if (beat) this.#lastBeat = Date.now();
+    return refused;
   }
 
   #call(batches: readonly Batch[], beat: boolean): Promise<unknown> {
