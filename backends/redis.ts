@@ -12,7 +12,7 @@ import type { BackendConfig } from "../core/backend.ts";
 import { RemoteBackend, useStores } from "./_remote/backend.ts";
 import { checkClient, configError } from "./_remote/options.ts";
 import type { Script } from "./_remote/scripts.ts";
-import { runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
+import { bounded, runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
 /** The members of an ioredis client (a `Redis` or a `Cluster`) the backend uses. */
 export interface RedisClientLike {
@@ -110,12 +110,23 @@ class IoredisTransport implements Transport {
     owned?.on("reconnecting", () => owned.reconnectTimeout?.unref?.());
   }
 
-  async run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  // The timeout is ours, not ioredis' `commandTimeout`: a call that times out stays on the
+  // connection (ioredis cannot take it back) and `settled` hears its answer when Redis sends it,
+  // so the writer never sends a batch again while an earlier copy still waits there.
+  async run(
+    script: Script,
+    keys: readonly string[],
+    args: readonly string[],
+    settled?: (reply: unknown, error?: unknown) => void,
+  ): Promise<unknown> {
     this.#inFlight++;
     this.#setRef(true);
     try {
-      await this.#ready();
-      return await runScript(this.#calls, script, keys, args);
+      const call = (async () => {
+        await this.#ready();
+        return await runScript(this.#calls, script, keys, args);
+      })();
+      return await bounded(call, this.#timeout, settled);
     } finally {
       if (--this.#inFlight === 0) this.#setRef(false);
     }
@@ -196,7 +207,6 @@ function createTransport(config: RedisBackendConfig): IoredisTransport {
     // Fail fast while disconnected: the batch stays buffered and is retried, never queued twice.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    commandTimeout: timeout,
     retryStrategy: (times: number) => Math.min(100 * times, 2000),
   };
   if (config.cluster !== undefined) return clusterTransport(config, options, timeout);

@@ -12,7 +12,7 @@ import { errorMessage, readEnv } from "../core/_runtime.ts";
 import { RemoteBackend, useStores } from "./_remote/backend.ts";
 import { checkClient, configError } from "./_remote/options.ts";
 import type { Script } from "./_remote/scripts.ts";
-import { runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
+import { bounded, runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
 /** The members of an @upstash/redis client the backend uses. */
 export interface UpstashClientLike {
@@ -74,8 +74,8 @@ class UpstashTransport implements Transport {
     this.#serial = (client as { enableAutoPipelining?: boolean }).enableAutoPipelining === true;
     this.ordered = this.#serial;
     this.#calls = {
-      evalsha: (sha, keys, args) => this.#bounded(client.evalsha(sha, [...keys], [...args])),
-      eval: (source, keys, args) => this.#bounded(client.eval(source, [...keys], [...args])),
+      evalsha: (sha, keys, args) => client.evalsha(sha, [...keys], [...args]),
+      eval: (source, keys, args) => client.eval(source, [...keys], [...args]),
     };
     this.description = description;
     this.owned = secret !== undefined;
@@ -83,16 +83,28 @@ class UpstashTransport implements Transport {
     this.#timeout = timeout;
   }
 
-  run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    if (!this.#serial) return this.#run(script, keys, args);
-    const result = this.#tail.then(() => this.#run(script, keys, args));
+  run(
+    script: Script,
+    keys: readonly string[],
+    args: readonly string[],
+    settled?: (reply: unknown, error?: unknown) => void,
+  ): Promise<unknown> {
+    if (!this.#serial) return this.#run(script, keys, args, settled);
+    const result = this.#tail.then(() => this.#run(script, keys, args, settled));
     this.#tail = result.catch(() => {});
     return result;
   }
 
-  async #run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  // An answer that does not come in time counts as a failure; the batch is sent again only once
+  // this request has ended (`settled`), so a late answer to it cannot count twice.
+  async #run(
+    script: Script,
+    keys: readonly string[],
+    args: readonly string[],
+    settled?: (reply: unknown, error?: unknown) => void,
+  ): Promise<unknown> {
     try {
-      return await runScript(this.#calls, script, keys, args);
+      return await bounded(runScript(this.#calls, script, keys, args), this.#timeout, settled);
     } catch (error) {
       throw new Error(this.#redact(errorMessage(error)));
     }
@@ -100,18 +112,6 @@ class UpstashTransport implements Transport {
 
   // Nothing to close: every request is its own HTTP exchange.
   async close(): Promise<void> {}
-
-  // An answer that does not come in time counts as a failure; the batch is retried with its
-  // id, so a late answer to this request cannot count twice.
-  #bounded<T>(request: Promise<T>): Promise<T> {
-    if (this.#timeout <= 0) return request;
-    request.catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.#timeout} ms`)), this.#timeout);
-    });
-    return Promise.race([request, timeout]).finally(() => clearTimeout(timer));
-  }
 
   // @upstash/redis appends the whole request body (every change of a batch, or the script) to
   // its HTTP errors; a message keeps the reason only.

@@ -1,7 +1,7 @@
 // What bench/run.mjs and bench/compare.mjs share: the argument parsing, the runtimes and groups,
 // the Node build (tsc), the exact command that runs bench/bench.ts, bench/remote.ts,
-// bench/shared.ts, bench/runtime.ts, bench/http.ts and bench/quantiles.ts on each runtime from a
-// given tree, and the runner that reads a benchmark's `BENCH_JSON` line.
+// bench/shared.ts, bench/runtime.ts, bench/http.ts, bench/quantiles.ts and bench/scale.ts on each
+// runtime from a given tree, and the runner that reads a benchmark's `BENCH_JSON` line.
 //
 // A tree is a directory holding the repository's files (the working tree, or a commit
 // materialised by compare.mjs, with node_modules linked to the repository's own). The runtimes
@@ -30,6 +30,13 @@ export const RUNTIME_GROUPS = ["runtime"];
 export const HTTP_GROUPS = ["http"];
 /** bench/quantiles.ts: one group, run whole. */
 export const QUANTILES_GROUPS = ["quantiles"];
+/**
+ * bench/scale.ts: one group, run whole, and only when asked for (`--only scale`): with 1M series
+ * it takes minutes per runtime, more with a version whose flushes time out at that size.
+ */
+export const SCALE_GROUPS = ["scale"];
+/** The heap bench/scale.ts needs for 1M series (node and deno; bun sizes its heap itself), MB. */
+export const SCALE_HEAP_MB = 4096;
 
 let tag = "bench";
 /** The prefix of error messages: `bench: …`, `compare: …`. */
@@ -75,7 +82,8 @@ export function selectRuntimes(chosen) {
 
 /**
  * The `--only` groups, checked: which bench.ts and which remote.ts groups run, and whether
- * shared.ts, runtime.ts, http.ts and quantiles.ts do (all by default).
+ * shared.ts, runtime.ts, http.ts and quantiles.ts do (all by default), and scale.ts (only when
+ * named).
  */
 export function selectGroups(groups) {
   const known = [
@@ -85,6 +93,7 @@ export function selectGroups(groups) {
     ...RUNTIME_GROUPS,
     ...HTTP_GROUPS,
     ...QUANTILES_GROUPS,
+    ...SCALE_GROUPS,
   ];
   for (const group of groups) {
     if (!known.includes(group)) fail(`Unknown group "${group}": expected some of ${known.join(", ")}`);
@@ -98,6 +107,8 @@ export function selectGroups(groups) {
     runtimeGroups: all ? RUNTIME_GROUPS : RUNTIME_GROUPS.filter((g) => groups.includes(g)),
     httpGroups: all ? HTTP_GROUPS : HTTP_GROUPS.filter((g) => groups.includes(g)),
     quantilesGroups: all ? QUANTILES_GROUPS : QUANTILES_GROUPS.filter((g) => groups.includes(g)),
+    // Not in a run of everything: named only.
+    scaleGroups: SCALE_GROUPS.filter((g) => groups.includes(g)),
   };
 }
 
@@ -140,7 +151,8 @@ export function environment() {
 
 /**
  * Builds a tree's Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts,
- * bench/runtime.ts, bench/http.ts and bench/quantiles.ts (those its bench/tsconfig.json lists)
+ * bench/runtime.ts, bench/http.ts, bench/quantiles.ts, bench/scale.ts and its probe (those its
+ * bench/tsconfig.json lists)
  * with that tsconfig into `outDir`. Options as for {@link run}.
  */
 export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
@@ -155,10 +167,13 @@ export function buildNode({ tree = root, outDir = OUT_DIR, ...options } = {}) {
 
 /**
  * The command lines that run a tree's bench/bench.ts, bench/remote.ts, bench/shared.ts,
- * bench/runtime.ts, bench/http.ts and bench/quantiles.ts on a runtime (in the tree's directory;
- * Node runs the build in `outDir`): `{ bench: [command, argv], remote: …, shared: …, runtime: …,
- * http: …, quantiles: … }`. shared.ts runs whole (its only group), with a GC to measure the heap;
- * runtime.ts and http.ts run whole; quantiles.ts runs whole, with a GC to measure the heap.
+ * bench/runtime.ts, bench/http.ts, bench/quantiles.ts and bench/scale.ts on a runtime (in the
+ * tree's directory; Node runs the build in `outDir`): `{ bench: [command, argv], remote: …,
+ * shared: …, runtime: …, http: …, quantiles: …, scale: … }`. shared.ts runs whole (its only
+ * group), with a GC to measure the heap; runtime.ts and http.ts run whole; quantiles.ts runs
+ * whole, with a GC to measure the heap; scale.ts runs whole, with a GC (before each timed
+ * operation) and a heap of SCALE_HEAP_MB for 1M series (its probe, a child on the same runtime,
+ * needs neither).
  */
 export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
   const q = quick ? ["--quick"] : [];
@@ -173,6 +188,10 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         runtime: [process.execPath, [join(outDir, "bench", "runtime.js"), ...q]],
         http: [process.execPath, [join(outDir, "bench", "http.js"), ...q]],
         quantiles: [process.execPath, ["--expose-gc", join(outDir, "bench", "quantiles.js"), ...q]],
+        scale: [
+          process.execPath,
+          ["--expose-gc", `--max-old-space-size=${SCALE_HEAP_MB}`, join(outDir, "bench", "scale.js"), ...q],
+        ],
       };
     case "bun":
       return {
@@ -182,6 +201,7 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         runtime: [bin("bun"), ["bench/runtime.ts", ...q]],
         http: [bin("bun"), ["bench/http.ts", ...q]],
         quantiles: [bin("bun"), ["bench/quantiles.ts", ...q]],
+        scale: [bin("bun"), ["bench/scale.ts", ...q]],
       };
     case "deno":
       return {
@@ -191,6 +211,16 @@ export function commandsFor(runtime, { outDir = OUT_DIR, quick, groups }) {
         runtime: [bin("deno"), ["run", "-A", "bench/runtime.ts", ...q]],
         http: [bin("deno"), ["run", "-A", "bench/http.ts", ...q]],
         quantiles: [bin("deno"), ["run", "-A", "--v8-flags=--expose-gc", "bench/quantiles.ts", ...q]],
+        scale: [
+          bin("deno"),
+          [
+            "run",
+            "-A",
+            `--v8-flags=--expose-gc,--max-old-space-size=${SCALE_HEAP_MB}`,
+            "bench/scale.ts",
+            ...q,
+          ],
+        ],
       };
   }
   throw new Error(`unknown runtime ${runtime}`);

@@ -3,7 +3,8 @@
 // than 10 %). Prints, per runtime, every case of both versions side by side.
 //
 //   node bench/compare.mjs --base <git-ref> [--head <git-ref>] [--runtime node,bun,deno]
-//                          [--only hot,exposition,memory,remote,shared,runtime,http,quantiles]
+//                          [--only hot,exposition,memory,remote,shared,runtime,http,quantiles,
+//                                  scale]
 //                          [--pairs N]
 //                          [--quick] [--verbose]
 //
@@ -12,11 +13,17 @@
 // linked to the repository's own. Per runtime, each tree runs its own bench/bench.ts (and
 // bench/remote.ts for the remote groups, bench/shared.ts for the shared group, bench/runtime.ts
 // for the runtime group, bench/http.ts for the http group, bench/quantiles.ts for the quantiles
-// group) exactly as `npm run bench` does
+// group, bench/scale.ts for the scale group, which runs only when named) exactly as `npm run bench` does
 // (bench/_runner.mjs; Node: tsc per tree into its own out dir), alternately: base, head, base, head, … `--pairs` times (3 by default).
 // `--runtime`, `--only` and `--quick` are those of bench/run.mjs; `--verbose` shows every run's
 // own output instead of one line per run. A tree without one of these files (a base older than
-// a benchmark) does not run it: that benchmark's cases are shown for the other tree only.
+// a benchmark) does not run it: that benchmark's cases are shown for the other tree only. But
+// for the scale group: bench/scale.ts uses only the library's public API (mod.ts, and
+// RedisBackend of backends/redis.ts; nothing of backends/_remote/, whose internals differ between
+// versions), so a base without it runs the head's copy against its own library. Into a
+// materialised tree without bench/scale.ts, compare copies the other tree's bench/scale.ts and
+// bench/_scale_probe.ts (and bench/_harness.ts and bench/_report.ts, only where missing), and adds
+// the first two to that tree's bench/tsconfig.json for the Node build; the header says so.
 //
 // Compared: the theus figure of every row of the `BENCH_JSON` lines (the median over the pairs
 // for each tree). Lower is better for times (ns, µs, ms, s), heap (B) and counts (round trips,
@@ -27,7 +34,16 @@
 // The output starts with the command line and the two commit ids, ready for bench/RESULTS.md.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { constants } from "node:os";
 import { join, relative } from "node:path";
 import process from "node:process";
@@ -76,6 +92,7 @@ const kinds = [
   ...(groups.runtimeGroups.length > 0 ? ["runtime"] : []),
   ...(groups.httpGroups.length > 0 ? ["http"] : []),
   ...(groups.quantilesGroups.length > 0 ? ["quantiles"] : []),
+  ...(groups.scaleGroups.length > 0 ? ["scale"] : []),
 ];
 const FILE = {
   bench: "bench.ts",
@@ -84,6 +101,17 @@ const FILE = {
   runtime: "runtime.ts",
   http: "http.ts",
   quantiles: "quantiles.ts",
+  scale: "scale.ts",
+};
+/**
+ * The benchmarks a tree without them runs from the other tree (their code uses only the public
+ * API): the files copied, each only where missing, and those the Node build lists.
+ */
+const BORROWED = {
+  scale: {
+    files: ["bench/scale.ts", "bench/_scale_probe.ts", "bench/_harness.ts", "bench/_report.ts"],
+    build: ["./scale.ts", "./_scale_probe.ts"],
+  },
 };
 
 const rel = (path) => relative(root, path) || ".";
@@ -166,6 +194,36 @@ function materialise(tree) {
 for (const tree of trees) {
   tree.dir ??= materialise(tree);
   tree.outDir = join(tmp, `${tree.side}-dist`);
+  tree.borrowed = [];
+}
+
+/**
+ * Copies a borrowed benchmark into a materialised tree that lacks it (never into the working
+ * tree), from the other tree, and lists it in the tree's bench/tsconfig.json for the Node build.
+ */
+function borrow(kind, tree, from) {
+  if (tree.dir === root) return;
+  const { files, build } = BORROWED[kind];
+  for (const file of files) {
+    if (existsSync(join(tree.dir, file)) || !existsSync(join(from.dir, file))) continue;
+    copyFileSync(join(from.dir, file), join(tree.dir, file));
+    tree.borrowed.push(file);
+  }
+  const tsconfig = join(tree.dir, "bench", "tsconfig.json");
+  if (existsSync(tsconfig)) {
+    const config = JSON.parse(readFileSync(tsconfig, "utf8"));
+    config.files = [...new Set([...(config.files ?? []), ...build])];
+    writeFileSync(tsconfig, `${JSON.stringify(config, null, 2)}\n`);
+  }
+}
+
+for (const kind of kinds.filter((k) => BORROWED[k] !== undefined)) {
+  const has = (tree) => existsSync(join(tree.dir, "bench", FILE[kind]));
+  const [a, b] = trees;
+  if (has(a) && !has(b)) borrow(kind, b, a);
+  else if (has(b) && !has(a)) borrow(kind, a, b);
+}
+for (const tree of trees) {
   // The benchmarks this tree has: a base may predate one.
   tree.kinds = kinds.filter((kind) => existsSync(join(tree.dir, "bench", FILE[kind])));
 }
@@ -205,6 +263,13 @@ console.log(
   `trees: base in ${rel(base.dir)}, head in ${rel(head.dir)}; runs alternate base, head, base, head, …`,
 );
 for (const tree of trees) {
+  if (tree.borrowed.length > 0) {
+    const other = trees.find((t) => t !== tree).side;
+    console.log(
+      `the ${tree.side} (${tree.ref}, ${tree.sha.slice(0, 10)}) runs the ${other}'s copy of what it lacks: ` +
+        `${tree.borrowed.join(", ")} (public API only), listed in its bench/tsconfig.json`,
+    );
+  }
   for (const kind of kinds.filter((k) => !tree.kinds.includes(k))) {
     console.log(
       `the ${tree.side} (${tree.ref}, ${tree.sha.slice(0, 10)}) has no bench/${FILE[kind]}: ` +
@@ -495,7 +560,8 @@ console.log(
     `the same change for the row's\nother column (prom-client in bench.ts: unchanged code, so ` +
     `it shows the noise; the baseline in remote.ts; the memory backend or the 1-thread figure in ` +
     `shared.ts;\nprom-client or the server without the monitors in runtime.ts; the bare handler or app ` +
-    `in http.ts; the classic histogram or prom-client in quantiles.ts).\n` +
+    `in http.ts; the classic histogram or prom-client in quantiles.ts; prom-client's metrics() on the ` +
+    `reference rows of scale.ts).\n` +
     `Flagged when worse by more than ${THRESHOLD} %: ` +
     `SLOWER (times, rates), LARGER (heap), MORE (round trips, requests).`,
 );

@@ -43,9 +43,10 @@
  *    the flush's EVALSHA arguments (KEYS and ARGV; the SHA and the key count left out); the RESP
  *    bytes of the whole command (what goes on the socket) are shown beside them. One series, 1,000
  *    observations, then a flush; then 1,000 more and another flush. Redis memory per series =
- *    `MEMORY USAGE <metric hash> SAMPLES 0` (every field counted) ÷ 100 series (--quick: 20) of
- *    1,000 observations each; for the summary also with the observations spread over 10 minutes,
- *    as above. Summary and native histogram ÷ classic histogram (lower is better).
+ *    `MEMORY USAGE <metric hash> SAMPLES 0` (every field counted), summed over the metric's hashes
+ *    in its shards (its last-write indexes, the same for every kind, left out) ÷ 100 series
+ *    (--quick: 20) of 1,000 observations each; for the summary also with the observations spread
+ *    over 10 minutes, as above. Summary and native histogram ÷ classic histogram (lower is better).
  *
  * Sanity checks (the exit code is non-zero when one fails): every side counted every
  * observation; the native histograms' sum equals the classic one's, and the classic buckets of
@@ -70,6 +71,7 @@ import {
   type SummarySeries,
 } from "../mod.ts";
 import { RedisBackend, type RedisClientLike } from "../backends/redis.ts";
+import { metricKey, SHARDS } from "../backends/_remote/layout.ts";
 import { startRedis } from "../tests/_redis.ts";
 import {
   ARGS,
@@ -621,9 +623,9 @@ interface Call {
   argBytes: number;
   /** RESP bytes of the whole command. */
   respBytes: number;
-  /** The flush's changes (one per field written); 0 for another script. */
+  /** The flush's changes that write a field (index writes and trims left out); 0 for another script. */
   changes: number;
-  /** The last change's field and value, as sent. */
+  /** The last such change (key index, op, field, value), as sent. */
   last: string;
 }
 
@@ -646,10 +648,26 @@ function measuredClient(io: IoRedis): RedisClientLike & { calls: Call[] } {
       argBytes += n;
       respBytes += bulk(n);
     }
-    // The flush script's KEYS[1] is this process's applied-batch marker; ARGV[6] its change count.
+    // The flush script's KEYS[1] is the first batch's marker (this process's last batch applied in
+    // the batch's shard). ARGV[7] is the batch count; then per batch its first key, sequence
+    // number, "known" flag and change count, then its changes, 4 arguments each (see scripts.ts).
     const flush = numKeys >= 2 && args[0].includes(":applied:");
-    const changes = flush ? Number(args[numKeys + 5]) : 0;
-    calls.push({ flush, argBytes, respBytes, changes, last: flush ? args.slice(-4).join(" ") : "" });
+    let changes = 0;
+    let last = "";
+    if (flush) {
+      const argv = args.slice(numKeys);
+      let pos = 7;
+      for (let b = 0; b < Number(argv[6]); b++) {
+        const n = Number(argv[pos + 3]);
+        pos += 4;
+        for (let c = 0; c < n; c++, pos += 4) {
+          if (argv[pos + 1] === "t" || argv[pos + 1] === "e") continue;
+          changes++;
+          last = argv.slice(pos, pos + 4).join(" ");
+        }
+      }
+    }
+    calls.push({ flush, argBytes, respBytes, changes, last });
   };
   return {
     calls,
@@ -662,6 +680,29 @@ function measuredClient(io: IoRedis): RedisClientLike & { calls: Call[] } {
       return passed.eval(source, numKeys, args);
     },
   };
+}
+
+/**
+ * A metric's hashes in the shards that hold one: their memory (`MEMORY USAGE ... SAMPLES 0`,
+ * every field counted), their fields, and their encodings (a set, joined by "/").
+ */
+async function metricHashes(
+  io: IoRedis,
+  prefix: string,
+  name: string,
+): Promise<{ memory: number; fields: number; encoding: string }> {
+  let memory = 0;
+  let fields = 0;
+  const encodings = new Set<string>();
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const key = metricKey(prefix, name, shard);
+    const n = await io.hlen(key);
+    if (n === 0) continue;
+    memory += Number(await io.call("memory", "usage", key, "samples", "0"));
+    fields += n;
+    encodings.add(String(await io.call("object", "encoding", key)));
+  }
+  return { memory, fields, encoding: [...encodings].sort().join("/") };
 }
 
 type Kind = "classic" | "summary" | "native";
@@ -711,14 +752,11 @@ async function redis(): Promise<void> {
       feed(child, 1, REDIS_OBSERVATIONS);
       const next = await flushes();
 
-      // Memory: 100 series of 1,000 observations each, in a hash of their own.
+      // Memory: 100 series of 1,000 observations each, in hashes of their own (one per shard).
       const many = remoteMetric(kind, "many_seconds", registry);
       for (let i = 0; i < REDIS_SERIES; i++) feed(many.labels(labelsOf(i)), i, REDIS_OBSERVATIONS);
       await flush();
-      const key = `{${prefix}}:m:many_seconds`;
-      const usage = Number(await io.call("memory", "usage", key, "samples", "0"));
-      const fields = await io.hlen(key);
-      const encoding = String(await io.call("object", "encoding", key));
+      const { memory: usage, fields, encoding } = await metricHashes(io, prefix, "many_seconds");
       // A summary's window over 10 minutes: 5 slices of buckets per series (see overTime()).
       let spread: { memory: number; fields: number } | undefined;
       if (kind === "summary") {
@@ -728,11 +766,8 @@ async function redis(): Promise<void> {
           REDIS_OBSERVATIONS,
         )(REDIS_SERIES);
         await flush();
-        const key = `{${prefix}}:m:spread_seconds`;
-        spread = {
-          memory: Number(await io.call("memory", "usage", key, "samples", "0")) / REDIS_SERIES,
-          fields: (await io.hlen(key)) / REDIS_SERIES,
-        };
+        const hashes = await metricHashes(io, prefix, "spread_seconds");
+        spread = { memory: hashes.memory / REDIS_SERIES, fields: hashes.fields / REDIS_SERIES };
       }
       figures.set(kind, {
         first,

@@ -1,12 +1,14 @@
 // `npm run bench`: builds the Node variant of bench/bench.ts, bench/remote.ts, bench/shared.ts,
-// bench/runtime.ts, bench/http.ts and bench/quantiles.ts, runs them on Node, Bun and Deno in turn
-// (per runtime: the prom-client comparison, then the remote backends against a redis-server the
-// benchmark starts, then the shared memory backend against the memory backend, then the runtime
-// metrics, then the HTTP request metrics, then summary quantiles and native histograms), prints
-// each table, then one summary line per case and runtime.
+// bench/runtime.ts, bench/http.ts, bench/quantiles.ts and bench/scale.ts, runs them on Node, Bun
+// and Deno in turn (per runtime: the prom-client comparison, then the remote backends against a
+// redis-server the benchmark starts, then the shared memory backend against the memory backend,
+// then the runtime metrics, then the HTTP request metrics, then summary quantiles and native
+// histograms; and, only when asked for, the Redis backend at fleet scale), prints each table,
+// then one summary line per case and runtime.
 //
 //   node bench/run.mjs [--runtime node|bun|deno]...
-//                      [--only hot,exposition,memory,remote,shared,runtime,http,quantiles] [--quick]
+//                      [--only hot,exposition,memory,remote,shared,runtime,http,quantiles,scale]
+//                      [--quick]
 //
 // `--only` groups: hot, exposition, memory (bench.ts, theus vs prom-client); remote, or redis
 // and upstash separately (remote.ts); shared (shared.ts, shareMemory() vs the memory backend,
@@ -16,7 +18,12 @@
 // @hono/prometheus, in one process without a network); quantiles (quantiles.ts, observe() of a
 // summary with quantiles and of a native histogram against a classic histogram and prom-client's
 // Summary, heap per series, and bytes per flush and Redis memory per series against a
-// redis-server it starts). Missed targets are reported, never fatal:
+// redis-server it starts); scale (scale.ts, the Redis backend with 10k, 100k and 1M series of one
+// counter: flush and collection time, the longest PING wait of another Redis connection, the
+// longest event-loop hold, whether the flush landed; prom-client and the memory backend as a
+// reference). `scale` runs only when named (`--only scale`), never in a run of everything: its
+// 1M series take minutes per runtime (and its node and deno processes get a 4 GB heap); with
+// `--quick` it leaves 1M out. Missed targets are reported, never fatal:
 // the exit code is non-zero only when a runtime fails to run a benchmark or a sanity check fails.
 // How each runtime is built and run is in bench/_runner.mjs, shared with bench/compare.mjs (base vs head).
 
@@ -41,7 +48,15 @@ const { values, flags } = parseArgs(process.argv.slice(2), {
 const quick = flags.has("quick");
 const runtimes = selectRuntimes(list(values.runtime));
 const groups = selectGroups(list(values.only));
-const { benchGroups, remoteGroups, sharedGroups, runtimeGroups, httpGroups, quantilesGroups } = groups;
+const {
+  benchGroups,
+  remoteGroups,
+  sharedGroups,
+  runtimeGroups,
+  httpGroups,
+  quantilesGroups,
+  scaleGroups,
+} = groups;
 
 ensureDependencies();
 
@@ -62,6 +77,7 @@ const sharedResults = [];
 const runtimeResults = [];
 const httpResults = [];
 const quantilesResults = [];
+const scaleResults = [];
 for (const name of runtimes) {
   if (benchGroups.length > 0) results.push(await runBench(name, ...commands[name].bench));
   if (remoteGroups.length > 0) {
@@ -77,6 +93,7 @@ for (const name of runtimes) {
   if (quantilesGroups.length > 0) {
     quantilesResults.push(await runBench(`${name} quantiles`, ...commands[name].quantiles));
   }
+  if (scaleGroups.length > 0) scaleResults.push(await runBench(`${name} scale`, ...commands[name].scale));
 }
 
 const lines = [];
@@ -154,6 +171,12 @@ printBaselineSummary(
   quantilesResults,
   " quantiles",
 );
+printBaselineSummary(
+  "the Redis backend at fleet scale (times and waits: lower is better; PING wait = another Redis " +
+    'connection\'s longest wait; "reference" rows: no Redis, ratio = prom-client / theus memory backend)',
+  scaleResults,
+  " scale",
+);
 const everything = [
   ...results,
   ...remoteResults,
@@ -161,6 +184,7 @@ const everything = [
   ...runtimeResults,
   ...httpResults,
   ...quantilesResults,
+  ...scaleResults,
 ];
 const missed =
   everything.flatMap((r) => r.report?.rows.filter((row) => row.status === "MISSED") ?? []).length;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as esbuild from "esbuild";
+import { labelsText, metricKey, shardOf } from "../backends/_remote/layout.ts";
 import { WORKER_BUILD } from "./_esbuild.ts";
 import { test } from "./_harness.ts";
 import { startRedis } from "./_redis.ts";
@@ -148,7 +149,8 @@ test("the worker bundle runs on its own: one flush request per invocation, read 
     // The first flush loads the script (EVALSHA, then EVAL); the others are one request each.
     assert.equal(bridge.counts.requests, 4);
     assert.deepEqual(bridge.counts.commands, { EVALSHA: 3, EVAL: 1 });
-    assert.equal(await redis.cli("HGET", "{edge}:m:edge_hits_total", "[]||"), "3");
+    const key = metricKey("edge", "edge_hits_total", shardOf("edge_hits_total", labelsText({})));
+    assert.equal(await redis.cli("HGET", key, "[]||"), "3");
     const metrics: Response = await app.fetch(new Request("https://edge.example/metrics"), env, {
       waitUntil() {},
     });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { Counter, flush, loadBackend, Registry } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
+import { labelsText, metricKey, shardOf, SHARDS } from "../backends/_remote/layout.ts";
 import { selectBinding } from "../metrics/_binding.ts";
 import { bindingFromEnvironment } from "../setup/_resolve.ts";
 import { test } from "./_harness.ts";
@@ -36,10 +37,31 @@ function selectFromEnvironment(server: RedisServer, keyPrefix: string): void {
   }
 }
 
-/** A hash as redis-cli prints it: field, value, field, value. */
-async function hgetall(server: RedisServer, key: string): Promise<string[]> {
-  const text = await server.cli("HGETALL", key);
-  return text === "" ? [] : text.split("\n");
+/** A metric's fields over the hashes of all its shards, as redis-cli prints them: field, value, ... */
+async function hgetall(server: RedisServer, prefix: string, name: string): Promise<string[]> {
+  const pairs: [string, string][] = [];
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const text = await server.cli("HGETALL", metricKey(prefix, name, shard));
+    const lines = text === "" ? [] : text.split("\n");
+    for (let i = 0; i < lines.length; i += 2) pairs.push([lines[i], lines[i + 1]]);
+  }
+  return pairs.sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).flat();
+}
+
+/** Writes a series' value as another process would have, in the hash of the series' shard. */
+async function hset(
+  server: RedisServer,
+  prefix: string,
+  name: string,
+  labels: Record<string, string>,
+  value: string,
+) {
+  await server.cli(
+    "HSET",
+    metricKey(prefix, name, shardOf(name, labelsText(labels))),
+    `${labelsText(labels)}||`,
+    value,
+  );
 }
 
 async function tearDown(server: RedisServer): Promise<void> {
@@ -70,7 +92,7 @@ test("remove() while THEUS_BACKEND's module loads: the series stays removed afte
     await flush();
     const [family] = await registry.collect();
     assert.deepEqual(family.series, [{ labels: { a: "kept" }, value: 2 }]);
-    assert.deepEqual(await hgetall(server, "{envremove}:m:env_removed_total"), [`["a","kept"]||`, "2"]);
+    assert.deepEqual(await hgetall(server, "envremove", "env_removed_total"), [`["a","kept"]||`, "2"]);
   } finally {
     await tearDown(server);
   }
@@ -80,8 +102,15 @@ test("remove() and clear() while THEUS_BACKEND's module loads also delete what o
   const server = await startRedis();
   try {
     // Another process's values for the same series.
-    await server.cli("HSET", "{envshared}:m:env_shared_total", `["a","x"]||`, "40", `["a","y"]||`, "7");
-    await server.cli("HSET", "{envshared}:m:env_cleared", `["b","z"]||`, "3");
+    await hset(server, "envshared", "env_shared_total", { a: "x" }, "40");
+    await hset(server, "envshared", "env_shared_total", { a: "y" }, "7");
+    await hset(server, "envshared", "env_cleared", { b: "z" }, "3");
+    assert.deepEqual(await hgetall(server, "envshared", "env_shared_total"), [
+      `["a","x"]||`,
+      "40",
+      `["a","y"]||`,
+      "7",
+    ]);
     selectFromEnvironment(server, "envshared");
     const registry = new Registry();
     const removed = new Counter({ name: "env_shared_total", help: "Shared", labelNames: ["a"], registry });
@@ -96,8 +125,8 @@ test("remove() and clear() while THEUS_BACKEND's module loads also delete what o
       ["env_shared", [{ labels: { a: "y" }, value: 7 }]],
       ["env_cleared", []],
     ]);
-    assert.deepEqual(await hgetall(server, "{envshared}:m:env_shared_total"), [`["a","y"]||`, "7"]);
-    assert.deepEqual(await hgetall(server, "{envshared}:m:env_cleared"), []);
+    assert.deepEqual(await hgetall(server, "envshared", "env_shared_total"), [`["a","y"]||`, "7"]);
+    assert.deepEqual(await hgetall(server, "envshared", "env_cleared"), []);
   } finally {
     await tearDown(server);
   }
@@ -114,7 +143,7 @@ test("a series created again after its removal while loading writes only what ca
     c.labels({ a: "x" }).inc(3);
     await flush();
     assert.equal(await c.labels({ a: "x" }).get(), 3);
-    assert.deepEqual(await hgetall(server, "{envagain}:m:env_again_total"), [`["a","x"]||`, "3"]);
+    assert.deepEqual(await hgetall(server, "envagain", "env_again_total"), [`["a","x"]||`, "3"]);
   } finally {
     await tearDown(server);
   }

@@ -31,7 +31,7 @@ import {
 import type { BackendConfig } from "../core/backend.ts";
 import { RedisBackend } from "../backends/redis.ts";
 import { UpstashBackend } from "../backends/upstash.ts";
-import { labelsText } from "../backends/_remote/layout.ts";
+import { labelsText, metricKey, shardOf, SHARDS } from "../backends/_remote/layout.ts";
 import { runtime, test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { ROOT } from "./_root.ts";
@@ -200,11 +200,20 @@ function byBucket(series: HistogramSeries): (Exemplar | undefined)[] {
   return series.buckets.map((_, i) => plain(series.exemplars?.[i]));
 }
 
-/** The fields of a metric's hash, read with a client of its own. */
+/** The fields of a metric, over the hashes of all its shards, read with a client of its own. */
 async function hash(setup: Setup, name: string): Promise<Map<string, string>> {
   const client = new Redis(setup.server!.url);
   try {
-    return new Map(Object.entries(await client.hgetall(`{${setup.prefix}}:m:${name}`)));
+    const fields = new Map<string, string>();
+    for (let shard = 0; shard < SHARDS; shard++) {
+      for (
+        const [field, value] of Object.entries(await client.hgetall(metricKey(setup.prefix!, name, shard)))
+      ) {
+        assert.ok(!fields.has(field), `${field} is in two shards`);
+        fields.set(field, value);
+      }
+    }
+    return fields;
   } finally {
     await client.quit();
   }
@@ -487,7 +496,18 @@ for (const backend of BACKENDS.filter((b) => b.remote)) {
       const histogram = await hash(setup, "ex_fields_seconds");
       assert.deepEqual(exemplarFields(histogram), ["[]|#+Inf|"]);
       assert.equal(histogram.get("[]|#+Inf|"), '12 3 {"trace_id":"slow"}');
-      const ttl = Number(await setup.server!.cli("ttl", `{${setup.prefix}}:m:ex_fields_total`));
+      const key = metricKey(
+        setup.prefix!,
+        "ex_fields_total",
+        shardOf("ex_fields_total", labelsText({ queue: "a" })),
+      );
+      // Both in the hash of the series' shard, which expires as a whole.
+      assert.equal(await setup.server!.cli("HGET", key, '["queue","a"]||'), "2");
+      assert.equal(
+        await setup.server!.cli("HGET", key, '["queue","a"]|#|'),
+        '1700000000.5 2 {"trace_id":"abc"}',
+      );
+      const ttl = Number(await setup.server!.cli("ttl", key));
       assert.ok(ttl > 0 && ttl <= 3600, `ttl ${ttl}`);
     });
   });

@@ -1,4 +1,5 @@
-// The Redis key layout: one Cluster hash tag per prefix, one hash per metric, one field per
+// The Redis key layout: a metric's series spread over 16 shards, each with a Cluster hash tag of
+// its own (the heartbeats under the prefix's), one hash per metric and shard, one field per
 // value, encoded canonically and unambiguously; and label sets of any characters written and
 // collected back exactly, checked against a model the test keeps.
 
@@ -8,7 +9,15 @@ import { Redis } from "ioredis";
 import { Counter, flush, Gauge, generateLatest, Histogram, loadBackend, Registry, Summary } from "../mod.ts";
 import type { Labels } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
-import { labelsText } from "../backends/_remote/layout.ts";
+import {
+  indexKey,
+  instancesKey,
+  labelsText,
+  metricKey,
+  shardOf,
+  SHARDS,
+  shardTags,
+} from "../backends/_remote/layout.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { test } from "./_harness.ts";
 
@@ -65,7 +74,7 @@ const tricky = fc.string({
   maxLength: 8,
 });
 
-test("every key shares the {keyPrefix} hash tag; one hash per metric, one field per value", async () => {
+test("every key of a metric's series carries one of the prefix's 16 shard tags; one field per value", async () => {
   await withRedis(async (server, client) => {
     const instanceId = "host-1";
     await loadBackend({
@@ -90,43 +99,137 @@ test("every key shares the {keyPrefix} hash tag; one hash per metric, one field 
     new Gauge({ name: "workers", help: "Workers", mode: "max", registry }).set(8);
     await flush();
 
+    // The series written, and the shard each belongs to.
+    const series: [string, Labels][] = [
+      ["http_requests_total", { method: "GET", status: "200" }],
+      ["http_requests_total", { method: "POST", status: "500" }],
+      ["temperature", {}],
+      ["latency_seconds", {}],
+      ["size_bytes", {}],
+      ["workers", {}],
+    ];
+    const shardOfSeries = (name: string, labels: Labels) => shardOf(name, labelsText(labels));
+    const tags = shardTags("myapp");
     const keys = (await server.cli("--scan")).split("\n").filter((key) => key !== "").sort();
+    // No key without a hash tag; the heartbeats have the prefix's own, every other key a shard's.
     for (const key of keys) {
-      assert.ok(key.startsWith("{myapp}:"), key);
-      assert.equal(hashTag(key), "myapp", key);
+      assert.notEqual(hashTag(key), key, `${key} has no hash tag`);
+      if (key === "{myapp}:instances") continue;
+      assert.ok(tags.includes(hashTag(key)), key);
+      assert.match(hashTag(key), /^myapp:\d+$/, key);
     }
-    const applied = keys.filter((key) => key.startsWith("{myapp}:applied:"));
-    assert.equal(applied.length, 1, keys.join(" ")); // one marker per process
-    assert.match(applied[0], /^\{myapp\}:applied:[\w.:-]+$/);
-    assert.deepEqual(keys.filter((key) => !applied.includes(key)), [
-      "{myapp}:instances",
-      "{myapp}:m:http_requests_total",
-      "{myapp}:m:latency_seconds",
-      "{myapp}:m:size_bytes",
-      "{myapp}:m:temperature",
-      "{myapp}:m:workers",
-    ]);
-    for (const key of keys) assert.equal(await client.type(key), key === applied[0] ? "string" : "hash", key);
+    const applied = keys.filter((key) => key.includes(":applied:"));
+    // One marker per process in each shard it wrote.
+    const written = [...new Set(series.map(([name, labels]) => shardOfSeries(name, labels)))].sort((a, b) =>
+      a - b
+    );
+    assert.deepEqual(applied.map((key) => tags.indexOf(hashTag(key))).sort((a, b) => a - b), written);
+    for (const key of applied) assert.match(key, /^\{myapp:\d+\}:applied:[\w.:-]+$/);
+    assert.equal(
+      new Set(applied.map((key) => key.slice(key.indexOf(":applied:")))).size,
+      1,
+      applied.join(" "),
+    );
+    // Each metric's hash and last-write index in the shard of each of its series, and nothing else.
+    const expected = new Set<string>(["{myapp}:instances"]);
+    for (const [name, labels] of series) {
+      expected.add(metricKey("myapp", name, shardOfSeries(name, labels)));
+      expected.add(indexKey("myapp", name, shardOfSeries(name, labels)));
+    }
+    assert.deepEqual(keys.filter((key) => !applied.includes(key)), [...expected].sort());
+    for (const key of keys) {
+      const type = applied.includes(key) ? "string" : key.includes(":t:") ? "zset" : "hash";
+      assert.equal(await client.type(key), type, key);
+    }
 
-    const hash = (name: string) => client.hgetall(`{myapp}:m:${name}`);
+    // A series' fields are in its shard's hash; merged, the hashes hold one field per value.
+    const hash = async (name: string) => {
+      const merged: Record<string, string> = {};
+      for (let shard = 0; shard < SHARDS; shard++) {
+        Object.assign(merged, await client.hgetall(metricKey("myapp", name, shard)));
+      }
+      return merged;
+    };
+    const shardHash = (name: string, labels: Labels) =>
+      client.hgetall(metricKey("myapp", name, shardOfSeries(name, labels)));
     assert.deepEqual(await hash("http_requests_total"), {
       [field({ method: "GET", status: "200" })]: "3",
       [field({ method: "POST", status: "500" })]: "1",
     });
-    assert.deepEqual(await hash("temperature"), { [field({})]: "-1.5" });
+    for (const labels of [{ method: "GET", status: "200" }, { method: "POST", status: "500" }]) {
+      assert.ok(field(labels) in await shardHash("http_requests_total", labels), JSON.stringify(labels));
+    }
+    assert.deepEqual(await shardHash("temperature", {}), { [field({})]: "-1.5" });
     // Histogram buckets hold their own counts (not cumulative), bounds written canonically.
-    assert.deepEqual(await hash("latency_seconds"), {
+    assert.deepEqual(await shardHash("latency_seconds", {}), {
       [field({}, "0.1")]: "1",
       [field({}, "1.0")]: "2",
       [field({}, "+Inf")]: "1",
       [field({}, "sum")]: "5.0625",
     });
-    assert.deepEqual(await hash("size_bytes"), { [field({}, "sum")]: "1536", [field({}, "count")]: "2" });
+    assert.deepEqual(await shardHash("size_bytes", {}), {
+      [field({}, "sum")]: "1536",
+      [field({}, "count")]: "2",
+    });
     // A per-instance gauge: one field per instance.
-    assert.deepEqual(await hash("workers"), { [field({}, "", instanceId)]: "8" });
-    const beats = await client.hgetall("{myapp}:instances");
+    assert.deepEqual(await shardHash("workers", {}), { [field({}, "", instanceId)]: "8" });
+    for (const name of ["temperature", "latency_seconds", "size_bytes", "workers"]) {
+      assert.deepEqual(await hash(name), await shardHash(name, {}), `${name} has one series, in one shard`);
+    }
+    // The last-write index: one member per series (and instance), scored with Redis' time in ms.
+    const [seconds] = (await client.time()).map(Number);
+    for (const [name, labels] of series) {
+      const instance = name === "workers" ? instanceId : "";
+      const score = await client.zscore(
+        indexKey("myapp", name, shardOfSeries(name, labels)),
+        `${labelsText(labels)}|${instance}`,
+      );
+      assert.ok(score !== null && Math.abs(Number(score) - seconds * 1000) < 5000, `${name}: ${score}`);
+    }
+    const beats = await client.hgetall(instancesKey("myapp"));
     assert.deepEqual(Object.keys(beats), [instanceId]);
     assert.ok(Number(beats[instanceId]) > Date.now(), "the heartbeat lies in the future");
+  });
+});
+
+test("a metric with 2,000 label sets has keys in all 16 shards, each series in the shard of its labels", async () => {
+  await withRedis(async (server, client) => {
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: "wide", flushIntervalMs: 0 },
+    });
+    const requests = new Counter({
+      name: "wide_total",
+      help: "W",
+      labelNames: ["route"],
+      registry: new Registry(),
+    });
+    for (let i = 0; i < 2000; i++) requests.labels({ route: `/r/${i}` }).inc(i + 1);
+    await flush();
+    const tags = shardTags("wide");
+    const keys = (await server.cli("--scan", "--pattern", "*:m:wide_total")).split("\n").filter((key) =>
+      key !== ""
+    );
+    assert.deepEqual(keys.map(hashTag).sort(), [...tags].sort());
+    let total = 0;
+    for (const [shard, tag] of tags.entries()) {
+      const key = metricKey("wide", "wide_total", shard);
+      assert.equal(key, `{${tag}}:m:wide_total`);
+      const fields = await client.hgetall(key);
+      const routes = Object.keys(fields).map((f) => (JSON.parse(f.slice(0, f.indexOf("|"))) as string[])[1]);
+      assert.ok(routes.length > 0, `shard ${shard}`);
+      for (const route of routes) {
+        assert.equal(shardOf("wide_total", labelsText({ route })), shard, route);
+        assert.equal(Number(fields[field({ route })]), Number(route.slice(3)) + 1, route);
+      }
+      total += routes.length;
+      assert.equal(
+        await client.zcard(indexKey("wide", "wide_total", shard)),
+        routes.length,
+        `index of shard ${shard}`,
+      );
+    }
+    assert.equal(total, 2000);
   });
 });
 
@@ -260,11 +363,17 @@ test("an exemplar has a field next to its value's: the value name marked with #,
     latency.observe(0.0625, { trace_id: "fast" }, 1700000001);
     latency.observe(4, { trace_id: "slow" }, 1700000002);
     await flush();
-    assert.deepEqual(await client.hgetall("{ex}:m:requests_total"), {
+    const requestsKey = metricKey(
+      "ex",
+      "requests_total",
+      shardOf("requests_total", labelsText({ status: "200" })),
+    );
+    const latencyKey = metricKey("ex", "latency_seconds", shardOf("latency_seconds", labelsText({})));
+    assert.deepEqual(await client.hgetall(requestsKey), {
       [field({ status: "200" })]: "2",
       [field({ status: "200" }, "#")]: '1700000000.5 2 {"trace_id":"4bf92f35"}',
     });
-    assert.deepEqual(await client.hgetall("{ex}:m:latency_seconds"), {
+    assert.deepEqual(await client.hgetall(latencyKey), {
       [field({}, "0.1")]: "1",
       [field({}, "+Inf")]: "1",
       [field({}, "1.0")]: "0",
@@ -276,9 +385,9 @@ test("an exemplar has a field next to its value's: the value name marked with #,
     requests.remove({ status: "200" });
     latency.reset();
     await flush();
-    assert.deepEqual(await client.hgetall("{ex}:m:requests_total"), {});
+    assert.deepEqual(await client.hgetall(requestsKey), {});
     assert.deepEqual(
-      Object.keys(await client.hgetall("{ex}:m:latency_seconds")).filter((f) => f.includes("|#")),
+      Object.keys(await client.hgetall(latencyKey)).filter((f) => f.includes("|#")),
       [],
     );
   });

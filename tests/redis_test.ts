@@ -21,6 +21,17 @@ import {
   Summary,
 } from "../mod.ts";
 import { RedisBackend } from "../backends/redis.ts";
+import {
+  appliedKey,
+  indexKey,
+  instancesKey,
+  labelsText,
+  metricKey,
+  shardOf,
+  SHARDS,
+  shardTags,
+} from "../backends/_remote/layout.ts";
+import { STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
 import { type RedisServer, startRedis, type StartRedisOptions } from "./_redis.ts";
 import { runtime, test } from "./_harness.ts";
 
@@ -59,6 +70,23 @@ async function freezer(server: RedisServer): Promise<{ pause(): void; resume(): 
   const pid = Number((await server.cli("info", "server")).match(/^process_id:(\d+)/m)?.[1]);
   assert.ok(pid > 0, "no process_id in INFO server");
   return { pause: () => void process.kill(pid, "SIGSTOP"), resume: () => void process.kill(pid, "SIGCONT") };
+}
+
+/** The hash that holds a series of a metric: its shard's, by the metric's name and the labels. */
+function seriesKey(prefix: string, name: string, labels: Record<string, string> = {}): string {
+  return metricKey(prefix, name, shardOf(name, labelsText(labels)));
+}
+
+/** Every field of a metric, from the hashes of all its shards; a field in two shards fails. */
+async function metricFields(client: Redis, prefix: string, name: string): Promise<Map<string, string>> {
+  const fields = new Map<string, string>();
+  for (let shard = 0; shard < SHARDS; shard++) {
+    for (const [field, value] of Object.entries(await client.hgetall(metricKey(prefix, name, shard)))) {
+      assert.ok(!fields.has(field), `${field} is in two shards`);
+      fields.set(field, value);
+    }
+  }
+  return fields;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -153,7 +181,12 @@ test("loadBackend() selects redis by name or class, from url, host/port and db",
       c.inc(3);
       c.inc(0.5);
       await flush();
-      const stored = await server.cli("-n", db, "hvals", `{${config.keyPrefix}}:m:selected_total`);
+      const stored = await server.cli(
+        "-n",
+        db,
+        "hvals",
+        seriesKey(String(config.keyPrefix), "selected_total"),
+      );
       assert.equal(Number(stored), 3.5, `${config.keyPrefix}: ${stored}`);
       assert.equal(await c.get(), 3.5);
     }
@@ -168,7 +201,7 @@ test("a client passed in config.client is used and left open", async () => {
       const g = new Gauge({ name: "given_gauge", help: "Given", registry: new Registry() });
       g.set(42);
       await flush();
-      assert.equal(await server.cli("hvals", "{given}:m:given_gauge"), "42");
+      assert.equal(await server.cli("hvals", seriesKey("given", "given_gauge")), "42");
       await RedisBackend.close();
       assert.equal(await client.ping(), "PONG");
     } finally {
@@ -221,7 +254,11 @@ test("RedisBackend.close() takes its stores out of the health metrics; the same 
     before.inc(2);
     assert.ok((await generateLatest(defaultRegistry)).includes(`theus_backend_pending_series${labels} 1\n`));
     await RedisBackend.close();
-    assert.equal(await server.cli("HGET", "{closing}:m:closing_total", "[]||"), "2", "close() flushes first");
+    assert.equal(
+      await server.cli("HGET", seriesKey("closing", "closing_total"), "[]||"),
+      "2",
+      "close() flushes first",
+    );
     assert.ok(
       !(await generateLatest(defaultRegistry)).includes(labels),
       "a closed store has no health series",
@@ -232,7 +269,7 @@ test("RedisBackend.close() takes its stores out of the health metrics; the same 
     const after = new Counter({ name: "closing_total", help: "Closing", registry: new Registry() });
     after.inc(3);
     await flush();
-    assert.equal(await server.cli("HGET", "{closing}:m:closing_total", "[]||"), "5");
+    assert.equal(await server.cli("HGET", seriesKey("closing", "closing_total"), "[]||"), "5");
     assert.ok((await generateLatest(defaultRegistry)).includes(`theus_backend_pending_series${labels} 0\n`));
   });
 });
@@ -339,9 +376,13 @@ test("get() reads the shared value: this store's pending changes plus what other
 
 // --- round trips ---
 
-test("a flush is one EVALSHA whatever the number of series, plus one EVAL after SCRIPT FLUSH", async () => {
+test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 25,000 two per shard; one EVAL after SCRIPT FLUSH", async () => {
   await withRedis(async (server) => {
-    await loadBackend({ backend: "redis", config: { url: server.url, keyPrefix: "rt", flushIntervalMs: 0 } });
+    const prefix = "rt";
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: prefix, flushIntervalMs: 0 },
+    });
     const registry = new Registry();
     const one = new Counter({ name: "rt_one_total", help: "One", registry });
     const many = new Counter({ name: "rt_many_total", help: "Many", labelNames: ["i"], registry });
@@ -353,16 +394,69 @@ test("a flush is one EVALSHA whatever the number of series, plus one EVAL after 
     await flush();
     assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 });
 
-    await server.cli("config", "resetstat");
-    for (let i = 0; i < 1000; i++) {
-      many.labels({ i: String(i) }).inc(i + 1);
-      many.labels({ i: String(i) }).inc();
+    // What each series of rt_many_total should hold, kept by the test.
+    const expected = new Map<string, number>();
+    const change = (name: string, n: number, by: number): Set<number> => {
+      const shards = new Set<number>();
+      for (let i = 0; i < n; i++) {
+        const labels = { i: `${name}-${i}` };
+        many.labels(labels).inc(by);
+        expected.set(labels.i, (expected.get(labels.i) ?? 0) + by);
+        shards.add(shardOf("rt_many_total", labelsText(labels)));
+      }
+      return shards;
+    };
+    // 100 new series (and 100 histogram series), 10,000 new ones, then the same 10,000 again:
+    // spread over every shard, and one script call each time.
+    for (const [name, n, by] of [["100", 100, 2], ["10k", 10_000, 3], ["10k", 10_000, 4]] as const) {
+      const shards = change(name, n, by);
+      assert.equal(shards.size, SHARDS, `${n} series in ${shards.size} shards`);
+      if (n === 100) { for (let i = 0; i < 100; i++) h.labels({ i: String(i) }).observe(1.5); }
+      await server.cli("config", "resetstat");
+      await flush();
+      assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 }, `${n} changed series`);
     }
-    for (let i = 0; i < 100; i++) h.labels({ i: String(i) }).observe(1.5);
+    assert.equal(await many.labels({ i: "10k-9999" }).get(), 7);
+
+    // 25,000 new series: more than one call takes. A larger flush goes in calls of at most
+    // STEP_SERIES series and STEP_CHANGES changes of values, each shard's batches whole, a batch
+    // at most STEP_SERIES series: with between one and two batches' worth in every shard, each
+    // shard makes a full batch and a partial one, and no two batches fit one call.
+    const perShard = new Array<number>(SHARDS).fill(0);
+    for (let i = 0; i < 25_000; i++) perShard[shardOf("rt_many_total", labelsText({ i: `25k-${i}` }))]++;
+    assert.ok(
+      perShard.every((n) => n > STEP_SERIES && n < 2 * STEP_SERIES && n < STEP_CHANGES),
+      perShard.join(" "),
+    );
+    change("25k", 25_000, 5);
+    await server.cli("config", "resetstat");
     await flush();
-    assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 });
-    assert.equal(Number(await server.cli("hlen", "{rt}:m:rt_many_total")), 1000);
-    assert.equal(await many.labels({ i: "999" }).get(), 1001);
+    assert.deepEqual(await scripts(server), { evalsha: 2 * SHARDS, eval: 0 });
+
+    // Every value exact: in Redis, summed over the shards' hashes, and read back through the backend.
+    const client = new Redis(server.url);
+    try {
+      const stored = await metricFields(client, prefix, "rt_many_total");
+      assert.equal(stored.size, 100 + 10_000 + 25_000);
+      for (const [i, value] of expected) assert.equal(Number(stored.get(`${labelsText({ i })}||`)), value, i);
+      assert.equal(
+        [...stored.values()].reduce((sum, v) => sum + Number(v), 0),
+        100 * 2 + 10_000 * 7 + 25_000 * 5,
+      );
+    } finally {
+      await client.quit();
+    }
+    const families = await registry.collect();
+    const collected = family(families, "rt_many").series as {
+      labels: Record<string, string>;
+      value: number;
+    }[];
+    assert.equal(collected.length, expected.size);
+    for (const { labels, value } of collected) assert.equal(value, expected.get(labels.i), labels.i);
+    assert.deepEqual(
+      family(families, "rt_hist").series.find((s) => s.labels.i === "99"),
+      { labels: { i: "99" }, buckets: [0, 1, 1], sum: 1.5, count: 1 },
+    );
 
     // Nothing pending: no round trip at all.
     await server.cli("config", "resetstat");
@@ -430,7 +524,8 @@ test("collecting many metrics is one round trip, includes other stores' children
       assert.equal(valueOf(families, `col_c${i}`, { k: "only_b" }), 2 * (i + 1));
       assert.equal(valueOf(families, `col_g${i}`, { k: "a" }), i);
       assert.equal(valueOf(families, `col_g${i}`, { k: "only_b" }), -i - 1);
-      assert.deepEqual(family(families, `col_h${i}`).series, [
+      // A remote backend gives a family's series shard by shard: compared in label order.
+      assert.deepEqual(byLabels(family(families, `col_h${i}`).series), [
         { labels: { k: "a" }, buckets: [1, 1], sum: 0.5, count: 1 },
         { labels: { k: "only_b" }, buckets: [0, 1], sum: i + 2, count: 1 },
       ]);
@@ -456,31 +551,65 @@ test("collecting many metrics is one round trip, includes other stores' children
 
 // --- TTL ---
 
-test("every key expires after expireSeconds, and a write refreshes it", async () => {
+test("every key the store writes expires after expireSeconds, and a write refreshes it", async () => {
   await withRedis(async (server) => {
+    const prefix = "ttl";
     await loadBackend({
       backend: "redis",
-      config: { url: server.url, keyPrefix: "ttl", expireSeconds: 3, flushIntervalMs: 0 },
+      // Heartbeats every half second (a quarter of instanceTtlSeconds), so the wait below sees one.
+      config: {
+        url: server.url,
+        keyPrefix: prefix,
+        expireSeconds: 3,
+        instanceTtlSeconds: 2,
+        flushIntervalMs: 0,
+      },
     });
     const registry = new Registry();
     const c = new Counter({ name: "ttl_total", help: "TTL", registry });
-    new Gauge({ name: "ttl_max", help: "TTL", mode: "max", registry }).set(1);
-    c.inc();
-    await flush();
-    const keys = (await server.cli("--scan", "--pattern", "{ttl}:*")).split("\n").filter((k) => k !== "");
-    assert.ok(keys.includes("{ttl}:m:ttl_total") && keys.includes("{ttl}:m:ttl_max"), keys.join(" "));
-    assert.ok(keys.includes("{ttl}:instances"), keys.join(" "));
-    assert.ok(keys.some((key) => key.startsWith("{ttl}:applied:")), keys.join(" "));
+    const g = new Gauge({ name: "ttl_max", help: "TTL", mode: "max", registry });
+    const write = async () => {
+      c.inc();
+      g.set(1);
+      await flush();
+    };
+    await write();
+    // Each metric's hash and last-write index in the shard of its series, a marker per shard
+    // written, and the heartbeats: nothing else.
+    const shardOfTotal = shardOf("ttl_total", labelsText({}));
+    const shardOfMax = shardOf("ttl_max", labelsText({}));
+    const keys = (await server.cli("--scan", "--pattern", `{${prefix}*`)).split("\n").filter((k) => k !== "")
+      .sort();
+    const markers = keys.filter((key) => key.includes(":applied:"));
+    const markerShards = [...new Set([shardOfTotal, shardOfMax])].sort((a, b) => a - b);
+    const shardOfKey = (key: string) => shardTags(prefix).indexOf(key.slice(1, key.indexOf("}")));
+    assert.deepEqual(markers.map(shardOfKey).sort((a, b) => a - b), markerShards, markers.join(" "));
+    const processId = markers[0].slice(markers[0].indexOf(":applied:") + ":applied:".length);
+    assert.deepEqual(
+      keys,
+      [
+        metricKey(prefix, "ttl_total", shardOfTotal),
+        indexKey(prefix, "ttl_total", shardOfTotal),
+        metricKey(prefix, "ttl_max", shardOfMax),
+        indexKey(prefix, "ttl_max", shardOfMax),
+        ...markerShards.map((shard) => appliedKey(prefix, shard, processId)),
+        instancesKey(prefix),
+      ].sort(),
+    );
     for (const key of keys) {
       const ms = Number(await server.cli("pttl", key));
       assert.ok(ms > 2000 && ms <= 3000, `${key}: PTTL ${ms}`);
     }
     await sleep(1200);
-    assert.ok(Number(await server.cli("pttl", "{ttl}:m:ttl_total")) <= 1800);
-    c.inc();
-    await flush();
-    const refreshed = Number(await server.cli("pttl", "{ttl}:m:ttl_total"));
-    assert.ok(refreshed > 2500 && refreshed <= 3000, `PTTL ${refreshed}`);
+    for (const key of keys) {
+      const ms = Number(await server.cli("pttl", key));
+      assert.ok(ms > 0 && ms <= 1800, `${key}: PTTL ${ms}`);
+    }
+    await write();
+    for (const key of keys) {
+      const refreshed = Number(await server.cli("pttl", key));
+      assert.ok(refreshed > 2500 && refreshed <= 3000, `${key}: PTTL ${refreshed}`);
+    }
   });
 });
 
@@ -494,7 +623,7 @@ test("while redis is paused or down: updates work, flush() resolves, scrapes ans
     const scrape = () => handler(new Request("http://localhost/metrics"));
     let c!: Counter;
     // The hash has one field, the counter's: HVALS reads it without knowing its encoding.
-    const stored = async () => Number(await server.cli("hvals", `{${prefix}}:m:outage_total`));
+    const stored = async () => Number(await server.cli("hvals", seriesKey(prefix, "outage_total")));
     // Read from the health collector itself, so the count does not depend on other stores.
     const failures = async () => {
       const health = defaultRegistry.get("theus_backend");
@@ -578,7 +707,7 @@ test("a change Redis rejects is skipped and counted; it neither blocks later flu
     // A field that is not a number makes HINCRBYFLOAT fail, whatever the increment.
     const client = new Redis(server.url);
     try {
-      const key = `{${prefix}}:m:poison_gauge`;
+      const key = seriesKey(prefix, "poison_gauge");
       const [field] = await client.hkeys(key);
       await client.hset(key, field, "not a number");
     } finally {
@@ -650,3 +779,9 @@ test("health metrics stay valid when two stores share a keyPrefix", async () => 
     assert.ok(lines.includes('theus_backend_pending_series{backend="redis",key_prefix="twice"} 0'), text);
   });
 });
+
+/** Series in the order of their labels, as JSON. */
+function byLabels(series: readonly { labels: Record<string, string> }[]): unknown[] {
+  const key = (s: { labels: Record<string, string> }) => JSON.stringify(Object.entries(s.labels).sort());
+  return [...series].sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+}

@@ -17,6 +17,7 @@ import {
   type HistogramFamily,
   type Labels,
   loadBackend,
+  type MetricFamily,
   metricsHandler,
   Registry,
   Summary,
@@ -25,7 +26,8 @@ import {
 } from "../mod.ts";
 import { UpstashBackend } from "../backends/upstash.ts";
 import { RedisBackend } from "../backends/redis.ts";
-import { labelsText } from "../backends/_remote/layout.ts";
+import { indexKey, labelsText, metricKey, shardOf, SHARDS, shardTags } from "../backends/_remote/layout.ts";
+import { STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
 import { BackendUnavailableError } from "../core/backend.ts";
 import { runtime, test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -81,8 +83,14 @@ function field(labels: Labels, bucket = ""): string {
   return `${labelsText(labels)}|${bucket}|`;
 }
 
-async function hget(redis: RedisServer, prefix: string, metric: string, fieldName: string): Promise<number> {
-  return Number(await redis.cli("HGET", `{${prefix}}:m:${metric}`, fieldName));
+/** The hash that holds a series of a metric: its shard's, by the metric's name and the labels. */
+function seriesKey(prefix: string, metric: string, labels: Labels): string {
+  return metricKey(prefix, metric, shardOf(metric, labelsText(labels)));
+}
+
+/** A counter or gauge series' value, read from its shard's hash. */
+async function hget(redis: RedisServer, prefix: string, metric: string, labels: Labels): Promise<number> {
+  return Number(await redis.cli("HGET", seriesKey(prefix, metric, labels), field(labels)));
 }
 
 /** The library's own health series for one key prefix, read without flushing. */
@@ -177,29 +185,42 @@ test("UpstashBackend reads url and token from UPSTASH_REDIS_REST_URL and _TOKEN"
     const c = new Counter({ name: "env_hits_total", help: "Hits", registry: null });
     c.inc(3);
     await flush();
-    assert.equal(await hget(redis, prefix, "env_hits_total", field({})), 3);
+    assert.equal(await hget(redis, prefix, "env_hits_total", {}), 3);
     // Everything from the environment: THEUS_BACKEND and the Upstash variables.
     await withEnv({ ...env, THEUS_BACKEND: "upstash", THEUS_BACKEND_CONFIG: undefined }, () => loadBackend());
     const d = new Counter({ name: "env_only_total", help: "Hits", registry: null });
     d.inc(4);
     await flush();
-    assert.equal(await hget(redis, "theus", "env_only_total", field({})), 4);
+    assert.equal(await hget(redis, "theus", "env_only_total", {}), 4);
     assert.equal(await d.get(), 4);
   });
 });
 
 // --- Requests per flush and per collection ---
 
-test("a flush is one HTTP request and one EVALSHA for 1, 100 and 10,000 changed series", async () => {
+test("a flush is one HTTP request and one EVALSHA for 1, 100 and 10,000 changed series; 25,000 two per shard", async () => {
   await withBridge(async (redis, bridge) => {
     const prefix = uniquePrefix("perflush");
     await loadBackend({
       backend: UpstashBackend,
       config: { url: bridge.url, token: bridge.token, keyPrefix: prefix },
     });
-    const c = new Counter({ name: "batch_total", help: "Batch", labelNames: ["series"], registry: null });
+    const registry = new Registry();
+    const c = new Counter({ name: "batch_total", help: "Batch", labelNames: ["series"], registry });
+    // What each series should hold, kept by the test.
+    const expected = new Map<string, number>();
+    const change = (name: string, n: number, by: number): number[] => {
+      const perShard = new Array<number>(SHARDS).fill(0);
+      for (let i = 0; i < n; i++) {
+        const series = `${name}-${i}`;
+        c.labels({ series }).inc(by);
+        expected.set(series, (expected.get(series) ?? 0) + by);
+        perShard[shardOf("batch_total", labelsText({ series }))]++;
+      }
+      return perShard;
+    };
     // Warm-up: the first flush loads the script (EVALSHA answers NOSCRIPT, then EVAL).
-    c.labels({ series: "warm" }).inc();
+    change("warm", 1, 1);
     await flush();
     assert.deepEqual(bridge.counts.commands, { EVALSHA: 1, EVAL: 1 });
     const measured: string[] = [];
@@ -209,23 +230,53 @@ test("a flush is one HTTP request and one EVALSHA for 1, 100 and 10,000 changed 
       4,
     ]];
     for (const [name, n, by] of rounds) {
-      for (let i = 0; i < n; i++) c.labels({ series: `${name}-${i}` }).inc(by);
+      const perShard = change(name, n, by);
+      // 100 series and more touch every shard: still one script call, one request.
+      if (n >= 100) assert.ok(perShard.every((k) => k > 0), `${n} series by shard: ${perShard.join(" ")}`);
       bridge.resetCounts();
       const started = performance.now();
       await flush();
       measured.push(`${n}${by === 4 ? " again" : ""}: ${(performance.now() - started).toFixed(1)} ms`);
       assert.equal(bridge.counts.requests, 1, `${n} series`);
-      assert.deepEqual(bridge.counts.byPath, { "/pipeline": 1 });
+      assert.deepEqual(bridge.counts.byPath, { "/": 1 });
       assert.deepEqual(bridge.counts.commands, { EVALSHA: 1 });
       assert.equal((await health(prefix)).pending, 0);
     }
+    // 25,000 new series: more than one call takes. A larger flush goes in calls of at most
+    // STEP_SERIES series and STEP_CHANGES changes of values, one shard's batches each over HTTP, a
+    // batch at most STEP_SERIES series: with between one and two batches' worth in every shard,
+    // each shard makes two calls (two requests), one after the other.
+    const perShard = change("25k", 25_000, 5);
+    assert.ok(
+      perShard.every((k) => k > STEP_SERIES && k < 2 * STEP_SERIES && k < STEP_CHANGES),
+      perShard.join(" "),
+    );
+    bridge.resetCounts();
+    const started = performance.now();
+    await flush();
+    measured.push(`25000: ${(performance.now() - started).toFixed(1)} ms`);
+    assert.equal(bridge.counts.requests, 2 * SHARDS);
+    assert.deepEqual(bridge.counts.byPath, { "/": 2 * SHARDS });
+    assert.deepEqual(bridge.counts.commands, { EVALSHA: 2 * SHARDS });
+    assert.equal((await health(prefix)).pending, 0);
     console.log(`upstash flush latency on ${runtime}: ${measured.join(", ")}`);
-    const key = `{${prefix}}:m:batch_total`;
-    assert.equal(Number(await redis.cli("HLEN", key)), 1 + 1 + 100 + 10_000);
-    assert.equal(await hget(redis, prefix, "batch_total", field({ series: "1-0" })), 1);
-    assert.equal(await hget(redis, prefix, "batch_total", field({ series: "100-99" })), 2);
-    assert.equal(await hget(redis, prefix, "batch_total", field({ series: "10k-0" })), 7);
-    assert.equal(await hget(redis, prefix, "batch_total", field({ series: "10k-9999" })), 7);
+
+    // Every value exact: in Redis, over the shards' hashes, and read back through the backend.
+    let stored = 0;
+    for (let shard = 0; shard < SHARDS; shard++) {
+      stored += Number(await redis.cli("HLEN", metricKey(prefix, "batch_total", shard)));
+    }
+    assert.equal(stored, 1 + 1 + 100 + 10_000 + 25_000);
+    assert.equal(await hget(redis, prefix, "batch_total", { series: "1-0" }), 1);
+    assert.equal(await hget(redis, prefix, "batch_total", { series: "100-99" }), 2);
+    assert.equal(await hget(redis, prefix, "batch_total", { series: "10k-0" }), 7);
+    assert.equal(await hget(redis, prefix, "batch_total", { series: "10k-9999" }), 7);
+    assert.equal(await hget(redis, prefix, "batch_total", { series: "25k-24999" }), 5);
+    const family = (await registry.collect()).find((f) => f.name === "batch") as ValueFamily;
+    assert.equal(family.series.length, expected.size);
+    for (const { labels, value } of family.series) {
+      assert.equal(value, expected.get(labels.series), labels.series);
+    }
   });
 });
 
@@ -304,7 +355,7 @@ test("after SCRIPT FLUSH the next flush falls back to EVAL once, then EVALSHA ag
     await flush();
     assert.equal(bridge.counts.requests, 1);
     assert.deepEqual(bridge.counts.commands, { EVALSHA: 1 });
-    assert.equal(await hget(redis, prefix, "noscript_total", field({})), 7);
+    assert.equal(await hget(redis, prefix, "noscript_total", {}), 7);
   });
 });
 
@@ -404,7 +455,7 @@ test("the token never appears in errors, 503 bodies or logs, even when the serve
         assert.ok(!text.includes(token), `token leaked in: ${text.slice(0, 300)}`);
         assert.ok(!text.includes(bridge.token), `bridge token leaked in: ${text.slice(0, 300)}`);
       }
-      assert.equal(await hget(redis, prefix, "secret_total", field({ a: "x" })), 4);
+      assert.equal(await hget(redis, prefix, "secret_total", { a: "x" }), 4);
     } finally {
       // Nothing stays buffered for a server that is about to go away, even if a check failed.
       proxy.setMode("fix");
@@ -464,8 +515,14 @@ test("a Redis store and an Upstash store on one redis-server and keyPrefix share
         },
         { name: "layout_inflight", help: "I", type: "gauge", series: [{ labels: { pool: "p" }, value: 15 }] },
       ];
-      assert.deepEqual(await tcp.collect(), expected);
-      assert.deepEqual(await http.collect(), expected);
+      // A remote backend gives a family's series shard by shard: compared in label order.
+      const ordered = (families: MetricFamily[]) =>
+        families.map((f) => ({
+          ...f,
+          series: [...f.series].sort((a, b) => JSON.stringify(a.labels) < JSON.stringify(b.labels) ? -1 : 1),
+        }));
+      assert.deepEqual(ordered(await tcp.collect()), expected);
+      assert.deepEqual(ordered(await http.collect()), expected);
       assert.equal(await a.requests.labels({ route: "/b" }).get(), 1);
       assert.equal(await b.inflight.labels({ pool: "p" }).get(), 15);
       // Last writer wins for set(), whichever transport it came through.
@@ -473,13 +530,33 @@ test("a Redis store and an Upstash store on one redis-server and keyPrefix share
       await UpstashBackend.flush();
       assert.equal(await a.inflight.labels({ pool: "p" }).get(), -1);
 
-      const keys = (await redis.cli("KEYS", `{${prefix}}:*`)).split("\n").sort();
-      assert.deepEqual(keys.filter((key) => key.includes(":m:")), [
-        `{${prefix}}:m:layout_inflight`,
-        `{${prefix}}:m:layout_latency_seconds`,
-        `{${prefix}}:m:layout_requests_total`,
-      ]);
-      assert.equal(keys.filter((key) => key.includes(":applied:")).length, 2, "one marker per store");
+      // The same keys, whichever store wrote: each metric's hash and last-write index in the
+      // shards of its series, and one marker per store in each shard it wrote.
+      // Store A wrote "/b" too: its get() made the child, whose first flush writes it (adding 0).
+      const byA: [string, Labels][] = [
+        ["layout_requests_total", { route: "/a" }],
+        ["layout_requests_total", { route: "/b" }],
+        ["layout_latency_seconds", {}],
+        ["layout_inflight", { pool: "p" }],
+      ];
+      const byB: [string, Labels][] = byA;
+      const shards = (series: [string, Labels][]) =>
+        series.map(([name, labels]) => shardOf(name, labelsText(labels)));
+      const perMetric = (make: typeof metricKey) =>
+        [...new Set(byB.map(([name, labels]) => make(prefix, name, shardOf(name, labelsText(labels)))))]
+          .sort();
+      const keys = (await redis.cli("KEYS", `{${prefix}*`)).split("\n").sort();
+      assert.deepEqual(keys.filter((key) => key.includes(":m:")), perMetric(metricKey));
+      assert.deepEqual(keys.filter((key) => key.includes(":t:")), perMetric(indexKey));
+      const markers = keys.filter((key) => key.includes(":applied:"));
+      for (const [shard, tag] of shardTags(prefix).entries()) {
+        const count = markers.filter((key) => key.startsWith(`{${tag}}:applied:`)).length;
+        const expected = Number(shards(byA).includes(shard)) + Number(shards(byB).includes(shard));
+        assert.equal(count, expected, `markers in shard ${shard}`);
+      }
+      const processes = new Set(markers.map((key) => key.slice(key.indexOf(":applied:"))));
+      assert.equal(processes.size, 2, "one marker per store and shard");
+      assert.equal(markers.length, new Set(shards(byA)).size + new Set(shards(byB)).size, markers.join(" "));
     } finally {
       await loadBackend({ backend: "memory" });
       await client.quit();
@@ -526,7 +603,7 @@ test("withFlush() hands the flush to ctx.waitUntil and returns the response befo
     assert.ok(performance.now() - started >= 350);
     assert.equal(bridge.counts.requests, 1);
     assert.deepEqual(bridge.counts.commands, { EVALSHA: 1 });
-    assert.equal(await hget(redis, prefix, "wf_hits_total", field({})), 2);
+    assert.equal(await hget(redis, prefix, "wf_hits_total", {}), 2);
   });
 });
 
@@ -543,7 +620,7 @@ test("withFlush() without a ctx awaits the flush before returning the response",
     assert.ok(performance.now() - started >= 250, "the handler waited for the flush's answer");
     assert.equal(bridge.counts.requests, 1);
     assert.deepEqual(bridge.counts.commands, { EVALSHA: 1 });
-    assert.equal(await hget(redis, prefix, "wf_hits_total", field({})), 3);
+    assert.equal(await hget(redis, prefix, "wf_hits_total", {}), 3);
     assert.equal(await response.text(), "ok");
   });
 });
@@ -557,7 +634,7 @@ test("withFlush() flushes when the handler throws, with and without a ctx", asyn
     });
     await assert.rejects(handler(new Request("http://localhost/")), /handler failed/);
     assert.equal(bridge.counts.requests, 1);
-    assert.equal(await hget(redis, prefix, "wf_hits_total", field({})), 5);
+    assert.equal(await hget(redis, prefix, "wf_hits_total", {}), 5);
 
     const handed: Promise<unknown>[] = [];
     const ctx = { waitUntil: (promise: Promise<unknown>) => void handed.push(promise) };
@@ -565,6 +642,6 @@ test("withFlush() flushes when the handler throws, with and without a ctx", asyn
     assert.equal(handed.length, 1);
     await handed[0];
     assert.equal(bridge.counts.requests, 2);
-    assert.equal(await hget(redis, prefix, "wf_hits_total", field({})), 10);
+    assert.equal(await hget(redis, prefix, "wf_hits_total", {}), 10);
   });
 });

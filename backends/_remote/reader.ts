@@ -120,7 +120,7 @@ function labelsOf(cache: LabelCache, text: string, cut = 0): Labels | undefined 
 type Series = MetricFamily["series"][number];
 
 /** The most collection calls (or HSCAN chains) in flight at once past the first. */
-export const READ_WINDOW = 8;
+export const READ_WINDOW = 3;
 /** How many of those, past the one the next part needs, may be read ahead. */
 export const READ_AHEAD = 16;
 

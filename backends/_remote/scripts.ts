@@ -124,7 +124,8 @@ for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
 local beat = tonumber(ARGV[2])
 if beat > 0 then
   redis.call('HSET', KEYS[beat], ARGV[3], now + tonumber(ARGV[4]))
-  redis.call('EXPIRE', KEYS[beat], ttl)
+  -- Kept at least as long as a heartbeat lasts, whatever the expiry of metrics.
+  redis.call('EXPIRE', KEYS[beat], math.max(ttl, math.ceil(tonumber(ARGV[4]) / 1000)))
 end
 out[1] = rejected
 return out

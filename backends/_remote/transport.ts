@@ -6,8 +6,17 @@ import type { Script } from "./scripts.ts";
 
 /** How scripts reach Redis: over TCP (ioredis) or over HTTP (Upstash's REST API). */
 export interface Transport {
-  /** Runs a script in one round trip. */
-  run(script: Script, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /**
+   * Runs a script in one round trip. The promise fails once the transport's timeout has passed;
+   * the call itself may still be waiting on the connection, and `settled` hears when it ends:
+   * with the reply, or with the error when it failed.
+   */
+  run(
+    script: Script,
+    keys: readonly string[],
+    args: readonly string[],
+    settled?: (reply: unknown, error?: unknown) => void,
+  ): Promise<unknown>;
   /** Where the transport connects, for error messages (never with credentials). */
   readonly description: string;
   /**
@@ -50,4 +59,22 @@ export async function runScript(
     if (!errorMessage(error).includes("NOSCRIPT")) throw error;
     return await calls.eval(script.source, keys, args);
   }
+}
+
+/**
+ * The promise of a call, failing after `ms` milliseconds (never for 0), and `settled` told when
+ * the call itself ends, even later.
+ */
+export function bounded<T>(
+  call: Promise<T>,
+  ms: number,
+  settled?: (reply: unknown, error?: unknown) => void,
+): Promise<T> {
+  call.then((reply) => settled?.(reply), (error) => settled?.(undefined, error ?? new Error("failed")));
+  if (ms <= 0) return call;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }

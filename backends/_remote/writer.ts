@@ -30,9 +30,9 @@ export const CALL_CHANGES = 20_000;
  * The most series in one batch, and in one call of a larger flush: a few milliseconds of Redis'
  * time, and of this process' to write the call.
  */
-export const STEP_SERIES = 2_000;
+export const STEP_SERIES = 1_000;
 /** The most changes in one batch, and in one call of a larger flush. */
-export const STEP_CHANGES = 4_000;
+export const STEP_CHANGES = 2_000;
 /** The most script calls of one flush in flight at once. */
 export const WINDOW = 8;
 /** The most expired series one flush script deletes from one metric's shard. */
@@ -68,6 +68,7 @@ interface Batch {
   readonly keys: readonly string[];
   readonly changes: Changes;
   readonly series: number;
+  readonly values: number;
   readonly bytes: number;
 }
 
@@ -76,6 +77,8 @@ class Builder {
   readonly keys: string[];
   readonly changes: Changes = [];
   series = 0;
+  // Changes of values, not counting the last-write index's entries and trims.
+  values = 0;
   bytes = 0;
   #index = new Map<string, string>();
   #trimmed: Set<string> | undefined;
@@ -138,6 +141,8 @@ export class Writer {
     unconfirmed: [],
     builder: undefined,
   }));
+  // Calls that timed out but may still run, by shard: a shard is not sent to again until they end.
+  #unanswered: number[] = new Array<number>(SHARDS).fill(0);
   #active: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -250,6 +255,7 @@ export class Writer {
       const builder = this.#builder(shard);
       builder.changes.push(builder.indexOf(key), op, field, "");
       builder.series++;
+      builder.values++;
       builder.bytes += requestBytes(field) + 8;
       this.#seal(shard, false);
     }
@@ -264,10 +270,13 @@ export class Writer {
       const before = changes.length;
       values.drain(changes, builder.indexOf(values.key));
       if (changes.length === before) continue;
-      // The series' last write, in the index that expires it: again once a tenth of the expiry
-      // has passed, so a series expires between expireSeconds and 1.1 times that after its last.
+      builder.values += (changes.length - before) / 4;
+      // The series' last write, in the index that expires it: again once a twentieth to a tenth
+      // of the expiry has passed (at random, so that series first written together do not all
+      // come due together), so a series expires between expireSeconds and 1.1 times that after
+      // its last write.
       if (now - values.touchedAt >= touchEvery) {
-        values.touchedAt = now;
+        values.touchedAt = now - Math.random() * touchEvery / 2;
         const index = builder.indexOf(values.index);
         changes.push(index, "t", values.member, "");
         builder.trim(values.key, index, values.valueNames);
@@ -293,7 +302,7 @@ export class Writer {
     const state = this.#shards[shard];
     const builder = state.builder;
     if (builder === undefined) return;
-    const full = builder.series >= STEP_SERIES || builder.changes.length >= STEP_CHANGES * 4 ||
+    const full = builder.series >= STEP_SERIES || builder.values >= STEP_CHANGES ||
       builder.bytes >= this.#options.maxRequestBytes / 2;
     if (!full && !(always && builder.changes.length > 0)) return;
     state.builder = undefined;
@@ -303,6 +312,7 @@ export class Writer {
       keys: builder.keys,
       changes: builder.changes,
       series: builder.series,
+      values: builder.values,
       bytes: builder.bytes,
     });
   }
@@ -314,10 +324,11 @@ export class Writer {
     // All in one call when it is small enough; in steps otherwise.
     let total = 0;
     let totalChanges = 0;
-    for (const state of this.#shards) {
+    for (const [shard, state] of this.#shards.entries()) {
+      if (this.#unanswered[shard] > 0) continue;
       for (const batch of state.unconfirmed) {
         total += batch.series;
-        totalChanges += batch.changes.length / 4;
+        totalChanges += batch.values;
       }
     }
     const small = total <= CALL_SERIES && totalChanges <= CALL_CHANGES;
@@ -329,6 +340,10 @@ export class Writer {
     // A call holds one shard's batches on a cluster (a script's keys share a slot), and where
     // calls may run out of order (each its own HTTP request) once a flush needs more than one:
     // then each shard's calls go one after another, the shards side by side.
+    const waiting = this.#shards.filter((state, shard) =>
+      this.#unanswered[shard] > 0 && state.unconfirmed.length > 0
+    );
+    if (waiting.length > 0) errors.push(`${waiting.length} shards wait for the answer to an earlier call`);
     let calls = this.#pack(clustered, bounds);
     if (!ordered && !clustered && calls.length > 1) calls = this.#pack(true, bounds);
     // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
@@ -340,8 +355,22 @@ export class Writer {
     const send = (i: number): Promise<void> => {
       const batches = calls[i];
       const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
-      return this.#call(batches, withBeat).then(
-        (reply) => void (refused += this.#settle(batches, reply as unknown[] | null, withBeat)),
+      // Until the call ends (with an answer, or an error of the connection), its shards wait,
+      // even past the timeout: a late answer confirms the batches then.
+      const shards = [...new Set(batches.map((batch) => batch.shard))];
+      for (const shard of shards) this.#unanswered[shard]++;
+      let answered = false;
+      const settled = (reply: unknown) => {
+        for (const shard of shards) this.#unanswered[shard]--;
+        if (Array.isArray(reply) && !answered) this.#settle(batches, reply, false);
+        answered = true;
+      };
+      return this.#call(batches, withBeat, settled).then(
+        (reply) => {
+          if (answered) return;
+          answered = true;
+          refused += this.#settle(batches, reply as unknown[] | null, withBeat);
+        },
         (error) => void errors.push(error instanceof Error ? error.message : String(error)),
       );
     };
@@ -395,14 +424,20 @@ export class Writer {
     let series = 0;
     let changes = 0;
     let bytes = 0;
-    for (const state of this.#shards) {
+    for (const [shard, state] of this.#shards.entries()) {
+      // A batch confirmed by a late answer is not sent again; a shard whose earlier call still
+      // waits on the connection gets nothing new until that call ends.
+      if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
+        state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
+      }
+      if (this.#unanswered[shard] > 0) continue;
       if (perShard && call.length > 0) {
         calls.push(call);
         call = [];
         series = changes = bytes = 0;
       }
       for (const batch of state.unconfirmed) {
-        const more = batch.changes.length / 4;
+        const more = batch.values;
         if (
           call.length > 0 && (series + batch.series > bounds.series || changes + more > bounds.changes ||
             bytes + batch.bytes > bounds.bytes)
@@ -437,7 +472,7 @@ export class Writer {
     return refused;
   }
 
-  #call(batches: readonly Batch[], beat: boolean): Promise<unknown> {
+  #call(batches: readonly Batch[], beat: boolean, settled: (reply: unknown) => void): Promise<unknown> {
     const options = this.#options;
     const keys: string[] = [];
     const args: string[] = [
@@ -459,7 +494,7 @@ export class Writer {
       keys.push(instancesKey(options.keyPrefix));
       args[1] = String(keys.length);
     }
-    return FLUSH_SCRIPT.then((script) => this.#transport.run(script, keys, args));
+    return FLUSH_SCRIPT.then((script) => this.#transport.run(script, keys, args, settled));
   }
 }
 

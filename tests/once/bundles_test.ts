@@ -26,6 +26,7 @@ import * as esbuild from "esbuild";
 import { WORKER_BUILD } from "../_esbuild.ts";
 import { Miniflare } from "miniflare";
 import webpack from "webpack";
+import { labelsText, metricKey, shardOf } from "../../backends/_remote/layout.ts";
 import { test } from "../_harness.ts";
 import { startRedis } from "../_redis.ts";
 import { startUpstashBridge } from "../_upstash_bridge.ts";
@@ -106,6 +107,11 @@ function shown(ran: Ran): string {
 }
 
 /** A fresh temporary directory, removed by the returned function. */
+/** The hash that holds an unlabelled series of a metric: its shard's, in the README's key layout. */
+function seriesKey(keyPrefix: string, name: string): string {
+  return metricKey(keyPrefix, name, shardOf(name, labelsText({})));
+}
+
 function tempDir(name: string): [string, () => void] {
   const dir = mkdtempSync(join(tmpdir(), `theus-${name}-`));
   return [dir, () => rmSync(dir, { recursive: true, force: true })];
@@ -196,7 +202,7 @@ test(
       assert.match(text, new RegExp(`^bundles_worker_hits_total ${HITS}$`, "m"), text);
       // The collection flushed first: every hit is in Redis, in the README's key layout.
       assert.equal(
-        await redis.cli("HGET", `{${keyPrefix}}:m:bundles_worker_hits_total`, "[]||"),
+        await redis.cli("HGET", seriesKey(keyPrefix, "bundles_worker_hits_total"), "[]||"),
         String(HITS),
       );
       assert.doesNotMatch(output, /uncaught|unhandled|error/i, output);
@@ -509,7 +515,7 @@ async function redisHolds(
   keyPrefix: string,
   expected: string,
 ): Promise<string | undefined> {
-  const value = await redis.cli("HGET", `{${keyPrefix}}:m:bundles_env_hits_total`, "[]||");
+  const value = await redis.cli("HGET", seriesKey(keyPrefix, "bundles_env_hits_total"), "[]||");
   return value === expected ? undefined : `Redis holds ${JSON.stringify(value)}, not ${expected}`;
 }
 

@@ -18,6 +18,7 @@
 
 import assert from "node:assert/strict";
 import { isDeepStrictEqual } from "node:util";
+import { instancesKey } from "../../backends/_remote/layout.ts";
 import { test } from "../_harness.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
 import { childCommand, ROOT } from "../_root.ts";
@@ -307,7 +308,7 @@ test(
       );
 
       // Three instances wrote to the one Redis, each under its own id.
-      const instances = (await redis.cli("HKEYS", `{${keyPrefix}}:instances`)).split("\n").filter(Boolean);
+      const instances = (await redis.cli("HKEYS", instancesKey(keyPrefix))).split("\n").filter(Boolean);
       assert.deepEqual(instances.sort(), RUNTIMES.map((r) => `${r}-server`).sort());
       assert.equal(died(), undefined);
     } finally {

@@ -27,6 +27,7 @@ import {
 } from "../../mod.ts";
 import { RedisBackend } from "../../backends/redis.ts";
 import { UpstashBackend } from "../../backends/upstash.ts";
+import { instancesKey, metricKey, SHARDS } from "../../backends/_remote/layout.ts";
 import { collectDefaultMetrics } from "../../runtime/mod.ts";
 import { test } from "../_harness.ts";
 import { type RedisServer, startRedis } from "../_redis.ts";
@@ -479,21 +480,25 @@ async function assertExpires(reader: FleetReader, victim: RunningChild, survivor
   );
 }
 
-// Every field of every metric hash matching a pattern, as "key field" lines, in one round trip.
+// Every field of every metric hash matching the patterns, as "metric field" lines, in one round trip.
 const FIELDS_SCRIPT = `local out = {}
-for _, key in ipairs(redis.call("KEYS", ARGV[1])) do
-  for _, f in ipairs(redis.call("HKEYS", key)) do out[#out + 1] = key .. " " .. f end
+for _, pattern in ipairs(ARGV) do
+  for _, key in ipairs(redis.call("KEYS", pattern)) do
+    local name = string.sub(key, select(2, string.find(key, "}:m:", 1, true)) + 1)
+    for _, f in ipairs(redis.call("HKEYS", key)) do out[#out + 1] = name .. " " .. f end
+  end
 end
 return out`;
 
-/** Every field of every metric hash under `keyPrefix`, by key. */
+/** Every field of every metric under `keyPrefix`, over the hashes of its 16 shards, by metric name. */
 async function redisFields(redis: RedisServer, keyPrefix: string): Promise<Map<string, string[]>> {
-  const lines = (await redis.cli("EVAL", FIELDS_SCRIPT, "0", `{${keyPrefix}}:m:*`)).split("\n");
+  const patterns = Array.from({ length: SHARDS }, (_, shard) => metricKey(keyPrefix, "*", shard));
+  const lines = (await redis.cli("EVAL", FIELDS_SCRIPT, "0", ...patterns)).split("\n");
   const out = new Map<string, string[]>();
   for (const line of lines.filter(Boolean)) {
     const space = line.indexOf(" ");
-    const key = line.slice(0, space);
-    out.set(key, [...(out.get(key) ?? []), line.slice(space + 1)]);
+    const name = line.slice(0, space);
+    out.set(name, [...(out.get(name) ?? []), line.slice(space + 1)]);
   }
   return out;
 }
@@ -620,8 +625,8 @@ if (process.env.THEUS_RUNTIME_CHILD !== undefined) {
         const stopped = performance.now();
         let left: string[] = [];
         await waitUntil("the fields of a to leave Redis after its stop()", async () => {
-          left = [...(await redisFields(redis, keyPrefix))].flatMap(([key, list]) =>
-            list.filter(mine).map((f) => `${key} ${f}`)
+          left = [...(await redisFields(redis, keyPrefix))].flatMap(([name, list]) =>
+            list.filter(mine).map((f) => `${name} ${f}`)
           );
           return left.length === 0 ? true : undefined;
         }, { timeoutMs: 3000, intervalMs: 50 }).catch((error) => {
@@ -631,12 +636,12 @@ if (process.env.THEUS_RUNTIME_CHILD !== undefined) {
           `runtime fleet: a's fields left Redis ${Math.round(performance.now() - stopped)} ms after stop()`,
         );
         // Its heartbeat is still live: the removal, not an expiry, took it out of the scrape.
-        const beat = Number(await redis.cli("HGET", `{${keyPrefix}}:instances`, "a"));
+        const beat = Number(await redis.cli("HGET", instancesKey(keyPrefix), "a"));
         assert.ok(beat > Date.now(), `a's heartbeat ${beat} has expired`);
         const after = await reader.registry.collect();
         assert.deepEqual(sorted(byInstance(after, "process_resident_memory_bytes").keys()), ["reader"]);
         assert.ok(
-          (await redisFields(redis, keyPrefix)).get(`{${keyPrefix}}:m:process_resident_memory_bytes`)
+          (await redisFields(redis, keyPrefix)).get("process_resident_memory_bytes")
             ?.some((f) => f.endsWith("|b")),
           "the killed process's fields are still in Redis: only the collection leaves them out",
         );
