@@ -87,6 +87,7 @@ class IoredisTransport implements Transport {
   readonly description: string;
   readonly clustered: boolean;
   readonly ordered = true;
+  readonly timeoutMs: number;
   #calls: ScriptCalls;
   #owned: OwnedClient | undefined;
   #inFlight = 0;
@@ -100,6 +101,7 @@ class IoredisTransport implements Transport {
     };
     this.description = description;
     this.clustered = client.isCluster === true;
+    this.timeoutMs = timeout;
     this.#owned = owned;
     this.#timeout = timeout;
     // A client of ours does not keep the process alive between flushes, so it can exit (and
@@ -168,12 +170,18 @@ class IoredisTransport implements Transport {
     }).finally(() => (this.#waiting = undefined));
   }
 
+  // The connection is held (referenced) until QUIT is answered: a process that awaits close()
+  // as its last step must not end first.
   async close(): Promise<void> {
     if (this.#owned === undefined) return;
+    this.#inFlight++;
+    this.#setRef(true);
     try {
       await this.#owned.quit();
     } catch {
       this.#owned.disconnect();
+    } finally {
+      this.#inFlight--;
     }
   }
 }

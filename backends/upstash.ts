@@ -60,6 +60,7 @@ class UpstashTransport implements Transport {
   readonly description: string;
   readonly clustered = false;
   readonly ordered: boolean;
+  readonly timeoutMs: number;
   readonly owned: boolean;
   #calls: ScriptCalls;
   #secret: string | undefined;
@@ -73,6 +74,7 @@ class UpstashTransport implements Transport {
   constructor(client: UpstashClientLike, description: string, secret: string | undefined, timeout: number) {
     this.#serial = (client as { enableAutoPipelining?: boolean }).enableAutoPipelining === true;
     this.ordered = this.#serial;
+    this.timeoutMs = timeout;
     this.#calls = {
       evalsha: (sha, keys, args) => client.evalsha(sha, [...keys], [...args]),
       eval: (source, keys, args) => client.eval(source, [...keys], [...args]),
@@ -95,8 +97,9 @@ class UpstashTransport implements Transport {
     return result;
   }
 
-  // An answer that does not come in time counts as a failure; the batch is sent again only once
-  // this request has ended (`settled`), so a late answer to it cannot count twice.
+  // An answer that does not come in time counts as a failure, and the call as ended: each
+  // request is its own, so sending the batch again queues nothing behind it, and a late answer
+  // to it cannot count twice. (A Worker may never see that answer once its invocation is over.)
   async #run(
     script: Script,
     keys: readonly string[],
@@ -104,8 +107,11 @@ class UpstashTransport implements Transport {
     settled?: (reply: unknown, error?: unknown) => void,
   ): Promise<unknown> {
     try {
-      return await bounded(runScript(this.#calls, script, keys, args), this.#timeout, settled);
+      const reply = await bounded(runScript(this.#calls, script, keys, args), this.#timeout);
+      settled?.(reply);
+      return reply;
     } catch (error) {
+      settled?.(undefined, error);
       throw new Error(this.#redact(errorMessage(error)));
     }
   }

@@ -66,6 +66,7 @@ import {
   generateLatest,
   loadBackend,
   type MetricFamily,
+  metricsHandler,
   Registry,
   type ValueSeries,
 } from "../mod.ts";
@@ -386,13 +387,28 @@ interface Measured<T> {
   scripts: Scripts;
   /** How long Redis still did not answer once the operation was over. */
   busyAfterMs: number;
+  /** Redis' CPU time (user and system) over the operation. */
+  cpuMs: number;
   result?: T;
   error?: unknown;
+}
+
+/** Redis' CPU time so far, user and system, in ms. */
+async function redisCpu(): Promise<number> {
+  const info = await admin.info("cpu");
+  const read = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (read("used_cpu_user") + read("used_cpu_sys")) * 1000;
+}
+
+/** Redis' memory in use, in bytes. */
+async function redisMemory(): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1] ?? 0);
 }
 
 async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
   runtime.gc?.();
   await resetScripts();
+  const cpuBefore = await redisCpu();
   await probe.mark();
   const stop = watchLoop();
   const start = performance.now();
@@ -408,7 +424,8 @@ async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
   const busyAfterMs = await redisIdle();
   const ping = await probe.report();
   const scripts = await readScripts();
-  return { ms, ping, holdMs, scripts, busyAfterMs, result, error };
+  const cpuMs = await redisCpu() - cpuBefore;
+  return { ms, ping, holdMs, scripts, busyAfterMs, cpuMs, result, error };
 }
 
 /** This store's health metrics: series pending, flushes failed. */
@@ -515,6 +532,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   const prefix = `scale-${size}`;
   await redisIdle();
   await admin.flushall();
+  const memoryBefore = await redisMemory();
   const config = { port: server.port, keyPrefix: prefix, flushIntervalMs: 0 };
   await loadBackend({ backend: RedisBackend, config });
   const registry = new Registry();
@@ -544,6 +562,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   if (flushed.error !== undefined) throw flushed.error; // flush() never rejects
   const stored = await inRedis(prefix);
   const missing = Math.max(0, n - stored.fields);
+  const bytesPerSeries = (await redisMemory() - memoryBefore) / Math.max(1, stored.fields);
   row(
     `flush ${size}: time to land`,
     confirmed
@@ -590,7 +609,9 @@ async function redisCase(n: number, last: boolean): Promise<void> {
     notes.push(`${size}: Redis holds a sum of ${stored.sum} for ${n} increments: counted twice`);
   }
 
-  // The collection, without and with rendering.
+  // The collection, without and with rendering, and as a scrape reads it.
+  const handler = metricsHandler({ registry, compress: false });
+  let firstByteMs = 0;
   const operations: {
     name: string;
     label: string;
@@ -621,7 +642,24 @@ async function redisCase(n: number, last: boolean): Promise<void> {
         return `${lines} lines, ${((result as string).length / 2 ** 20).toFixed(1)} MiB`;
       },
     },
+    {
+      name: `scrape ${size}: metricsHandler() body`,
+      label: "metricsHandler()",
+      work: async () => {
+        const start = performance.now();
+        const response = await handler(new Request("http://bench/metrics"));
+        firstByteMs = performance.now() - start;
+        if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+        return await response.text();
+      },
+      verify: (result: unknown) => {
+        const lines = sampleLines(result as string);
+        if (lines !== n) failures.push(`${size}: metricsHandler() wrote ${lines} sample lines`);
+        return `${lines} lines; answered after ${fmt(firstByteMs, "ms")}`;
+      },
+    },
   ];
+  const cpuOf: Record<string, number> = {};
   for (const { name, label, work, verify } of operations) {
     const runs: Measured<unknown>[] = [];
     let outcome = "";
@@ -664,7 +702,39 @@ async function redisCase(n: number, last: boolean): Promise<void> {
       outcome,
     ]);
     if (failed !== undefined) notes.push(`${size}: ${label} failed: ${message(failed.error)}`);
+    cpuOf[label] = median(runs.map((run) => run.cpuMs));
   }
+
+  // The same series changed again: what a fleet's steady flushes cost Redis.
+  for (let i = 0; i < n; i++) counter.labels(labelsOf(i)).inc();
+  const again = await measure(async () => {
+    for (let call = 0; call < MAX_FLUSH_CALLS && (await health(prefix)).pending > 0; call++) await flush();
+  });
+  const landed = (await health(prefix)).pending === 0;
+  row(`flush ${size} again: time to land`, landed ? fmt(again.ms, "ms") : "did not land", {
+    target: "lands",
+    status: landed ? "met" : "MISSED",
+  });
+  row(`flush ${size} again: longest PING wait`, fmt(again.ping.maxMs, "ms"), {
+    baseline: pingText(again.ping),
+  });
+  row(`flush ${size} again: longest event-loop hold`, fmt(again.holdMs, "ms"));
+  overview.push([
+    size,
+    "flush() again",
+    landed ? fmt(again.ms, "ms") : "did not land",
+    fmt(again.ping.maxMs, "ms"),
+    fmt(again.holdMs, "ms"),
+    ...scriptRows(again.scripts),
+    "",
+    "the same series, changed again",
+  ]);
+  // Capacity: Redis CPU per change and per value read, and memory per series.
+  const rate = (count: number, ms: number) => ms > 0 ? `${Math.round(count / ms * 1000)}/s` : "n/a";
+  row(`capacity ${size}: new series written per Redis CPU second`, rate(n, flushed.cpuMs));
+  row(`capacity ${size}: changes per Redis CPU second`, rate(n, again.cpuMs));
+  row(`capacity ${size}: values read per Redis CPU second`, rate(n, cpuOf["registry.collect()"] ?? 0));
+  row(`capacity ${size}: Redis memory per series`, fmt(bytesPerSeries, "B"));
 
   // What is left: closed, but for a last size whose changes never landed (closing flushes once more).
   const left = (await health(prefix)).pending;

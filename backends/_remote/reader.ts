@@ -339,6 +339,20 @@ export class Reader {
     try {
       for (const [index, target] of targets.entries()) {
         const cache = this.#cacheOf(target);
+        if (taskOf[index].every((task) => task < 0)) {
+          // Read whole by the first call: one part, its series in label order across shards.
+          const flat: string[] = [];
+          for (let shard = 0; shard < SHARDS; shard++) {
+            const part = await reads[index][shard].promise;
+            for (let i = 0; i < part.length; i++) flat.push(part[i]);
+          }
+          yield {
+            index,
+            family: familyOf(target, await this.#assemble(target, flat, live, slicer, cache)),
+            last: true,
+          };
+          continue;
+        }
         for (let shard = 0; shard < SHARDS; shard++) {
           open(gate, taskOf[index][shard]);
           const flat = await reads[index][shard].promise;

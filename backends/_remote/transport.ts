@@ -29,6 +29,8 @@ export interface Transport {
    * keeps); false where each call is a request of its own that may overtake another (HTTP).
    */
   readonly ordered: boolean;
+  /** Milliseconds before a call counts as failed; 0 when the client passed in has its own. */
+  readonly timeoutMs: number;
   /** Whether the backend created the connection (and so closes it); false for a client passed in. */
   readonly owned: boolean;
   /** Closes what the transport opened. */

@@ -107,6 +107,13 @@ class Builder {
   }
 }
 
+// A call that may still be answered: when it was sent, and its end.
+interface Unanswered {
+  readonly started: number;
+  readonly done: Promise<void>;
+  release(): void;
+}
+
 // The batches of one shard that Redis has not confirmed, in order.
 interface Shard {
   seq: number;
@@ -143,6 +150,7 @@ export class Writer {
   }));
   // Calls that timed out but may still run, by shard: a shard is not sent to again until they end.
   #unanswered: number[] = new Array<number>(SHARDS).fill(0);
+  #waiting = new Set<Unanswered>();
   #active: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -321,6 +329,7 @@ export class Writer {
   // Returns how many batches were refused for their place.
   async #send(beat: boolean, errors: string[]): Promise<number> {
     const { clustered, ordered } = this.#transport;
+    await this.#awaitUnanswered();
     // All in one call when it is small enough; in steps otherwise.
     let total = 0;
     let totalChanges = 0;
@@ -360,8 +369,19 @@ export class Writer {
       const shards = [...new Set(batches.map((batch) => batch.shard))];
       for (const shard of shards) this.#unanswered[shard]++;
       let answered = false;
+      let end!: () => void;
+      const waiting: Unanswered = {
+        started: Date.now(),
+        done: new Promise<void>((resolve) => (end = resolve)),
+        release: () => {
+          if (!this.#waiting.delete(waiting)) return;
+          for (const shard of shards) this.#unanswered[shard]--;
+          end();
+        },
+      };
+      this.#waiting.add(waiting);
       const settled = (reply: unknown) => {
-        for (const shard of shards) this.#unanswered[shard]--;
+        waiting.release();
         if (Array.isArray(reply) && !answered) this.#settle(batches, reply, false);
         answered = true;
       };
@@ -414,6 +434,23 @@ export class Writer {
       }
     }
     return refused;
+  }
+
+  // Calls that timed out may still be answered (Redis was slow or paused): a flush waits for them
+  // up to the transport's timeout first. One unanswered for ten timeouts (and 30 s) was lost
+  // with its connection: its shards may be sent to again.
+  async #awaitUnanswered(): Promise<void> {
+    if (this.#waiting.size === 0) return;
+    const timeout = this.#transport.timeoutMs;
+    const limit = Math.max(30_000, 10 * timeout);
+    for (const waiting of [...this.#waiting]) if (Date.now() - waiting.started > limit) waiting.release();
+    if (this.#waiting.size === 0 || timeout <= 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all([...this.#waiting].map((waiting) => waiting.done)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout))),
+    ]);
+    clearTimeout(timer);
   }
 
   // Packs the unconfirmed batches into calls within the bounds, in shard and sequence order;
