@@ -650,12 +650,26 @@ async function redisCase(n: number, last: boolean): Promise<void> {
         const response = await handler(new Request("http://bench/metrics"));
         firstByteMs = performance.now() - start;
         if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-        return await response.text();
+        // Read as a scraper does, chunk by chunk, never as one string of the whole body.
+        const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+        let samples = 0;
+        let bytes = 0;
+        let rest = "\n"; // the end of the previous chunk, after its last line break
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+          bytes += chunk.value.length;
+          const text = rest + chunk.value;
+          const end = text.lastIndexOf("\n");
+          samples += sampleLines(text.slice(0, end + 1));
+          rest = text.slice(end);
+        }
+        return { samples, bytes };
       },
       verify: (result: unknown) => {
-        const lines = sampleLines(result as string);
-        if (lines !== n) failures.push(`${size}: metricsHandler() wrote ${lines} sample lines`);
-        return `${lines} lines; answered after ${fmt(firstByteMs, "ms")}`;
+        const { samples, bytes } = result as { samples: number; bytes: number };
+        if (samples !== n) failures.push(`${size}: metricsHandler() wrote ${samples} sample lines`);
+        return `${samples} lines, ${(bytes / 2 ** 20).toFixed(1)} MiB; answered after ${
+          fmt(firstByteMs, "ms")
+        }`;
       },
     },
   ];

@@ -6,6 +6,7 @@
 
 import { checkLabelName, checkMetricName, describe } from "../core/_names.ts";
 import type { FamilyPart } from "../core/backend.ts";
+import { Slicer } from "../core/_slice.ts";
 import type { Collector, Labels, MetricFamily, StateSetFamily } from "../core/types.ts";
 import type { Binding } from "./_binding.ts";
 import { checkFamily, sampleNames } from "./_check.ts";
@@ -255,13 +256,23 @@ export class Registry {
    */
   async collect(): Promise<MetricFamily[]> {
     const out: MetricFamily[] = [];
+    // The series of the last family, when it came in parts: more are appended, in slices.
+    let joined: unknown[] | undefined;
+    const slicer = new Slicer();
     for await (const { family, continued } of this[STREAM]()) {
       if (!continued) {
         out.push(family);
+        joined = undefined;
         continue;
       }
-      const whole = out[out.length - 1];
-      out[out.length - 1] = { ...whole, series: [...whole.series, ...family.series] } as MetricFamily;
+      if (joined === undefined) {
+        joined = [...out[out.length - 1].series];
+        out[out.length - 1] = { ...out[out.length - 1], series: joined } as MetricFamily;
+      }
+      for (const series of family.series) {
+        if (slicer.due()) await slicer.pause();
+        joined.push(series);
+      }
     }
     return out;
   }

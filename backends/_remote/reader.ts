@@ -27,9 +27,9 @@ import type { Transport } from "./transport.ts";
 import { perInstance } from "./values.ts";
 
 /** The most fields one collection call reads (a few milliseconds of Redis' time). */
-export const READ_BUDGET = 5_000;
+export const READ_BUDGET = 2_500;
 /** The fields one HSCAN step asks for, through a metric's shard too large for one call. */
-export const SCAN_COUNT = 2_500;
+export const SCAN_COUNT = 1_500;
 
 // One metric's hash in one shard, to read into the fields of its target.
 interface Job {
@@ -66,7 +66,7 @@ function group(hashes: readonly Sized[], clustered: boolean, budget: number): Si
 
 // Sorts texts by code unit, as `sort()` does, in runs of SORT_RUN merged pairwise, giving the
 // event loop turns: one `sort()` of a million label sets would hold it for a second.
-const SORT_RUN = 4096;
+const SORT_RUN = 512;
 async function sorted(texts: string[], slicer: Slicer): Promise<string[]> {
   if (texts.length <= SORT_RUN) return texts.sort();
   let runs: string[][] = [];
@@ -120,7 +120,7 @@ function labelsOf(cache: LabelCache, text: string, cut = 0): Labels | undefined 
 type Series = MetricFamily["series"][number];
 
 /** The most collection calls (or HSCAN chains) in flight at once past the first. */
-export const READ_WINDOW = 3;
+export const READ_WINDOW = 2;
 /** How many of those, past the one the next part needs, may be read ahead. */
 export const READ_AHEAD = 16;
 
@@ -168,8 +168,9 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-// Series between two turns of the event loop: a few milliseconds' work.
-const CHUNK = 4096;
+// Series between two looks at the clock: well under a millisecond's work, even in a large heap
+// whose garbage collector makes every allocation pay for marking.
+const CHUNK = 256;
 
 // A metric with one value a series and no instances, being assembled.
 interface Single {
@@ -266,9 +267,13 @@ export class Reader {
    */
   async collect(targets: readonly CollectTarget[]): Promise<MetricFamily[]> {
     const series: Series[][] = targets.map(() => []);
+    const slicer = new Slicer();
     for await (const { index, family } of this.parts(targets)) {
       const into = series[index];
-      for (const one of family.series) into.push(one);
+      for (const one of family.series) {
+        if (slicer.due()) await slicer.pause();
+        into.push(one);
+      }
     }
     return targets.map((target, i) => familyOf(target, series[i]));
   }

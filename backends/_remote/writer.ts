@@ -232,13 +232,12 @@ export class Writer {
         Date.now() - this.#lastBeat >= this.#options.instanceTtlSeconds * 250;
       // A batch refused for its place (one before it in its shard arrived later, as after a
       // script cache miss) is sent again at once, after it.
+      let refused = 0;
       for (let pass = 0; pass < 3; pass++) {
-        const refused = await this.#send(beat && pass === 0, errors);
-        if (refused === 0 || errors.length > 0) {
-          if (refused > 0) errors.push(`${refused} batches wait for the ones before them in their shards`);
-          break;
-        }
+        refused = await this.#send(beat && pass === 0, errors);
+        if (refused === 0 || errors.length > 0) break;
       }
+      if (refused > 0) errors.push(`${refused} batches wait for the ones before them in their shards`);
     } catch (error) {
       errors.push(error instanceof Error ? error.message : String(error));
     } finally {
