@@ -37,21 +37,50 @@ function flat(text: string): string {
 
 /**
  * Renders families as chunks of text. Between chunks it gives the event loop a turn whenever
- * it has worked for `sliceMs` milliseconds.
+ * it has worked for `sliceMs` milliseconds. Families may also come as pieces, as a scrape reads
+ * them: a piece `continued` holds more series of the family before it.
  */
 export async function* render(
   families: readonly MetricFamily[] | AsyncIterable<FamilyPiece>,
   format: Format,
   sliceMs: number = SLICE_MS,
 ): AsyncGenerator<string, void, undefined> {
-  const om = format === "openmetrics";
-  let out = "";
-  let started = performance.now();
-  let written = 0;
-  const pieces = Array.isArray(families)
-    ? families.map((family) => ({ family, continued: false }))
-    : families as AsyncIterable<FamilyPiece>;
-  for await (const { family, continued } of pieces) {
+  const state: RenderState = {
+    om: format === "openmetrics",
+    sliceMs,
+    out: "",
+    started: performance.now(),
+    written: 0,
+  };
+  if (Array.isArray(families)) {
+    yield* renderFamilies(families, false, state);
+  } else {
+    for await (const { family, continued } of families as AsyncIterable<FamilyPiece>) {
+      yield* renderFamilies([family], continued, state);
+    }
+  }
+  if (state.om) state.out += "# EOF\n";
+  if (state.out !== "") yield flat(state.out);
+}
+
+// The text not yet given out, and the time and series count that decide when to give it.
+interface RenderState {
+  readonly om: boolean;
+  readonly sliceMs: number;
+  out: string;
+  started: number;
+  written: number;
+}
+
+// The loop every rendering runs, on locals (kept in `state` between calls).
+async function* renderFamilies(
+  families: readonly MetricFamily[],
+  continued: boolean,
+  state: RenderState,
+): AsyncGenerator<string, void, undefined> {
+  const { om, sliceMs } = state;
+  let { out, started, written } = state;
+  for (const family of families) {
     // More series of the family before: its metadata is written already.
     if (!continued) out += metadata(family, om);
     const write = seriesWriter(family, om);
@@ -69,8 +98,9 @@ export async function* render(
       }
     }
   }
-  if (om) out += "# EOF\n";
-  if (out !== "") yield flat(out);
+  state.out = out;
+  state.started = started;
+  state.written = written;
 }
 
 type SeriesOf<F extends MetricFamily> = F["series"][number];
