@@ -350,3 +350,13 @@ test("upstash: a large scrape's body goes out while the rest is read, and holds 
     assert.equal(text.split("\n").filter((line) => line.startsWith("# TYPE ")).length, metrics);
   });
 }, { timeout: 120_000 });
+
+test("redis: collecting no metrics reads nothing and gives no family", async () => {
+  await withRedis({}, async (server, prefix) => {
+    const config = { url: server.url, keyPrefix: prefix };
+    assert.deepEqual(await RedisBackend.collect(config, []), []);
+    const parts: unknown[] = [];
+    for await (const part of RedisBackend.stream(config, [])) parts.push(part);
+    assert.deepEqual(parts, []);
+  });
+});

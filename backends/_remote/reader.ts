@@ -287,6 +287,7 @@ export class Reader {
    * @throws {BackendUnavailableError} When Redis cannot be read.
    */
   async *parts(targets: readonly CollectTarget[]): AsyncGenerator<FamilyPart, void, undefined> {
+    if (targets.length === 0) return;
     const prefix = this.#options.keyPrefix;
     const clustered = this.#transport.clustered;
     // What each metric's hash in each shard holds, once read.
