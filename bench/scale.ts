@@ -51,10 +51,6 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { type AddressInfo, createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Redis as IoRedis } from "ioredis";
@@ -73,6 +69,7 @@ import {
 import { RedisBackend } from "../backends/redis.ts";
 import { ARGS, argValue, detectRuntime, fmt, median, type Runtime, sink, table } from "./_harness.ts";
 import { exitProcess, failures, familyOf, notes, printReport, type Row, rows } from "./_report.ts";
+import { type RedisServer, startRedis } from "../tests/_redis.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -116,19 +113,6 @@ const rss = () => `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
 // ---------------------------------------------------------------------------------------------
 // redis-server, the probe and this process's event loop
 
-interface Server {
-  readonly port: number;
-  stop(): void;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /** Signals go by pid: Deno's ChildProcess.kill() takes one signal only (see tests/_redis.ts). */
 function kill(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): void {
   try {
@@ -136,58 +120,6 @@ function kill(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): void {
   } catch {
     // already gone
   }
-}
-
-/** A redis-server on a free loopback port, without persistence. */
-async function startRedis(): Promise<Server> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "theus-scale-"));
-  const args = [
-    "--port",
-    String(port),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-  ];
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`redis-server did not start within 10 s: ${output}`)),
-      10_000,
-    );
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      if (output.includes("Ready to accept connections")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(
-        new Error(`Cannot start redis-server: ${error.message}. Install the Debian package redis-server`),
-      );
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}: ${output}`));
-    });
-  });
-  return {
-    port,
-    stop() {
-      kill(child, "SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** What the probe saw in a window. */
@@ -872,7 +804,7 @@ console.log(
 );
 tickMs = await timerGranularity();
 console.log(`1 ms timer: ${fmt(tickMs, "ms")} between ticks when idle (subtracted from the holds)`);
-const server: Server = await startRedis();
+const server: RedisServer = await startRedis();
 try {
   admin = new IoRedis({ port: server.port, host: "127.0.0.1", commandTimeout: IDLE_WAIT_MS });
   const info = await admin.info("server");
@@ -894,7 +826,7 @@ try {
 } finally {
   probe?.stop();
   admin?.disconnect();
-  server.stop();
+  await server.stop();
 }
 
 console.log("");

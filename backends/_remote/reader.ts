@@ -1,5 +1,6 @@
-// The read side of a remote store: every series of many metrics in one round trip, including
-// series only other processes created, assembled into families along one path for all types.
+// The read side of a remote store: every series of many metrics, including series only other
+// processes created, in calls of bounded size (one round trip while they are few), assembled
+// into families along one path for all types, and given as parts while the rest is read.
 
 import {
   BackendUnavailableError,

@@ -107,8 +107,9 @@ class Builder {
   }
 }
 
-// A call that may still be answered: when it was sent, and its end.
+// A call that may still be answered: its shards, when it was sent, and its end.
 interface Unanswered {
+  readonly shards: readonly number[];
   readonly started: number;
   readonly done: Promise<void>;
   release(): void;
@@ -148,8 +149,7 @@ export class Writer {
     unconfirmed: [],
     builder: undefined,
   }));
-  // Calls that timed out but may still run, by shard: a shard is not sent to again until they end.
-  #unanswered: number[] = new Array<number>(SHARDS).fill(0);
+  // Calls that timed out but may still run: their shards are not sent to again until they end.
   #waiting = new Set<Unanswered>();
   #active: Promise<void> | undefined;
   #next: Promise<void> | undefined;
@@ -329,11 +329,14 @@ export class Writer {
   async #send(beat: boolean, errors: string[]): Promise<number> {
     const { clustered, ordered } = this.#transport;
     await this.#awaitUnanswered();
+    this.#dropConfirmed();
+    const busy = new Set<number>();
+    for (const waiting of this.#waiting) for (const shard of waiting.shards) busy.add(shard);
     // All in one call when it is small enough; in steps otherwise.
     let total = 0;
     let totalChanges = 0;
     for (const [shard, state] of this.#shards.entries()) {
-      if (this.#unanswered[shard] > 0) continue;
+      if (busy.has(shard)) continue;
       for (const batch of state.unconfirmed) {
         total += batch.series;
         totalChanges += batch.values;
@@ -348,12 +351,10 @@ export class Writer {
     // A call holds one shard's batches on a cluster (a script's keys share a slot), and where
     // calls may run out of order (each its own HTTP request) once a flush needs more than one:
     // then each shard's calls go one after another, the shards side by side.
-    const waiting = this.#shards.filter((state, shard) =>
-      this.#unanswered[shard] > 0 && state.unconfirmed.length > 0
-    );
+    const waiting = [...busy].filter((shard) => this.#shards[shard].unconfirmed.length > 0);
     if (waiting.length > 0) errors.push(`${waiting.length} shards wait for the answer to an earlier call`);
-    let calls = this.#pack(clustered, bounds);
-    if (!ordered && !clustered && calls.length > 1) calls = this.#pack(true, bounds);
+    let calls = this.#pack(clustered, bounds, busy);
+    if (!ordered && !clustered && calls.length > 1) calls = this.#pack(true, bounds, busy);
     // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
     // else to send, goes alone.
     const alone = beat && (clustered || calls.length === 0);
@@ -365,17 +366,14 @@ export class Writer {
       const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
       // Until the call ends (with an answer, or an error of the connection), its shards wait,
       // even past the timeout: a late answer confirms the batches then.
-      const shards = [...new Set(batches.map((batch) => batch.shard))];
-      for (const shard of shards) this.#unanswered[shard]++;
       let answered = false;
       let end!: () => void;
       const waiting: Unanswered = {
+        shards: [...new Set(batches.map((batch) => batch.shard))],
         started: Date.now(),
         done: new Promise<void>((resolve) => (end = resolve)),
         release: () => {
-          if (!this.#waiting.delete(waiting)) return;
-          for (const shard of shards) this.#unanswered[shard]--;
-          end();
+          if (this.#waiting.delete(waiting)) end();
         },
       };
       this.#waiting.add(waiting);
@@ -427,12 +425,18 @@ export class Writer {
       };
       await Promise.all(Array.from({ length: Math.min(WINDOW, queue.length) }, run));
     }
+    this.#dropConfirmed();
+    return refused;
+  }
+
+  // Forgets the batches Redis confirmed, by their answer or by a later batch's of their shard
+  // (or by a late answer, since the last flush).
+  #dropConfirmed(): void {
     for (const state of this.#shards) {
       if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
         state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
       }
     }
-    return refused;
   }
 
   // Calls that timed out may still be answered (Redis was slow or paused): a flush waits for them
@@ -452,21 +456,21 @@ export class Writer {
     clearTimeout(timer);
   }
 
-  // Packs the unconfirmed batches into calls within the bounds, in shard and sequence order;
-  // with `perShard`, a call holds one shard's batches only.
-  #pack(perShard: boolean, bounds: { series: number; changes: number; bytes: number }): Batch[][] {
+  // Packs the unconfirmed batches into calls within the bounds, in shard and sequence order,
+  // leaving out the busy shards (an earlier call of theirs still waits on the connection); with
+  // `perShard`, a call holds one shard's batches only.
+  #pack(
+    perShard: boolean,
+    bounds: { series: number; changes: number; bytes: number },
+    busy: ReadonlySet<number>,
+  ): Batch[][] {
     const calls: Batch[][] = [];
     let call: Batch[] = [];
     let series = 0;
     let changes = 0;
     let bytes = 0;
     for (const [shard, state] of this.#shards.entries()) {
-      // A batch confirmed by a late answer is not sent again; a shard whose earlier call still
-      // waits on the connection gets nothing new until that call ends.
-      if (state.unconfirmed.length > 0 && state.unconfirmed[0].seq <= state.confirmed) {
-        state.unconfirmed = state.unconfirmed.filter((batch) => batch.seq > state.confirmed);
-      }
-      if (this.#unanswered[shard] > 0) continue;
+      if (busy.has(shard)) continue;
       if (perShard && call.length > 0) {
         calls.push(call);
         call = [];
