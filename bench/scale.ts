@@ -37,7 +37,8 @@
  *   event-loop hold in this process: the longest gap between the ticks of a 1 ms `setInterval`,
  *   less the median gap of that timer when idle (about 1 ms on Node and Bun, 2 ms on Deno).
  * - before the first size, a warm-up of 3,000 series on a prefix of its own: Redis gets the
- *   scripts (FLUSHALL keeps them), the engine compiles the code.
+ *   scripts (FLUSHALL keeps them), the engine compiles the code, the runtime loads its Request and
+ *   Response.
  * - a reference, without Redis: `generateLatest()` of the same series on the memory backend, and
  *   prom-client's `registry.metrics()` of the same counter series (prom-client has no shared
  *   store: a scrape of one process's memory, not comparable with a fleet's Redis).
@@ -708,6 +709,9 @@ async function warmUp(): Promise<void> {
     await flush();
     await registry.collect();
     await generateLatest(registry);
+    // The runtime's Request and Response (on Node, loaded on first use: tens of milliseconds).
+    await (await metricsHandler({ registry, compress: false })(new Request("http://localhost/metrics")))
+      .text();
   }
   await RedisBackend.close();
   await loadBackend({ backend: "memory" });

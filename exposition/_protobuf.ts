@@ -4,6 +4,7 @@
 // Like the text writers it works in slices, giving the event loop a turn, so a large registry
 // never holds it for long.
 
+import { LabelMemo } from "../core/_labelmemo.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type {
   Exemplar,
@@ -96,8 +97,8 @@ function varintSize(value: number): number {
 }
 
 // Encoded `label` fields of frozen label sets (every theus child has one), so that a series'
-// labels are encoded once, not at every scrape.
-const encodedLabels = new WeakMap<Labels, Uint8Array>();
+// labels are encoded once, not at every scrape (in registries within the memo's bound).
+const encodedLabels = new LabelMemo<Uint8Array>();
 const utf8 = new TextEncoder();
 
 /**

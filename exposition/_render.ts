@@ -2,6 +2,7 @@
 // event loop so that a large registry never holds it for long.
 
 import { formatBound, formatValue } from "../core/_format.ts";
+import { LabelMemo } from "../core/_labelmemo.ts";
 import { SLICE_MS, yieldToEventLoop } from "../core/_slice.ts";
 import type { Exemplar, Labels, MetricFamily } from "../core/types.ts";
 import { escapeHelp, escapeLabelValue } from "./_escape.ts";
@@ -14,8 +15,8 @@ const CHUNK_CHARS = 1 << 16;
 const CHECK_EVERY = 32;
 
 // Rendered label sets, kept for frozen label objects (every theus child has one), so a series
-// is escaped once, not at every scrape.
-const rendered = new WeakMap<Labels, string>();
+// is escaped once, not at every scrape (in registries within the memo's bound).
+const rendered = new LabelMemo<string>();
 
 function labelText(labels: Labels): string {
   let text = rendered.get(labels);
@@ -24,7 +25,8 @@ function labelText(labels: Labels): string {
   for (const name in labels) {
     text += `${text === "" ? "" : ","}${name}="${escapeLabelValue(labels[name])}"`;
   }
-  if (Object.isFrozen(labels)) rendered.set(labels, text);
+  // Kept flat: one string lives on, not the pieces it was joined from.
+  if (Object.isFrozen(labels)) rendered.set(labels, text = flat(text));
   return text;
 }
 

@@ -7,6 +7,7 @@ import { acceptsGzip, negotiateFormat } from "../exposition/mod.ts";
 import { escapeHelp, escapeLabelValue } from "../exposition/_escape.ts";
 import { formatBound, formatValue } from "../core/_format.ts";
 import { render } from "../exposition/_render.ts";
+import { LabelMemo, MEMO_LIMIT } from "../core/_labelmemo.ts";
 import type { MetricFamily } from "../core/types.ts";
 import { runtime, test } from "./_harness.ts";
 import { assertOpenMetrics, assertPromtool, parseOpenMetrics, promtool } from "./_validate.ts";
@@ -225,3 +226,48 @@ test(`the validators reject broken texts (so a passing check means something) on
   assert.match((results[0] as { error: string }).error, /Missing # EOF/);
   await assert.rejects(assertOpenMetrics("x 1\n"), /Missing # EOF/);
 });
+
+test("the label memo keeps at most MEMO_LIMIT label sets, then starts afresh once as many were turned away", () => {
+  const memo = new LabelMemo<number>();
+  const sets = Array.from({ length: 2 * MEMO_LIMIT + 2 }, (_, i) => Object.freeze({ i: String(i) }));
+  for (let i = 0; i < MEMO_LIMIT; i++) memo.set(sets[i], i);
+  assert.equal(memo.get(sets[0]), 0);
+  assert.equal(memo.get(sets[MEMO_LIMIT - 1]), MEMO_LIMIT - 1);
+  // Full: the next ones are turned away, the kept ones stay.
+  for (let i = MEMO_LIMIT; i < 2 * MEMO_LIMIT - 1; i++) memo.set(sets[i], i);
+  assert.equal(memo.get(sets[MEMO_LIMIT]), undefined);
+  assert.equal(memo.get(sets[2 * MEMO_LIMIT - 2]), undefined);
+  assert.equal(memo.get(sets[7]), 7);
+  // The MEMO_LIMIT-th turned away starts a new memo: the old entries are gone, new ones kept.
+  memo.set(sets[2 * MEMO_LIMIT - 1], 2 * MEMO_LIMIT - 1);
+  assert.equal(memo.get(sets[7]), undefined);
+  memo.set(sets[2 * MEMO_LIMIT], 2 * MEMO_LIMIT);
+  assert.equal(memo.get(sets[2 * MEMO_LIMIT]), 2 * MEMO_LIMIT);
+});
+
+test(
+  "a registry with more label sets than the label memo holds renders every series right, scrape after scrape",
+  async () => {
+    const registry = new Registry();
+    const counter = new Counter({ name: "many", help: "M", labelNames: ["id", "note"], registry });
+    const count = MEMO_LIMIT + 5000;
+    const note = (i: number) => (i % 1000 === 0 ? `a "quoted" \\ line\nbreak ${i}` : `n${i}`);
+    for (let i = 0; i < count; i++) counter.labels({ id: String(i), note: note(i) }).inc(i);
+    const escape = (text: string) => text.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+    for (let round = 0; round < 3; round++) {
+      const lines = (await generateLatest(registry)).split("\n").filter((line) =>
+        line.startsWith("many_total{")
+      );
+      assert.equal(lines.length, count);
+      const seen = new Set<string>();
+      for (const line of lines) {
+        const id = /id="(\d+)"/.exec(line)![1];
+        const i = Number(id);
+        assert.equal(line, `many_total{id="${i}",note="${escape(note(i))}"} ${i}`);
+        seen.add(id);
+      }
+      assert.equal(seen.size, count);
+    }
+  },
+  { timeout: 60_000 },
+);

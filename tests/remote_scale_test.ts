@@ -315,6 +315,35 @@ for (const backend of ["redis", "upstash"] as const) {
   );
 }
 
+test(
+  "redis: a large metric's label sets are the same objects from one scrape to the next, in every shard",
+  async () => {
+    await withRedis({}, async () => {
+      const registry = new Registry();
+      const counter = new Counter({ name: "kept_total", help: "K", labelNames: ["route"], registry });
+      // More fields than one read takes: the metric is read shard by shard.
+      for (let i = 0; i < 6000; i++) counter.labels({ route: route(i) }).inc(i);
+      await flush();
+      const scrape = async () => {
+        const family = (await registry.collect()).find((f) => f.name === "kept") as ValueFamily;
+        assert.equal(family.series.length, 6000);
+        return new Map(family.series.map((s) => [s.labels.route, s]));
+      };
+      const first = await scrape();
+      for (let round = 0; round < 2; round++) {
+        const next = await scrape();
+        for (const [route, series] of first) {
+          const again = next.get(route);
+          assert.ok(again !== undefined, route);
+          assert.equal(again.value, Number(route.split("/")[4]));
+          assert.ok(again.labels === series.labels, `${route}: a new label object in round ${round + 2}`);
+        }
+      }
+    });
+  },
+  { timeout: 60_000 },
+);
+
 test("upstash: a large scrape's body goes out while the rest is read, and holds every series", async () => {
   await withUpstash(10_000_000, {}, async (bridge) => {
     const registry = new Registry();

@@ -248,7 +248,9 @@ export class Reader {
   #transport: Transport;
   #options: RemoteOptions;
   // Label sets parsed from field text, kept so that every scrape returns the same objects (the
-  // exposition caches their rendered text), per metric (and label names). In two generations,
+  // exposition caches their rendered text), per metric (and label names) and shard: a map of a
+  // million entries would hold the event loop for tens of milliseconds each time it grows past
+  // a power of two, a map per shard for a sixteenth of that. In two generations,
   // so that label sets no longer stored (a summary's buckets of past slices) are forgotten: each
   // collection of a metric starts a new one, into which what it reads moves; the one before is
   // then dropped.
@@ -345,7 +347,6 @@ export class Reader {
     const slicer = new Slicer();
     try {
       for (const [index, target] of targets.entries()) {
-        const cache = this.#cacheOf(target);
         if (taskOf[index].every((task) => task < 0)) {
           // Read whole by the first call: one part, its series in label order across shards.
           const flat: string[] = [];
@@ -353,6 +354,7 @@ export class Reader {
             const part = await reads[index][shard].promise;
             for (let i = 0; i < part.length; i++) flat.push(part[i]);
           }
+          const cache = this.#cacheOf(target, -1);
           yield {
             index,
             family: familyOf(target, await this.#assemble(target, flat, live, slicer, cache)),
@@ -363,7 +365,7 @@ export class Reader {
         for (let shard = 0; shard < SHARDS; shard++) {
           open(gate, taskOf[index][shard]);
           const flat = await reads[index][shard].promise;
-          const series = await this.#assemble(target, flat, live, slicer, cache);
+          const series = await this.#assemble(target, flat, live, slicer, this.#cacheOf(target, shard));
           if (series.length > 0 || shard === SHARDS - 1) {
             yield { index, family: familyOf(target, series), last: shard === SHARDS - 1 };
           }
@@ -523,9 +525,9 @@ export class Reader {
     return series;
   }
 
-  // The label sets of a metric, a new generation started.
-  #cacheOf(target: CollectTarget): LabelCache {
-    const key = `${target.name}|${target.labelNames.join(",")}`;
+  // The label sets of a metric in one shard (-1: read whole), a new generation started.
+  #cacheOf(target: CollectTarget, shard: number): LabelCache {
+    const key = `${target.name}|${target.labelNames.join(",")}|${shard}`;
     const old = this.#labels.get(key);
     const cache = { names: target.labelNames, young: new Map(), older: old?.young ?? new Map() };
     this.#labels.set(key, cache);
