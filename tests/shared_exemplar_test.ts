@@ -4,7 +4,8 @@
 // threads wrote in), kept by a thread before its series was registered and written once it was;
 // OpenMetrics writes them and passes the strict parser; remove(), clear() and reset() drop every
 // thread's; a collection never sees half of one exemplar and half of another while a thread
-// rewrites them; and one thread alone keeps what the memory backend keeps.
+// rewrites them, nor loses the latest one while a thread is stopped in the middle of a write;
+// and one thread alone keeps what the memory backend keeps.
 
 import assert from "node:assert/strict";
 import {
@@ -21,6 +22,7 @@ import {
   type ValueSeries,
 } from "../mod.ts";
 import { Arena } from "../backends/shared/arena.ts";
+import { ExemplarChunk, type ExemplarSlot } from "../backends/shared/exemplars.ts";
 import { SharedStore } from "../backends/shared/store.ts";
 import { test } from "./_harness.ts";
 import { startThread, type TestThread } from "./_threads.ts";
@@ -303,6 +305,59 @@ test(
   },
   { timeout: 120_000 },
 );
+
+test("a slot's latest exemplar stays readable while its writer is stopped in the middle of the next write", () => {
+  const arena = Arena.create(1 << 20);
+  // A chunk of 8 slots in the arena's first page, past its header; slot 0 written by "thread 1".
+  const chunk = new ExemplarChunk(arena, 1, 16_384, 8);
+  const writer = chunk.claim(0, 5, 0);
+  const seq = (writer.at >> 2) + 0;
+  // A writer stopped (descheduled, or terminated) with a write begun: the sequence stays odd.
+  const begin = () => Atomics.add(chunk.i32, seq, 1);
+  const undo = () => Atomics.sub(chunk.i32, seq, 1);
+  const read = (slot: ExemplarSlot = chunk.slot(0)) => {
+    const exemplar = slot.read();
+    return exemplar === undefined ? undefined : { ...exemplar, labels: { ...exemplar.labels } };
+  };
+  const a = { labels: { trace_id: "a" }, value: 1, timestamp: 10 };
+  const b = { labels: { trace_id: "b", span_id: "é€𝄞" }, value: 2.5, timestamp: 20 };
+  assert.equal(read(), undefined, "an empty slot");
+  writer.write(a);
+  begin();
+  // A reader that never read the slot before (a new collection, another thread).
+  assert.deepEqual(read(), a);
+  undo();
+  writer.write(b);
+  const reader = chunk.slot(0);
+  assert.deepEqual(read(reader), b);
+  begin();
+  assert.deepEqual(read(reader), b);
+  assert.deepEqual(read(), b);
+  undo();
+
+  // A removal empties the slot, also while the owner's next write is under way; that write shows.
+  reader.clear();
+  assert.equal(read(reader), undefined);
+  begin();
+  assert.equal(read(reader), undefined);
+  assert.equal(read(), undefined);
+  undo();
+  writer.write(a);
+  assert.deepEqual(read(reader), a);
+
+  // The sequence wraps around past 2^31 writes, the halves still alternating.
+  Atomics.store(chunk.i32, seq, 0x7ffffffe);
+  writer.write(b);
+  assert.equal(Atomics.load(chunk.i32, seq), -0x80000000);
+  assert.deepEqual(read(reader), b);
+  writer.write(a);
+  begin();
+  assert.deepEqual(read(), a);
+  assert.deepEqual(read(reader), a);
+  undo();
+  reader.clear();
+  assert.equal(read(), undefined);
+});
 
 test("in one thread, shared memory keeps the exemplars the memory backend keeps", async () => {
   const record = async (): Promise<MetricFamily[]> => {

@@ -33,7 +33,7 @@ export const PAGE_BYTES = PAGE_VALUES * 12;
 export const THREAD_BYTES = 16;
 
 const MAGIC = 0x74687573; // "thus"
-const VERSION = 3;
+const VERSION = 4;
 const RECORD_WORDS = 8; // 32 bytes
 const FIRST_CHUNK_RECORDS = 1024;
 const CHUNKS = 24; // 1,024 * (2^24 - 1) records: more than the buffer can hold

@@ -7,45 +7,63 @@
 //           Its first word counts the slots claimed: the thread claims the next one without a
 //           lock, writing whose it is (the series' record, the value's index) before publishing
 //           the count, so a reader that sees the count sees who owns the slot
-//   slot    552 bytes: [sequence, series record, value index, text length, cleared at, unused]
-//           (Int32), value and timestamp (Float64), then the labels as UTF-8, at most 512
-//           bytes: 128 code points of names and values, 4 bytes at most each, and 3 bytes per
-//           label for its framing, which never take more than the 3 bytes that a name's first
-//           character (1 byte) leaves unused
+//   slot    1,088 bytes: [sequence, series record, value index, cleared at] (Int32), then two
+//           halves of 536 bytes, each one exemplar: [text length, unused] (Int32), value and
+//           timestamp (Float64), then the labels as UTF-8, at most 512 bytes: 128 code points
+//           of names and values, 4 bytes at most each, and 3 bytes per label for its framing,
+//           which never take more than the 3 bytes that a name's first character (1 byte)
+//           leaves unused
 //
-// Only the owning thread writes a slot, and without a lock: a seqlock. The sequence goes odd,
-// the fields are written with plain stores (the labels encoded straight into the slot), and it
-// goes even again; a reader copies the fields out between two reads of the sequence and tries
-// again when it changed or was odd, so it never sees half of one exemplar and half of another,
-// and never holds up the writer. A removal (remove(), clear(), reset()) writes nothing of the
-// owner's: it stores the sequence it saw in the slot's "cleared at" word, and a slot whose
-// sequence is still that one holds no exemplar; the owner's next write moves the sequence on.
+// Only the owning thread writes a slot, and without a lock: a seqlock over two halves. The
+// sequence is twice the writes done, plus one during a write; write n goes into half n % 2, so
+// the latest finished exemplar stays readable in the other half while the next one is written.
+// The sequence goes odd, the fields are written with plain stores (the labels encoded straight
+// into the half), and it goes even again. A reader copies the latest finished half out and
+// checks that the writer has not started on that same half meanwhile (two writes later), and
+// tries again if it has: it never sees half of one exemplar and half of another, never holds up
+// the writer, and is never held up by a writer paused in the middle of a write. A removal
+// (remove(), clear(), reset()) writes nothing of the owner's: it stores the sequence it saw in
+// the slot's "cleared at" word, and a slot whose latest finished write came before it holds no
+// exemplar; the owner's next write moves the sequence on.
 
 import type { Exemplar, Labels } from "../../core/types.ts";
 import type { Arena } from "./arena.ts";
 
 /** The most bytes the labels of an exemplar take in a slot. */
 export const TEXT_BYTES = 512;
-const HEAD_BYTES = 40;
+const HEAD_BYTES = 16;
+const HALF_HEAD_BYTES = 24;
+const HALF_BYTES = HALF_HEAD_BYTES + TEXT_BYTES;
 /** The bytes of one slot. */
-export const SLOT_BYTES = HEAD_BYTES + TEXT_BYTES;
+export const SLOT_BYTES = HEAD_BYTES + 2 * HALF_BYTES;
 const CHUNK_HEAD_BYTES = 8;
 /** The slots of a thread's first chunk; each next one has twice as many, up to MAX_CHUNK_SLOTS. */
 export const FIRST_CHUNK_SLOTS = 8;
 /** The slots of a thread's largest chunks. */
 export const MAX_CHUNK_SLOTS = 128;
 
-// A slot's Int32 words and Float64 numbers, from its start.
+// A slot's Int32 words, from its start.
 const W_SEQ = 0;
 const W_RECORD = 1;
 const W_INDEX = 2;
-const W_LENGTH = 3; // the text's bytes; -1 when the slot holds no exemplar
-const W_CLEARED = 4; // the sequence a removal saw
-const F_VALUE = 3; // after the six Int32 words (the last unused)
-const F_TIME = 4; // NaN for an exemplar without a timestamp
+const W_CLEARED = 3; // the sequence a removal saw
+// A half's Int32 words and Float64 numbers, from the half's start.
+const W_LENGTH = 0; // the text's bytes; -1 when the half holds no exemplar
+const F_VALUE = 1; // after the two Int32 words (the second unused)
+const F_TIME = 2; // NaN for an exemplar without a timestamp
 
-/** Reads of a slot while its writer is in the middle of a write, before keeping the last read. */
+/** Reads of a slot spoiled by its writer starting on the same half, before keeping the last read. */
 const READ_RETRIES = 1000;
+
+// Whether a removal at sequence `at` emptied the latest write finished at sequence `seq`: it came
+// after that write, and before or during the next one (which may stay).
+const cleared = (seq: number, at: number): boolean => {
+  const finished = seq & ~1;
+  return at === finished || at === ((finished + 1) | 0);
+};
+
+// The byte offset of the half that holds write `n` of the slot at `at`.
+const halfOf = (at: number, n: number): number => at + HEAD_BYTES + (n & 1) * HALF_BYTES;
 
 /** The bytes of a chunk of `slots` slots. */
 export function chunkBytes(slots: number): number {
@@ -89,7 +107,8 @@ export class ExemplarChunk {
     const w = slot.at >> 2;
     this.i32[w + W_RECORD] = record;
     this.i32[w + W_INDEX] = index;
-    this.i32[w + W_LENGTH] = -1;
+    this.i32[(halfOf(slot.at, 0) >> 2) + W_LENGTH] = -1;
+    this.i32[(halfOf(slot.at, 1) >> 2) + W_LENGTH] = -1;
     this.i32[w + W_CLEARED] = -1;
     // Published last: a reader that sees the count sees whose the slot is.
     Atomics.store(this.i32, 0, n + 1);
@@ -102,8 +121,8 @@ export class ExemplarSlot {
   readonly chunk: ExemplarChunk;
   /** Its byte offset in the chunk. */
   readonly at: number;
-  // The last exemplar read, and the sequence it was read at: read again only once it changed.
-  #seq = -1;
+  // The last exemplar read, and the writes finished when it was: read again once more are.
+  #done = -1;
   #last: Exemplar | undefined;
 
   constructor(chunk: ExemplarChunk, at: number) {
@@ -130,38 +149,42 @@ export class ExemplarSlot {
   write(exemplar: Exemplar): void {
     const { i32, f64, u8 } = this.chunk;
     const w = this.at >> 2;
-    const d = this.at >> 3;
     // Read-modify-writes, as the carry sequence's: the plain stores stay between them.
-    Atomics.add(i32, w + W_SEQ, 1);
+    const half = halfOf(this.at, (Atomics.add(i32, w + W_SEQ, 1) >> 1) + 1);
+    const d = half >> 3;
     f64[d + F_VALUE] = exemplar.value;
     f64[d + F_TIME] = exemplar.timestamp ?? NaN;
-    // Longer than the checks let through (-1): the slot is left empty.
-    i32[w + W_LENGTH] = encode(exemplar.labels, u8, this.at + HEAD_BYTES);
+    // Longer than the checks let through (-1): the half is left empty.
+    i32[(half >> 2) + W_LENGTH] = encode(exemplar.labels, u8, half + HALF_HEAD_BYTES);
     Atomics.add(i32, w + W_SEQ, 1);
   }
 
   /**
-   * The slot's exemplar, or undefined when it has none. Never waits for the writer: while it is
-   * in the middle of a write, the read is tried again, and after READ_RETRIES the last
-   * exemplar read is kept.
+   * The slot's exemplar, or undefined when it has none: the latest write finished. Never waits
+   * for the writer. A read that the writer spoils, by starting on the same half meanwhile, is
+   * tried again; after READ_RETRIES the last exemplar read is kept.
    */
   read(): Exemplar | undefined {
     const { i32, f64, u8 } = this.chunk;
     const w = this.at >> 2;
-    const d = this.at >> 3;
-    const text = this.at + HEAD_BYTES;
     for (let attempt = 0; attempt < READ_RETRIES; attempt++) {
       const seq = Atomics.load(i32, w + W_SEQ);
-      if ((seq & 1) !== 0) continue;
-      if (Atomics.load(i32, w + W_CLEARED) === seq) return undefined;
-      if (seq === this.#seq) return this.#last;
-      const length = Math.min(i32[w + W_LENGTH], TEXT_BYTES);
+      if (cleared(seq, Atomics.load(i32, w + W_CLEARED))) return undefined;
+      // The writes finished: the latest of them is in its half, whether another is under way or not.
+      const done = seq >> 1;
+      if (done === this.#done) return this.#last;
+      const half = halfOf(this.at, done);
+      const d = half >> 3;
+      const length = Math.min(i32[(half >> 2) + W_LENGTH], TEXT_BYTES);
       const value = f64[d + F_VALUE];
       const timestamp = f64[d + F_TIME];
+      const text = half + HALF_HEAD_BYTES;
       for (let i = 0; i < length; i++) copy[i] = u8[text + i];
       // A read-modify-write, not a load: on every CPU it orders the plain reads above before it.
-      if (Atomics.add(i32, w + W_SEQ, 0) !== seq) continue;
-      this.#seq = seq;
+      // The next write into this same half starts when the sequence passes 2 * done + 2 (the
+      // sequence wraps around: only differences count).
+      if (((Atomics.add(i32, w + W_SEQ, 0) - seq) | 0) > 2 - (seq & 1)) continue;
+      this.#done = done;
       this.#last = length < 0 ? undefined : Object.freeze(
         Number.isNaN(timestamp)
           ? { labels: decode(length), value }
@@ -169,9 +192,9 @@ export class ExemplarSlot {
       );
       return this.#last;
     }
-    // The writer was in the middle of a write every time (or was terminated in the middle of
-    // one): the last exemplar read, unless the slot was cleared since.
-    return Atomics.load(i32, w + W_CLEARED) === Atomics.load(i32, w + W_SEQ) ? undefined : this.#last;
+    // The writer started on the half being read every time: the last exemplar read, unless
+    // the slot was cleared since.
+    return cleared(Atomics.load(i32, w + W_SEQ), Atomics.load(i32, w + W_CLEARED)) ? undefined : this.#last;
   }
 
   /**
