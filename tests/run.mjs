@@ -76,6 +76,8 @@ delete env.FORCE_COLOR;
 const totals = { passed: 0, failed: 0 };
 /** @type {string[]} */
 const failures = [];
+/** Names of the tests that failed, "runtime: name", for the summary. */
+const failedTests = [];
 /** @type {import("node:child_process").ChildProcess | undefined} */
 let current;
 
@@ -339,6 +341,13 @@ const PARTIAL = {
   node: [/^ok \d+ - /gm, /^not ok \d+ - /gm],
 };
 
+/** The names of failed tests in a runner's output, so that the summary can say which. */
+const FAILED_NAMES = {
+  deno: /^(\S.*?) \.\.\. FAILED \(/gm,
+  bun: /^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm,
+  node: /^\s*not ok \d+ - (.*)$/gm,
+};
+
 async function suite(runtime, cmd, args, files) {
   heading(`${runtime}: ${files.length} test files`);
   if (files.length === 0) {
@@ -348,6 +357,8 @@ async function suite(runtime, cmd, args, files) {
   const result = await run(cmd, [...args, ...files], { timeout: SUITE_TIMEOUT });
   const text = stripVTControlCharacters(result.output);
   const summary = PARSERS[runtime](text);
+  const names = [...new Set([...text.matchAll(FAILED_NAMES[runtime])].map((m) => m[1].trim()))];
+  failedTests.push(...names.map((name) => `${runtime}: ${name}`));
   say();
   if (!summary) {
     // Count the tests that did report, plus one failure for the runner itself.
@@ -414,6 +425,7 @@ async function main() {
 
   heading("summary");
   for (const failure of failures) say(`FAILED ${failure}`);
+  for (const name of failedTests) say(`  failed test ${name}`);
   if (failures.length === 0) say("everything passed");
   process.exitCode = totals.failed > 0 ? 1 : 0;
   say(`${totals.passed} passed, ${totals.failed} failed`);
