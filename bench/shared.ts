@@ -130,6 +130,7 @@ interface HotFigures {
   inc: number;
   inc8: number;
   observe: number;
+  observeExemplar: number;
   gauge: number;
   incFractional: number;
 }
@@ -149,6 +150,7 @@ async function hotChild(side: "memory" | "shared"): Promise<HotFigures> {
   const eight = Array.from({ length: 8 }, (_, i) => counter.labels({ method: "POST", status: `20${i}` }));
   const warm = histogram.labels({ method: "warm", status: "0" });
   const h = histogram.labels(GET_200);
+  const traced = histogram.labels({ method: "GET", status: "500" });
   const inflight = gauge.labels(GET_200);
   await flush(); // the series registered in the arena: updates write there from the start
 
@@ -171,6 +173,19 @@ async function hotChild(side: "memory" | "shared"): Promise<HotFigures> {
   const observe = timeSides(
     loopOf(side, "child.observe(v)", (n) => {
       for (let i = 0; i < n; i++) h.observe(OBSERVED[i & 63]);
+      return n;
+    }),
+    HOT_TIMING,
+  );
+  // Every observation with an exemplar (a sampled trace on every request): the newest is kept
+  // per bucket, in the thread's own slot on shared memory.
+  const exemplars = Array.from(
+    { length: 64 },
+    (_, i) => ({ trace_id: `4bf92f3577b34da6a3ce929d0e0e${1000 + i}` }),
+  );
+  const observeExemplar = timeSides(
+    loopOf(side, "child.observe(v, exemplar)", (n) => {
+      for (let i = 0; i < n; i++) traced.observe(OBSERVED[i & 63], exemplars[i & 63]);
       return n;
     }),
     HOT_TIMING,
@@ -207,11 +222,26 @@ async function hotChild(side: "memory" | "shared"): Promise<HotFigures> {
   check(`hot ${side}: observe count`, series.count, expected.count);
   check(`hot ${side}: observe buckets`, series.buckets, expected.buckets);
   check(`hot ${side}: observe sum`, series.sum, expected.sum);
+  const tracedSeries = familyOf(families, "hot_seconds")!.series.find((s) =>
+    s.labels.status === "500"
+  ) as HistogramSeries;
+  const tracedExpected = expectedHistogram(observeExemplar.totalOps);
+  check(`hot ${side}: observe with exemplars, count`, tracedSeries.count, tracedExpected.count);
+  check(`hot ${side}: observe with exemplars, buckets`, tracedSeries.buckets, tracedExpected.buckets);
+  // The last observation went to the last loop's last bucket touched: its exemplar is the newest.
+  const last = (observeExemplar.totalOps - 1) & 63;
+  const bucket = tracedSeries.exemplars?.find((e) => e?.value === OBSERVED[last]);
+  check(
+    `hot ${side}: observe with exemplars, newest exemplar`,
+    bucket?.labels.trace_id,
+    exemplars[last].trace_id,
+  );
   const ns = (r: PairResult) => r.nsPerOp[0];
   return {
     inc: ns(inc),
     inc8: ns(inc8),
     observe: ns(observe),
+    observeExemplar: ns(observeExemplar),
     gauge: ns(gaugeInc),
     incFractional: ns(incFractional),
   };
@@ -278,6 +308,7 @@ async function hotPaths(): Promise<void> {
   sameRow(same.inc);
   pairRow("shared histogram child observe(), default buckets", "observe", 2);
   sameRow(same.observe);
+  pairRow("  with an exemplar on every observation", "observeExemplar");
   pairRow('shared gauge child inc(), mode "shared"', "gauge");
   sameRow(same.gauge);
   notes.push(
