@@ -7,7 +7,7 @@
 
 import { defaultRegistry, type Registry } from "../metrics/registry.ts";
 import { encodeProtobuf } from "./_protobuf.ts";
-import { flat, type Format, render } from "./_render.ts";
+import { type Format, render } from "./_render.ts";
 
 export type { Format } from "./_render.ts";
 
@@ -45,21 +45,9 @@ export async function generateLatest(
   const format = checkFormat(options.format);
   const families = await registry.collect();
   let text = "";
-  let piece = "";
-  for await (const chunk of render(families, format)) {
-    piece += chunk;
-    if (piece.length < PIECE_CHARS) continue;
-    text += flat(piece);
-    piece = "";
-  }
-  return text + piece;
+  for await (const chunk of render(families, format)) text += chunk;
+  return text;
 }
-
-// The text is kept in flat pieces of at least this many characters: engines put a string this
-// large in a space of its own, which minor GCs do not copy, where the chunks it is made of would
-// be copied by every minor GC until the whole text is done (tens of milliseconds each, with
-// millions of series).
-const PIECE_CHARS = 1 << 18;
 
 /**
  * Collects a registry and writes it in the Prometheus protobuf format: one length-delimited
