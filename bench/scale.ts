@@ -102,6 +102,12 @@ const RETRY_PAUSE_MS = 1000;
  * own GC.
  */
 const SETTLE_MS = 1000;
+
+/** A forced GC where the runtime offers one, then SETTLE_MS for the engine's sweep after it. */
+async function collectGarbage(): Promise<void> {
+  runtime.gc?.();
+  await sleep(SETTLE_MS);
+}
 /** The longest wait for Redis to answer again after an operation (a script still running). */
 const IDLE_WAIT_MS = 120_000;
 
@@ -347,8 +353,7 @@ async function redisMemory(): Promise<number> {
 }
 
 async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
-  runtime.gc?.();
-  await sleep(SETTLE_MS);
+  await collectGarbage();
   await resetScripts();
   const cpuBefore = await redisCpu();
   await probe.mark();
@@ -735,8 +740,7 @@ async function referenceCase(n: number): Promise<void> {
     let hold = 0;
     let lines = 0;
     for (let round = 0; round < rounds; round++) {
-      runtime.gc?.();
-      await sleep(SETTLE_MS);
+      await collectGarbage();
       const stop = watchLoop();
       const start = performance.now();
       const text = await work();

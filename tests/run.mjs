@@ -334,18 +334,14 @@ const PARSERS = {
   },
 };
 
-/** Per-test result lines, counted when a runner never got to its summary (a timeout). */
-const PARTIAL = {
-  deno: [/^\S.* \.\.\. ok \(/gm, /^\S.* \.\.\. FAILED \(/gm],
-  bun: [/^\(pass\) /gm, /^\(fail\) /gm],
-  node: [/^ok \d+ - /gm, /^not ok \d+ - /gm],
-};
-
-/** The names of failed tests in a runner's output, so that the summary can say which. */
-const FAILED_NAMES = {
-  deno: /^(\S.*?) \.\.\. FAILED \(/gm,
-  bun: /^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm,
-  node: /^\s*not ok \d+ - (.*)$/gm,
+/**
+ * Per-test result lines: passed, and failed with the test's name. The summary names the failed
+ * tests; both are counted when a runner never got to its summary (a timeout).
+ */
+const RESULT_LINES = {
+  deno: [/^\S.* \.\.\. ok \(/gm, /^(\S.*?) \.\.\. FAILED \(/gm],
+  bun: [/^\(pass\) /gm, /^\(fail\) (.*?)(?: \[[\d.]+m?s\])?$/gm],
+  node: [/^ok \d+ - /gm, /^not ok \d+ - (.*)$/gm],
 };
 
 async function suite(runtime, cmd, args, files) {
@@ -357,12 +353,15 @@ async function suite(runtime, cmd, args, files) {
   const result = await run(cmd, [...args, ...files], { timeout: SUITE_TIMEOUT });
   const text = stripVTControlCharacters(result.output);
   const summary = PARSERS[runtime](text);
-  const names = [...new Set([...text.matchAll(FAILED_NAMES[runtime])].map((m) => m[1].trim()))];
-  failedTests.push(...names.map((name) => `${runtime}: ${name}`));
+  const [passedLine, failedLine] = RESULT_LINES[runtime];
+  const failedLines = [...text.matchAll(failedLine)];
+  const names = new Set(failedLines.map((m) => m[1].trim()));
+  failedTests.push(...[...names].map((name) => `${runtime}: ${name}`));
   say();
   if (!summary) {
     // Count the tests that did report, plus one failure for the runner itself.
-    const [passed, failed] = PARTIAL[runtime].map((regex) => [...text.matchAll(regex)].length);
+    const passed = [...text.matchAll(passedLine)].length;
+    const failed = failedLines.length;
     const why = result.timedOut ? "timed out" : `no summary, exit ${result.code}`;
     totals.passed += passed;
     totals.failed += failed + 1;
