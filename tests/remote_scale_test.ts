@@ -147,24 +147,35 @@ test("upstash: a split flush stays exactly-once while requests fail, time out or
   });
 });
 
-test("redis: a batch whose predecessor in its shard failed is refused, then applied once after it", async () => {
-  // A command timeout shorter than a pause: the first flush's calls are sent and not answered.
-  await withRedis({ commandTimeoutMs: 300 }, async (server, prefix) => {
-    const registry = new Registry();
-    const hits = new Counter({ name: "order_total", help: "H", labelNames: ["route"], registry });
-    for (let i = 0; i < 12_000; i++) hits.labels({ route: route(i) }).inc();
-    server.pause();
-    await flush();
-    assert.ok((await health("redis", prefix)).failures >= 1, "the paused flush failed");
-    server.resume();
-    // The unanswered calls ran when Redis resumed; these are new increments of the same series.
-    for (let i = 0; i < 12_000; i++) hits.labels({ route: route(i) }).inc(2);
-    for (let i = 0; i < 5 && (await health("redis", prefix)).pending > 0; i++) await flush();
-    const values = await valuesByRoute(registry, "order_total");
-    assert.equal(values.size, 12_000);
-    for (let i = 0; i < 12_000; i++) assert.equal(values.get(route(i)), 3, route(i));
-  });
-});
+// 12,000 series make one round of batches; 40,000 make three, and a failed flush sends its first
+// round only: the rest waits, still pending, for the next flush.
+for (const series of [12_000, 40_000]) {
+  test(
+    `redis: a batch whose predecessor in its shard failed is refused, then applied once after it (${series} series)`,
+    async () => {
+      // A command timeout shorter than a pause: the first flush's calls are sent and not answered.
+      await withRedis({ commandTimeoutMs: 300 }, async (server, prefix) => {
+        const registry = new Registry();
+        const hits = new Counter({ name: "order_total", help: "H", labelNames: ["route"], registry });
+        for (let i = 0; i < series; i++) hits.labels({ route: route(i) }).inc();
+        server.pause();
+        await flush();
+        const failed = await health("redis", prefix);
+        assert.ok(failed.failures >= 1, "the paused flush failed");
+        assert.equal(failed.pending, series, "every series is pending");
+        server.resume();
+        // The unanswered calls ran when Redis resumed; these are new increments of the same series.
+        for (let i = 0; i < series; i++) hits.labels({ route: route(i) }).inc(2);
+        for (let i = 0; i < 5 && (await health("redis", prefix)).pending > 0; i++) await flush();
+        assert.equal((await health("redis", prefix)).pending, 0, "nothing left pending");
+        const values = await valuesByRoute(registry, "order_total");
+        assert.equal(values.size, series);
+        for (let i = 0; i < series; i++) assert.equal(values.get(route(i)), 3, route(i));
+      });
+    },
+    { timeout: 60_000 },
+  );
+}
 
 type RawRead = (...args: string[]) => Promise<string>;
 

@@ -8,11 +8,15 @@
 // whose answer was lost or failed is sent again as it was (while new changes gather in the next
 // ones) and can never count twice nor be overtaken.
 //
-// A flush sends every batch at once, without waiting for answers in between. A flush of at most
+// A flush sends its batches without waiting for answers in between. A flush of at most
 // CALL_SERIES series and CALL_CHANGES changes is one script call (one per shard on a Redis
 // Cluster, where a script's keys share a slot); a larger one is calls of at most STEP_SERIES and
-// STEP_CHANGES, each a few milliseconds of Redis' time, all sent in one round trip. Building the
-// batches and writing the calls give the event loop a turn every few milliseconds.
+// STEP_CHANGES, each a few milliseconds of Redis' time, WINDOW of them in flight. A larger flush
+// makes its batches a round of ROUND_SERIES series at a time, each round sent before the next is
+// made: a batch lives only until Redis confirms it, so a flush of a million series never holds
+// more than a few rounds' worth of batches (which the engine's young-generation collector would
+// otherwise copy over and over). Building the batches and writing the calls give the event loop
+// a turn every few milliseconds.
 
 import { unrefTimer } from "../../core/_runtime.ts";
 import { Slicer, yieldToEventLoop } from "../../core/_slice.ts";
@@ -35,6 +39,11 @@ export const STEP_SERIES = 1_000;
 export const STEP_CHANGES = 2_000;
 /** The most script calls of one flush in flight at once. */
 export const WINDOW = 8;
+/**
+ * The series a larger flush turns into batches at a time, sending them before it makes more:
+ * one call's worth per shard (a shard seals a batch every STEP_SERIES of its series).
+ */
+export const ROUND_SERIES = 16 * STEP_SERIES;
 /** The most expired series one flush script deletes from one metric's shard. */
 export const TRIM_STEP = 100;
 
@@ -142,6 +151,10 @@ export class Writer {
   #options: RemoteOptions;
   #identity: Identity;
   #queue: Pending[] = [];
+  // Series a flush took from the queue; those before #drained are in batches already. What a
+  // failed flush left is taken first by the next.
+  #draining: Pending[] = [];
+  #drained = 0;
   #removals: Removal[] = [];
   #shards: Shard[] = Array.from({ length: SHARDS }, () => ({
     seq: 0,
@@ -166,8 +179,11 @@ export class Writer {
 
   /** Series and removals not yet confirmed by Redis. */
   get pending(): number {
-    let pending = this.#queue.length + this.#removals.length;
-    for (const shard of this.#shards) for (const batch of shard.unconfirmed) pending += batch.series;
+    let pending = this.#queue.length + this.#draining.length - this.#drained + this.#removals.length;
+    for (const shard of this.#shards) {
+      pending += shard.builder?.series ?? 0;
+      for (const batch of shard.unconfirmed) pending += batch.series;
+    }
     return pending;
   }
 
@@ -227,17 +243,25 @@ export class Writer {
     const started = performance.now();
     const errors: string[] = [];
     try {
-      await this.#drain();
-      const beat = this.#perInstance &&
+      this.#take();
+      let beat = this.#perInstance &&
         Date.now() - this.#lastBeat >= this.#options.instanceTtlSeconds * 250;
-      // A batch refused for its place (one before it in its shard arrived later, as after a
-      // script cache miss) is sent again at once, after it.
-      let refused = 0;
-      for (let pass = 0; pass < 3; pass++) {
-        refused = await this.#send(beat && pass === 0, errors);
-        if (refused === 0 || errors.length > 0) break;
+      for (let round = 0; round === 0 || this.#drained < this.#draining.length; round++) {
+        await this.#drain(ROUND_SERIES);
+        // One call for the whole flush only when it is small enough and this round holds all of it.
+        const whole = round === 0 && this.#drained === this.#draining.length;
+        // A batch refused for its place (one before it in its shard arrived later, as after a
+        // script cache miss) is sent again at once, after it.
+        let refused = 0;
+        for (let pass = 0; pass < 3; pass++) {
+          refused = await this.#send(beat, whole, errors);
+          beat = false;
+          if (refused === 0 || errors.length > 0) break;
+        }
+        if (refused > 0) errors.push(`${refused} batches wait for the ones before them in their shards`);
+        // What is left waits for the next flush rather than for more timeouts.
+        if (errors.length > 0) break;
       }
-      if (refused > 0) errors.push(`${refused} batches wait for the ones before them in their shards`);
     } catch (error) {
       errors.push(error instanceof Error ? error.message : String(error));
     } finally {
@@ -248,15 +272,15 @@ export class Writer {
     }
   }
 
-  // Turns the queue into batches, shard by shard; the batch format is the flush script's (see
-  // scripts.ts).
-  async #drain(): Promise<void> {
-    const queue = this.#queue;
-    const removals = this.#removals;
-    if (queue.length === 0 && removals.length === 0) return;
+  // Takes the queue for this flush, after what an earlier one left, and puts the removals in
+  // batches: first, since a series created again after its removal writes after it.
+  #take(): void {
+    if (this.#drained === this.#draining.length) this.#draining = this.#queue;
+    else this.#draining = this.#draining.slice(this.#drained).concat(this.#queue);
+    this.#drained = 0;
     this.#queue = [];
+    const removals = this.#removals;
     this.#removals = [];
-    const slicer = new Slicer();
     // Removals first: a series created again after its removal writes after it.
     for (const { shard, key, op, field } of removals) {
       const builder = this.#builder(shard);
@@ -266,12 +290,21 @@ export class Writer {
       builder.bytes += requestBytes(field) + 8;
       this.#seal(shard, false);
     }
+  }
+
+  // Turns up to `limit` taken series into batches, shard by shard, sealing the full ones (and,
+  // once every taken series is in one, all of them); the batch format is the flush script's (see
+  // scripts.ts).
+  async #drain(limit: number): Promise<void> {
+    const queue = this.#draining;
+    const end = Math.min(queue.length, this.#drained + limit);
+    const slicer = new Slicer();
     const now = Date.now();
     const touchEvery = this.#options.expireSeconds * 100;
     const measure = Number.isFinite(this.#options.maxRequestBytes);
-    for (let i = 0; i < queue.length; i++) {
+    while (this.#drained < end) {
       if (slicer.due()) await slicer.pause();
-      const values = queue[i];
+      const values = queue[this.#drained++];
       const builder = this.#builder(values.shard);
       const changes = builder.changes;
       const before = changes.length;
@@ -294,6 +327,9 @@ export class Writer {
       }
       this.#seal(values.shard, false);
     }
+    if (this.#drained < queue.length) return;
+    this.#draining = [];
+    this.#drained = 0;
     for (let shard = 0; shard < SHARDS; shard++) this.#seal(shard, true);
   }
 
@@ -324,9 +360,10 @@ export class Writer {
     });
   }
 
-  // Sends every unconfirmed batch, in calls within the bounds, all at once; then settles them.
-  // Returns how many batches were refused for their place.
-  async #send(beat: boolean, errors: string[]): Promise<number> {
+  // Sends every unconfirmed batch, in calls within the bounds, WINDOW at a time; then settles
+  // them. With `whole`, these are all of the flush's batches, and may go in one call. Returns how
+  // many batches were refused for their place.
+  async #send(beat: boolean, whole: boolean, errors: string[]): Promise<number> {
     const { clustered, ordered } = this.#transport;
     await this.#awaitUnanswered();
     this.#dropConfirmed();
@@ -342,7 +379,7 @@ export class Writer {
         totalChanges += batch.values;
       }
     }
-    const small = total <= CALL_SERIES && totalChanges <= CALL_CHANGES;
+    const small = whole && total <= CALL_SERIES && totalChanges <= CALL_CHANGES;
     const bounds = {
       series: small ? CALL_SERIES : STEP_SERIES,
       changes: small ? CALL_CHANGES : STEP_CHANGES,
