@@ -22,6 +22,15 @@ import {
 // Every gauge mode but "shared" keeps one value per instance.
 const PER_INSTANCE: ReadonlySet<GaugeMode> = new Set<GaugeMode>(GAUGE_MODES.slice(1));
 
+// A string joined with `+` or a template is a tree of its pieces until it is first read whole;
+// reading it as a number makes it one flat piece. The strings a series keeps for every flush are
+// made whole with the series: made in the first flush instead, a million new series would leave a
+// million new strings for the engine's young-generation collector to copy, holding the event loop.
+function whole(text: string): string {
+  Number(text);
+  return text;
+}
+
 /** Whether a gauge mode keeps one value per instance. */
 export function perInstance(mode: GaugeMode | undefined): boolean {
   return mode !== undefined && PER_INSTANCE.has(mode);
@@ -99,11 +108,15 @@ export abstract class Pending implements SeriesValues {
     this.valueNames = names.map((name) => `${name}|`).join("");
     const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
     this.#ownInstance = metric.perInstance === true || perInstance(mode);
+    if (!this.#ownInstance) this.#member = whole(indexMember(this.labels));
   }
 
-  /** The series' member in the last-write index (made at the first flush: see `instanceId`). */
+  /**
+   * The series' member in the last-write index. A per-instance series' is made at its first
+   * flush: see `instanceId`.
+   */
   get member(): string {
-    return this.#member ??= indexMember(this.labels, this.#ownInstance ? this.store.instanceId : "");
+    return this.#member ??= whole(indexMember(this.labels, this.store.instanceId));
   }
 
   abstract inc(index: number, value: number): void;
@@ -185,6 +198,7 @@ export class RemoteValue extends Pending {
     this.#latest = mode === "latest" || mode === "livelatest";
     this.#counter = metric.type === "counter";
     if (this.#perInstance) store.usePerInstance();
+    else this.#fieldName();
     store.enqueue(this);
   }
 
@@ -252,8 +266,9 @@ export class RemoteValue extends Pending {
     this.#exemplar = undefined;
   }
 
+  // Made with the series, or for a per-instance one at its first flush: see `instanceId`.
   #fieldName(): string {
-    return this.#field ??= field(this.labels, this.#name, this.#instance());
+    return this.#field ??= whole(field(this.labels, this.#name, this.#instance()));
   }
 
   #instance(): string {
@@ -281,6 +296,7 @@ export class RemoteValues extends Pending {
     this.#instance = metric.perInstance === true ? store.instanceId : "";
     this.#buckets = metric.type === "histogram" ? names.length - 1 : 0;
     if (metric.perInstance === true) store.usePerInstance();
+    else this.#fieldNames();
     store.enqueue(this);
   }
 
@@ -341,8 +357,8 @@ export class RemoteValues extends Pending {
     this.#exemplars = undefined;
   }
 
-  // Made at the first flush and kept: a series is flushed again and again.
+  // Made with the series, or for a per-instance one at its first flush: see `instanceId`.
   #fieldNames(): string[] {
-    return this.#fields ??= this.#names.map((name) => field(this.labels, name, this.#instance));
+    return this.#fields ??= this.#names.map((name) => whole(field(this.labels, name, this.#instance)));
   }
 }
