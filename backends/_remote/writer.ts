@@ -302,9 +302,12 @@ export class Writer {
     const now = Date.now();
     const touchEvery = this.#options.expireSeconds * 100;
     const measure = Number.isFinite(this.#options.maxRequestBytes);
-    while (this.#drained < end) {
-      if (slicer.due()) await slicer.pause();
-      const values = queue[this.#drained++];
+    for (let i = this.#drained; i < end; i++) {
+      if (slicer.due()) {
+        this.#drained = i;
+        await slicer.pause();
+      }
+      const values = queue[i];
       const builder = this.#builder(values.shard);
       const changes = builder.changes;
       const before = changes.length;
@@ -327,7 +330,8 @@ export class Writer {
       }
       this.#seal(values.shard, false);
     }
-    if (this.#drained < queue.length) return;
+    this.#drained = end;
+    if (end < queue.length) return;
     this.#draining = [];
     this.#drained = 0;
     for (let shard = 0; shard < SHARDS; shard++) this.#seal(shard, true);
