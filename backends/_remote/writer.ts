@@ -12,11 +12,12 @@
 // CALL_SERIES series and CALL_CHANGES changes is one script call (one per shard on a Redis
 // Cluster, where a script's keys share a slot); a larger one is calls of at most STEP_SERIES and
 // STEP_CHANGES, each a few milliseconds of Redis' time, WINDOW of them in flight. A larger flush
-// makes its batches a round of ROUND_SERIES series at a time, each round sent before the next is
-// made: a batch lives only until Redis confirms it, so a flush of a million series never holds
-// more than a few rounds' worth of batches (which the engine's young-generation collector would
-// otherwise copy over and over). Building the batches and writing the calls give the event loop
-// a turn every few milliseconds.
+// makes its batches a round of ROUND_SERIES series at a time, the next round once the calls of
+// the one before are written (on one connection, while they run; over HTTP, once they are
+// answered): a batch lives only until Redis confirms it, so a flush of a million series never
+// holds more than a few rounds' worth of batches (which the engine's young-generation collector
+// would otherwise copy over and over). Building the batches and writing the calls give the event
+// loop a turn every few milliseconds.
 
 import { unrefTimer } from "../../core/_runtime.ts";
 import { Slicer, yieldToEventLoop } from "../../core/_slice.ts";
@@ -155,6 +156,8 @@ export class Writer {
   // failed flush left is taken first by the next.
   #draining: Pending[] = [];
   #drained = 0;
+  // Batches sealed since the last call of #send() packed the unconfirmed ones.
+  #fresh: Batch[] = [];
   #removals: Removal[] = [];
   #shards: Shard[] = Array.from({ length: SHARDS }, () => ({
     seq: 0,
@@ -246,6 +249,9 @@ export class Writer {
       this.#take();
       let beat = this.#perInstance &&
         Date.now() - this.#lastBeat >= this.#options.instanceTtlSeconds * 250;
+      // On one connection, the rounds after the first are made while the calls before them run;
+      // over HTTP, where calls may overtake each other, each round waits for the one before.
+      const more = this.#transport.ordered ? () => this.#nextRound() : undefined;
       for (let round = 0; round === 0 || this.#drained < this.#draining.length; round++) {
         await this.#drain(ROUND_SERIES);
         // One call for the whole flush only when it is small enough and this round holds all of it.
@@ -254,7 +260,7 @@ export class Writer {
         // script cache miss) is sent again at once, after it.
         let refused = 0;
         for (let pass = 0; pass < 3; pass++) {
-          refused = await this.#send(beat, whole, errors);
+          refused = await this.#send(beat, whole, errors, pass === 0 ? more : undefined);
           beat = false;
           if (refused === 0 || errors.length > 0) break;
         }
@@ -337,6 +343,15 @@ export class Writer {
     for (let shard = 0; shard < SHARDS; shard++) this.#seal(shard, true);
   }
 
+  // Makes the next round's batches, if any series are left; returns those sealed.
+  async #nextRound(): Promise<Batch[]> {
+    if (this.#drained === this.#draining.length) return [];
+    await this.#drain(ROUND_SERIES);
+    const fresh = this.#fresh;
+    this.#fresh = [];
+    return fresh;
+  }
+
   #builder(shard: number): Builder {
     const state = this.#shards[shard];
     return state.builder ??= new Builder(
@@ -353,7 +368,7 @@ export class Writer {
       builder.bytes >= this.#options.maxRequestBytes / 2;
     if (!full && !(always && builder.changes.length > 0)) return;
     state.builder = undefined;
-    state.unconfirmed.push({
+    const batch: Batch = {
       shard,
       seq: ++state.seq,
       keys: builder.keys,
@@ -361,13 +376,21 @@ export class Writer {
       series: builder.series,
       values: builder.values,
       bytes: builder.bytes,
-    });
+    };
+    state.unconfirmed.push(batch);
+    this.#fresh.push(batch);
   }
 
   // Sends every unconfirmed batch, in calls within the bounds, WINDOW at a time; then settles
-  // them. With `whole`, these are all of the flush's batches, and may go in one call. Returns how
-  // many batches were refused for their place.
-  async #send(beat: boolean, whole: boolean, errors: string[]): Promise<number> {
+  // them. With `whole`, these are all of the flush's batches, and may go in one call. On one
+  // connection, `more` makes the batches of the flush's next round once every call is written,
+  // until it makes none. Returns how many batches were refused for their place.
+  async #send(
+    beat: boolean,
+    whole: boolean,
+    errors: string[],
+    more?: () => Promise<Batch[]>,
+  ): Promise<number> {
     const { clustered, ordered } = this.#transport;
     await this.#awaitUnanswered();
     this.#dropConfirmed();
@@ -394,17 +417,23 @@ export class Writer {
     // then each shard's calls go one after another, the shards side by side.
     const waiting = [...busy].filter((shard) => this.#shards[shard].unconfirmed.length > 0);
     if (waiting.length > 0) errors.push(`${waiting.length} shards wait for the answer to an earlier call`);
-    let calls = this.#pack(clustered, bounds, busy);
-    if (!ordered && !clustered && calls.length > 1) calls = this.#pack(true, bounds, busy);
+    // Batches to send, in shard and sequence order, but the busy shards'.
+    const sendable = (batches: readonly Batch[]) =>
+      batches.filter((batch) => !busy.has(batch.shard)).sort((a, b) => a.shard - b.shard || a.seq - b.seq);
+    const unconfirmed = sendable(this.#shards.flatMap((state) => state.unconfirmed));
+    let calls = this.#pack(unconfirmed, clustered, bounds);
+    if (!ordered && !clustered && calls.length > 1) calls = this.#pack(unconfirmed, true, bounds);
+    this.#fresh = [];
     // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
     // else to send, goes alone.
     const alone = beat && (clustered || calls.length === 0);
     if (alone) calls.push([]);
+    const beatAt = !beat ? -1 : alone ? calls.length - 1 : 0;
     if (calls.length === 0) return 0;
     let refused = 0;
     const send = (i: number): Promise<void> => {
       const batches = calls[i];
-      const withBeat = beat && (alone ? i === calls.length - 1 : i === 0);
+      const withBeat = i === beatAt;
       // Until the call ends (with an answer, or an error of the connection), its shards wait,
       // even past the timeout: a late answer confirms the batches then.
       let answered = false;
@@ -436,7 +465,13 @@ export class Writer {
       // At most WINDOW calls in flight: a few round trips' worth keeps Redis busy, while this
       // process writes one call at a time and Redis serves its other clients between them.
       const inFlight = new Set<Promise<void>>();
-      for (let i = 0; i < calls.length; i++) {
+      sending: for (let i = 0;; i++) {
+        while (i === calls.length) {
+          // The next round's batches; the busy shards' wait for the next flush.
+          const fresh = more === undefined || errors.length > 0 ? [] : await more();
+          if (fresh.length === 0) break sending;
+          calls.push(...this.#pack(sendable(fresh), clustered, bounds));
+        }
         if (inFlight.size >= WINDOW) await Promise.race(inFlight);
         // Once a call failed, the rest wait for the next flush rather than for more timeouts.
         if (errors.length > 0) break;
@@ -497,41 +532,37 @@ export class Writer {
     clearTimeout(timer);
   }
 
-  // Packs the unconfirmed batches into calls within the bounds, in shard and sequence order,
-  // leaving out the busy shards (an earlier call of theirs still waits on the connection); with
-  // `perShard`, a call holds one shard's batches only.
+  // Packs batches (in shard and sequence order) into calls within the bounds; with `perShard`, a
+  // call holds one shard's batches only.
   #pack(
+    batches: readonly Batch[],
     perShard: boolean,
     bounds: { series: number; changes: number; bytes: number },
-    busy: ReadonlySet<number>,
   ): Batch[][] {
     const calls: Batch[][] = [];
     let call: Batch[] = [];
     let series = 0;
     let changes = 0;
     let bytes = 0;
-    for (const [shard, state] of this.#shards.entries()) {
-      if (busy.has(shard)) continue;
-      if (perShard && call.length > 0) {
+    for (const batch of batches) {
+      if (perShard && call.length > 0 && call[0].shard !== batch.shard) {
         calls.push(call);
         call = [];
         series = changes = bytes = 0;
       }
-      for (const batch of state.unconfirmed) {
-        const more = batch.values;
-        if (
-          call.length > 0 && (series + batch.series > bounds.series || changes + more > bounds.changes ||
-            bytes + batch.bytes > bounds.bytes)
-        ) {
-          calls.push(call);
-          call = [];
-          series = changes = bytes = 0;
-        }
-        call.push(batch);
-        series += batch.series;
-        changes += more;
-        bytes += batch.bytes;
+      if (
+        call.length > 0 &&
+        (series + batch.series > bounds.series || changes + batch.values > bounds.changes ||
+          bytes + batch.bytes > bounds.bytes)
+      ) {
+        calls.push(call);
+        call = [];
+        series = changes = bytes = 0;
       }
+      call.push(batch);
+      series += batch.series;
+      changes += batch.values;
+      bytes += batch.bytes;
     }
     if (call.length > 0) calls.push(call);
     return calls;

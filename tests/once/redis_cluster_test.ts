@@ -15,6 +15,7 @@ import { Cluster } from "ioredis";
 import {
   BackendUnavailableError,
   Counter,
+  defaultRegistry,
   Gauge,
   Histogram,
   loadBackend,
@@ -524,7 +525,7 @@ test(
 );
 
 test(
-  "redis cluster: 20,000 series collect exactly; a paused master gives 503, then exact again",
+  "redis cluster: 20,000 series (two rounds of batches, with a heartbeat) collect exactly; a paused master gives 503, then exact again",
   async () => {
     await withCluster(async (cluster) => {
       const keyPrefix = "big";
@@ -540,12 +541,25 @@ test(
       });
       const registry = new Registry();
       const big = new Counter({ name: "big_total", help: "Big", labelNames: ["i"], registry });
+      // A live per-instance gauge: the flush carries a heartbeat, in a call of its own (its key
+      // has its own slot), next to the calls of both rounds.
+      const up = new Gauge({ name: "big_up", help: "Up", mode: "livesum", registry });
+      up.set(1);
       const expected = new Map<string, number>();
       for (let i = 0; i < series; i++) {
         big.labels({ i: String(i) }).inc(1 + (i % 5));
         expected.set(String(i), 1 + (i % 5));
       }
       await RedisBackend.flush();
+      const health = await defaultRegistry.get("theus_backend")!.collect();
+      const failures = health.find((f) => f.name === "theus_backend_flush_failures")!.series as ValueSeries[];
+      assert.equal(
+        failures.filter((s) => s.labels.key_prefix === keyPrefix).reduce((sum, s) => sum + s.value, 0),
+        0,
+        "failed flushes",
+      );
+      const live = (await registry.collect()).find((f) => f.name === "big_up")!.series as ValueSeries[];
+      assert.deepEqual(live.map((s) => s.value), [1]);
       const check = async (what: string) => {
         // Collection reads every series from the cluster: this process only buffers changes.
         const family = (await registry.collect()).find((f) => f.name === "big")!;
