@@ -122,13 +122,20 @@ type Series = MetricFamily["series"][number];
 
 /** The most collection calls (or HSCAN chains) in flight at once past the first. */
 export const READ_WINDOW = 2;
-/** How many of those, past the one the next part needs, may be read ahead. */
-export const READ_AHEAD = 16;
+/**
+ * How many fields, past the read the next part needs, may be read ahead of it (the read after it
+ * always may). Reads that run far ahead of the assembly keep every field they read alive until
+ * its turn, and the engine's young-generation collector copies it all in long pauses; a bounded
+ * distance spreads that work.
+ */
+export const READ_AHEAD = 16 * READ_BUDGET;
 
-// A read left by the first call: a call of several hashes, or the HSCAN steps through one.
+// A read left by the first call: a call of several hashes, or the HSCAN steps through one, and
+// the fields Redis last counted in them.
 interface Task {
   readonly jobs: readonly Job[];
   readonly scan: boolean;
+  readonly fields: number;
 }
 
 // How far the reads may go: the task the next part needs, and the readers waiting for it.
@@ -138,7 +145,7 @@ interface Gate {
   waiting: (() => void)[];
 }
 
-// Lets the reads go up to the task `needed` (and READ_AHEAD past it).
+// Lets the reads go up to the task `needed` (and READ_AHEAD fields past it).
 function open(gate: Gate, needed: number): void {
   if (needed <= gate.needed) return;
   gate.needed = needed;
@@ -315,14 +322,14 @@ export class Reader {
     }));
     let clock = (heartbeats === undefined ? replies[0] : await heartbeats) as unknown[];
     const left: Sized[] = [];
-    const large: Job[] = [];
+    const large: Sized[] = [];
     for (const [i, call] of first.entries()) {
       const reply = replies[i] as unknown[];
       let at = heartbeats === undefined && i === 0 ? 2 : 0;
       for (const { job } of call) {
         const part = reply[at++];
         if (Array.isArray(part)) reads[job.target][job.shard].resolve(part as string[]);
-        else if (Number(part) > READ_BUDGET) large.push(job);
+        else if (Number(part) > READ_BUDGET) large.push({ job, size: Number(part) });
         else left.push({ job, size: Number(part) });
       }
     }
@@ -331,8 +338,9 @@ export class Reader {
     const tasks: Task[] = group(left, clustered, READ_BUDGET).map((call) => ({
       jobs: call.map(({ job }) => job),
       scan: false,
+      fields: call.reduce((sum, { size }) => sum + size, 0),
     }));
-    for (const job of large) tasks.push({ jobs: [job], scan: true });
+    for (const { job, size } of large) tasks.push({ jobs: [job], scan: true, fields: size });
     tasks.sort((a, b) => a.jobs[0].target - b.jobs[0].target || a.jobs[0].shard - b.jobs[0].shard);
     const taskOf = targets.map(() => new Array<number>(SHARDS).fill(-1));
     tasks.forEach((task, i) => task.jobs.forEach(({ target, shard }) => (taskOf[target][shard] = i)));
@@ -379,7 +387,7 @@ export class Reader {
   }
 
   // Reads what the first call left: READ_WINDOW calls or HSCAN chains at a time, in target order,
-  // and no further ahead of the parts given than READ_AHEAD of them, so that a slow scraper holds
+  // and no further ahead of the parts given than READ_AHEAD fields, so that a slow scraper holds
   // a bounded part of a large collection in memory. A hash that grew past the budget meanwhile is
   // read by HSCAN steps.
   async #readRest(
@@ -388,9 +396,14 @@ export class Reader {
     gate: Gate,
   ): Promise<void> {
     let next = 0;
+    // The fields of the tasks before each one.
+    const before = [0];
+    for (const task of tasks) before.push(before[before.length - 1] + task.fields);
+    const tooFar = (task: number) =>
+      task > gate.needed + 1 && before[task + 1] - before[gate.needed + 1] > READ_AHEAD;
     const worker = async (): Promise<void> => {
       while (next < tasks.length && !gate.stopped) {
-        if (next > gate.needed + READ_AHEAD) {
+        if (tooFar(next)) {
           await new Promise<void>((resolve) => gate.waiting.push(resolve));
           continue;
         }
