@@ -41,8 +41,8 @@ export const STEP_CHANGES = 2_000;
 /** The most script calls of one flush in flight at once. */
 export const WINDOW = 8;
 /**
- * The series a larger flush turns into batches at a time, sending them before it makes more:
- * one call's worth per shard (a shard seals a batch every STEP_SERIES of its series).
+ * The series a larger flush turns into batches at a time, making more once their calls are
+ * written: one call's worth per shard (a shard seals a batch every STEP_SERIES of its series).
  */
 export const ROUND_SERIES = 16 * STEP_SERIES;
 /** The most expired series one flush script deletes from one metric's shard. */
