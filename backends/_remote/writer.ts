@@ -156,8 +156,6 @@ export class Writer {
   // failed flush left is taken first by the next.
   #draining: Pending[] = [];
   #drained = 0;
-  // Batches sealed since the last call of #send() packed the unconfirmed ones.
-  #fresh: Batch[] = [];
   #removals: Removal[] = [];
   #shards: Shard[] = Array.from({ length: SHARDS }, () => ({
     seq: 0,
@@ -343,13 +341,15 @@ export class Writer {
     for (let shard = 0; shard < SHARDS; shard++) this.#seal(shard, true);
   }
 
-  // Makes the next round's batches, if any series are left; returns those sealed.
+  // Makes the next round's batches, if any series are left; returns those it sealed, in shard and
+  // sequence order.
   async #nextRound(): Promise<Batch[]> {
     if (this.#drained === this.#draining.length) return [];
+    const sealed = this.#shards.map((state) => state.seq);
     await this.#drain(ROUND_SERIES);
-    const fresh = this.#fresh;
-    this.#fresh = [];
-    return fresh;
+    return this.#shards.flatMap((state, shard) =>
+      state.unconfirmed.filter((batch) => batch.seq > sealed[shard])
+    );
   }
 
   #builder(shard: number): Builder {
@@ -368,7 +368,7 @@ export class Writer {
       builder.bytes >= this.#options.maxRequestBytes / 2;
     if (!full && !(always && builder.changes.length > 0)) return;
     state.builder = undefined;
-    const batch: Batch = {
+    state.unconfirmed.push({
       shard,
       seq: ++state.seq,
       keys: builder.keys,
@@ -376,9 +376,7 @@ export class Writer {
       series: builder.series,
       values: builder.values,
       bytes: builder.bytes,
-    };
-    state.unconfirmed.push(batch);
-    this.#fresh.push(batch);
+    });
   }
 
   // Sends every unconfirmed batch, in calls within the bounds, WINDOW at a time; then settles
@@ -417,13 +415,11 @@ export class Writer {
     // then each shard's calls go one after another, the shards side by side.
     const waiting = [...busy].filter((shard) => this.#shards[shard].unconfirmed.length > 0);
     if (waiting.length > 0) errors.push(`${waiting.length} shards wait for the answer to an earlier call`);
-    // Batches to send, in shard and sequence order, but the busy shards'.
-    const sendable = (batches: readonly Batch[]) =>
-      batches.filter((batch) => !busy.has(batch.shard)).sort((a, b) => a.shard - b.shard || a.seq - b.seq);
+    // Batches in shard and sequence order, but the busy shards'.
+    const sendable = (batches: readonly Batch[]) => batches.filter((batch) => !busy.has(batch.shard));
     const unconfirmed = sendable(this.#shards.flatMap((state) => state.unconfirmed));
     let calls = this.#pack(unconfirmed, clustered, bounds);
     if (!ordered && !clustered && calls.length > 1) calls = this.#pack(unconfirmed, true, bounds);
-    this.#fresh = [];
     // The heartbeat rides with the first call, or, on a cluster (its own slot) or with nothing
     // else to send, goes alone.
     const alone = beat && (clustered || calls.length === 0);
