@@ -7,7 +7,7 @@ import { acceptsGzip, negotiateFormat } from "../exposition/mod.ts";
 import { escapeHelp, escapeLabelValue } from "../exposition/_escape.ts";
 import { formatBound, formatValue } from "../core/_format.ts";
 import { render } from "../exposition/_render.ts";
-import { LabelMemo, MEMO_LIMIT } from "../core/_labelmemo.ts";
+import { FIRST_WAIT_MS, LabelMemo, MEMO_LIMIT } from "../core/_labelmemo.ts";
 import type { MetricFamily } from "../core/types.ts";
 import { runtime, test } from "./_harness.ts";
 import { assertOpenMetrics, assertPromtool, parseOpenMetrics, promtool } from "./_validate.ts";
@@ -227,22 +227,45 @@ test(`the validators reject broken texts (so a passing check means something) on
   await assert.rejects(assertOpenMetrics("x 1\n"), /Missing # EOF/);
 });
 
-test("the label memo keeps at most MEMO_LIMIT label sets, then starts afresh once as many were turned away", () => {
-  const memo = new LabelMemo<number>();
-  const sets = Array.from({ length: 2 * MEMO_LIMIT + 2 }, (_, i) => Object.freeze({ i: String(i) }));
-  for (let i = 0; i < MEMO_LIMIT; i++) memo.set(sets[i], i);
+test("the label memo keeps at most MEMO_LIMIT label sets, and starts afresh only after a wait that doubles", () => {
+  let now = 0;
+  const memo = new LabelMemo<number>(() => now);
+  const sets = Array.from({ length: 4 * MEMO_LIMIT }, (_, i) => Object.freeze({ i: String(i) }));
+  const offer = (from: number, to: number) => {
+    for (let i = from; i < to; i++) if (memo.get(sets[i]) === undefined) memo.set(sets[i], i);
+  };
+  offer(0, MEMO_LIMIT);
   assert.equal(memo.get(sets[0]), 0);
   assert.equal(memo.get(sets[MEMO_LIMIT - 1]), MEMO_LIMIT - 1);
-  // Full: the next ones are turned away, the kept ones stay.
-  for (let i = MEMO_LIMIT; i < 2 * MEMO_LIMIT - 1; i++) memo.set(sets[i], i);
+  // Full: the next ones are turned away, however many, while the wait lasts; the kept ones stay.
+  now = FIRST_WAIT_MS - 1;
+  offer(MEMO_LIMIT, 4 * MEMO_LIMIT);
   assert.equal(memo.get(sets[MEMO_LIMIT]), undefined);
-  assert.equal(memo.get(sets[2 * MEMO_LIMIT - 2]), undefined);
+  assert.equal(memo.get(sets[4 * MEMO_LIMIT - 1]), undefined);
   assert.equal(memo.get(sets[7]), 7);
-  // The MEMO_LIMIT-th turned away starts a new memo: the old entries are gone, new ones kept.
-  memo.set(sets[2 * MEMO_LIMIT - 1], 2 * MEMO_LIMIT - 1);
+  // Waited long enough: the next 1024 turned away start a new memo, and what follows is kept.
+  now = FIRST_WAIT_MS;
+  offer(MEMO_LIMIT, MEMO_LIMIT + 1024);
   assert.equal(memo.get(sets[7]), undefined);
-  memo.set(sets[2 * MEMO_LIMIT], 2 * MEMO_LIMIT);
-  assert.equal(memo.get(sets[2 * MEMO_LIMIT]), 2 * MEMO_LIMIT);
+  // Full again at FIRST_WAIT_MS: the next fresh start waits twice as long.
+  offer(MEMO_LIMIT + 1024, 2 * MEMO_LIMIT + 1024);
+  assert.equal(memo.get(sets[MEMO_LIMIT + 1024]), MEMO_LIMIT + 1024);
+  offer(2 * MEMO_LIMIT + 1024, 2 * MEMO_LIMIT + 1025);
+  assert.equal(memo.get(sets[2 * MEMO_LIMIT + 1024]), undefined);
+  now = 2 * FIRST_WAIT_MS;
+  offer(0, 2 * MEMO_LIMIT);
+  offer(2 * MEMO_LIMIT, 3 * MEMO_LIMIT);
+  assert.equal(
+    memo.get(sets[MEMO_LIMIT + 1024]),
+    MEMO_LIMIT + 1024,
+    "not yet: the wait is now 2 × FIRST_WAIT_MS",
+  );
+  now = 3 * FIRST_WAIT_MS;
+  // Within 1024 more turned away, a new memo starts.
+  offer(0, 1024);
+  assert.equal(memo.get(sets[MEMO_LIMIT + 1024]), undefined);
+  offer(5000, 5001);
+  assert.equal(memo.get(sets[5000]), 5000);
 });
 
 test(
