@@ -65,18 +65,24 @@ function group(hashes: readonly Sized[], clustered: boolean, budget: number): Si
   return calls;
 }
 
-// Sorts texts by code unit, as `sort()` does, in runs of SORT_RUN merged pairwise, giving the
-// event loop turns: one `sort()` of a million label sets would hold it for a second.
+// Sorts in runs of SORT_RUN merged pairwise, giving the event loop turns: one `sort()` of a
+// million label sets would hold it for a second. `sortRun` sorts one run; `before` is the merge's
+// order (true keeps `a` first), stable: of equal items, the earlier run's comes first.
 const SORT_RUN = 512;
-async function sorted(texts: string[], slicer: Slicer): Promise<string[]> {
-  if (texts.length <= SORT_RUN) return texts.sort();
-  let runs: string[][] = [];
-  for (let i = 0; i < texts.length; i += SORT_RUN) {
-    runs.push(texts.slice(i, i + SORT_RUN).sort());
+async function sortedBy<T>(
+  items: T[],
+  sortRun: (run: T[]) => T[],
+  before: (a: T, b: T) => boolean,
+  slicer: Slicer,
+): Promise<T[]> {
+  if (items.length <= SORT_RUN) return sortRun(items);
+  let runs: T[][] = [];
+  for (let i = 0; i < items.length; i += SORT_RUN) {
+    runs.push(sortRun(items.slice(i, i + SORT_RUN)));
     if (slicer.overdue()) await slicer.pause();
   }
   while (runs.length > 1) {
-    const next: string[][] = [];
+    const next: T[][] = [];
     for (let r = 0; r < runs.length; r += 2) {
       const a = runs[r];
       const b = runs[r + 1];
@@ -84,13 +90,13 @@ async function sorted(texts: string[], slicer: Slicer): Promise<string[]> {
         next.push(a);
         continue;
       }
-      const out: string[] = new Array(a.length + b.length);
+      const out: T[] = new Array(a.length + b.length);
       let i = 0;
       let j = 0;
       let k = 0;
       while (i < a.length && j < b.length) {
         if (slicer.due()) await slicer.pause();
-        out[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+        out[k++] = before(a[i], b[j]) ? a[i++] : b[j++];
       }
       while (i < a.length) out[k++] = a[i++];
       while (j < b.length) out[k++] = b[j++];
@@ -101,11 +107,31 @@ async function sorted(texts: string[], slicer: Slicer): Promise<string[]> {
   return runs[0];
 }
 
-// The label sets of one metric, by labels text, in two generations.
+// Texts sorted by code unit, as `sort()` does.
+const sorted = (texts: string[], slicer: Slicer): Promise<string[]> =>
+  sortedBy(texts, (run) => run.sort(), (a, b) => a <= b, slicer);
+
+// The positions of texts, in the order of the texts (by code unit; equal texts in the order read).
+function sortedOrder(texts: readonly string[], slicer: Slicer): Promise<number[]> {
+  const order = new Array<number>(texts.length);
+  for (let i = 0; i < texts.length; i++) order[i] = i;
+  const compare = (a: number, b: number) => texts[a] < texts[b] ? -1 : texts[a] > texts[b] ? 1 : a - b;
+  return sortedBy(order, (run) => run.sort(compare), (a, b) => texts[a] <= texts[b], slicer);
+}
+
+// The label sets of one metric, by labels text, in two generations. A metric of one value a
+// series keeps them as two lists instead, in field order: the fields read last time with their
+// label sets, and this time's, walked beside the sorted fields read.
 interface LabelCache {
   readonly names: readonly string[];
   readonly young: Map<string, Labels>;
   readonly older: Map<string, Labels>;
+  readonly last: FieldLabels;
+  readonly next: FieldLabels;
+}
+interface FieldLabels {
+  readonly fields: string[];
+  readonly labels: Labels[];
 }
 
 // The label set of a labels text (followed by `cut` more characters: the end of a field), from
@@ -180,25 +206,29 @@ function deferred<T>(): Deferred<T> {
 // whose garbage collector makes every allocation pay for marking.
 const CHUNK = 256;
 
-// A metric with one value a series and no instances, being assembled.
+// A metric with one value a series and no instances, being assembled: its value fields and their
+// values as read, and its exemplar fields (as the field of their series) and exemplars. In lists,
+// not maps: V8 (Deno) makes the string keys of a map that live through a young-generation
+// collection internalized strings, and as a first collection of a million series added as many to
+// the engine's string table, its growth rehashed it at once, holding the event loop for 25-60 ms.
 interface Single {
-  readonly values: Map<string, string>;
-  exemplars: Map<string, string> | undefined;
+  readonly fields: string[];
+  readonly values: string[];
+  readonly markFields: string[];
+  readonly marks: string[];
   readonly counter: boolean;
-  readonly cache: LabelCache;
-  readonly series: Series[];
 }
 
-// Groups fields `from` to `to` of a flat reply: keyed by the whole field, `<labels>||`, so no
-// text is cut but for a label set not seen yet.
+// Takes fields `from` to `to` of a flat reply.
 function groupSingle(single: Single, flat: readonly string[], from: number, to: number): void {
-  const values = single.values;
   for (let i = from; i < to; i += 2) {
     const text = String(flat[i]);
     if (text.endsWith("||")) {
-      values.set(text, String(flat[i + 1]));
+      single.fields.push(text);
+      single.values.push(String(flat[i + 1]));
     } else if (single.counter && text.endsWith("|#|")) {
-      (single.exemplars ??= new Map()).set(`${text.slice(0, -3)}||`, String(flat[i + 1]));
+      single.markFields.push(`${text.slice(0, -3)}||`);
+      single.marks.push(String(flat[i + 1]));
     }
   }
 }
@@ -212,37 +242,67 @@ async function assembleSingle(
   cache: LabelCache,
 ): Promise<Series[]> {
   const single: Single = {
-    values: new Map(),
-    exemplars: undefined,
+    fields: [],
+    values: [],
+    markFields: [],
+    marks: [],
     counter: target.type === "counter",
-    cache,
-    series: [],
   };
   // In chunks of plain synchronous loops, which engines optimize best, with turns between.
   for (let i = 0; i < flat.length; i += CHUNK * 2) {
     groupSingle(single, flat, i, Math.min(flat.length, i + CHUNK * 2));
     if (slicer.overdue()) await slicer.pause();
   }
-  const keys = await sorted([...single.values.keys()], slicer);
-  for (let i = 0; i < keys.length; i += CHUNK) {
-    buildSingle(single, keys, i, Math.min(keys.length, i + CHUNK));
+  const walk: Walk = {
+    order: await sortedOrder(single.fields, slicer),
+    markOrder: single.markFields.length === 0 ? [] : await sortedOrder(single.markFields, slicer),
+    last: 0,
+    mark: 0,
+    series: [],
+  };
+  for (let k = 0; k < walk.order.length; k += CHUNK) {
+    buildSingle(single, walk, cache, k, Math.min(walk.order.length, k + CHUNK));
     if (slicer.overdue()) await slicer.pause();
   }
-  return single.series;
+  return walk.series;
 }
 
-// Makes the series of keys `from` to `to`.
-function buildSingle(single: Single, keys: readonly string[], from: number, to: number): void {
-  const { values, exemplars, cache, series } = single;
-  for (let i = from; i < to; i++) {
-    const key = keys[i];
-    const labels = labelsOf(cache, key, 2);
+// The sorted fields of a metric being made into series, and where the walk is in the lists
+// beside them: the fields read last time, and the exemplar fields.
+interface Walk {
+  readonly order: readonly number[];
+  readonly markOrder: readonly number[];
+  last: number;
+  mark: number;
+  readonly series: Series[];
+}
+
+// Makes the series of sorted fields `from` to `to`.
+function buildSingle(single: Single, walk: Walk, cache: LabelCache, from: number, to: number): void {
+  const { fields, values, markFields, marks } = single;
+  const { order, markOrder, series } = walk;
+  const { last, next } = cache;
+  let { last: seen, mark } = walk;
+  for (let k = from; k < to; k++) {
+    const field = fields[order[k]];
+    // A field read twice (its hash grew during HSCAN): the later read wins.
+    if (k + 1 < order.length && fields[order[k + 1]] === field) continue;
+    while (seen < last.fields.length && last.fields[seen] < field) seen++;
+    const labels = seen < last.fields.length && last.fields[seen] === field
+      ? last.labels[seen]
+      : parseLabels(field.slice(0, -2), cache.names);
     if (labels === undefined) continue;
-    const value = Number(values.get(key));
-    const mark = exemplars?.get(key);
-    const exemplar = mark === undefined ? undefined : parseExemplar(mark);
+    next.fields.push(field);
+    next.labels.push(labels);
+    while (mark < markOrder.length && markFields[markOrder[mark]] < field) mark++;
+    let text: string | undefined;
+    while (mark < markOrder.length && markFields[markOrder[mark]] === field) text = marks[markOrder[mark++]];
+    const value = Number(values[order[k]]);
+    const exemplar = text === undefined ? undefined : parseExemplar(text);
     series.push(exemplar === undefined ? { labels, value } : { labels, value, exemplar });
   }
+  walk.last = seen;
+  walk.mark = mark;
 }
 // The fields of one series: value name (or instance id, for per-instance gauges) -> value.
 type Fields = ReadonlyMap<string, string>;
@@ -542,7 +602,13 @@ export class Reader {
   #cacheOf(target: CollectTarget, shard: number): LabelCache {
     const key = `${target.name}|${target.labelNames.join(",")}|${shard}`;
     const old = this.#labels.get(key);
-    const cache = { names: target.labelNames, young: new Map(), older: old?.young ?? new Map() };
+    const cache = {
+      names: target.labelNames,
+      young: new Map(),
+      older: old?.young ?? new Map(),
+      last: old?.next ?? { fields: [], labels: [] },
+      next: { fields: [], labels: [] },
+    };
     this.#labels.set(key, cache);
     return cache;
   }
