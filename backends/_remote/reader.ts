@@ -134,12 +134,12 @@ interface FieldLabels {
   readonly labels: Labels[];
 }
 
-// The label set of a labels text (followed by `cut` more characters: the end of a field), from
-// the cache, moved to its young generation, or parsed; undefined for text of other label names.
-function labelsOf(cache: LabelCache, text: string, cut = 0): Labels | undefined {
+// The label set of a labels text, from the cache, moved to its young generation, or parsed;
+// undefined for text of other label names.
+function labelsOf(cache: LabelCache, text: string): Labels | undefined {
   let labels = cache.young.get(text);
   if (labels !== undefined) return labels;
-  labels = cache.older.get(text) ?? parseLabels(cut === 0 ? text : text.slice(0, -cut), cache.names);
+  labels = cache.older.get(text) ?? parseLabels(text, cache.names);
   if (labels !== undefined) cache.young.set(text, labels);
   return labels;
 }
