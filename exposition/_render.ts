@@ -30,9 +30,11 @@ function labelText(labels: Labels): string {
   return text;
 }
 
-// A string built with += is a tree of small pieces until it is read; flattening each chunk
-// before it leaves lets the pieces die young instead of being copied by every minor GC.
-function flat(text: string): string {
+/**
+ * A string built with += is a tree of small pieces until it is read; flattening each chunk
+ * before it leaves lets the pieces die young instead of being copied by every minor GC.
+ */
+export function flat(text: string): string {
   text.charCodeAt(0);
   return text;
 }
