@@ -5,7 +5,7 @@
  * @module
  */
 
-import { defaultRegistry, type Registry } from "../metrics/registry.ts";
+import { defaultRegistry, type Registry, STREAM } from "../metrics/registry.ts";
 import { encodeProtobuf } from "./_protobuf.ts";
 import { flat, type Format, render } from "./_render.ts";
 
@@ -19,7 +19,8 @@ export interface GenerateOptions {
 
 /**
  * Collects a registry and writes its exposition. Large registries are written in slices that
- * give the event loop a turn between them.
+ * give the event loop a turn between them, each part of a family as soon as it is read: the
+ * series of a large remote registry are never all held at once, only the text.
  *
  * @param registry The registry, {@linkcode defaultRegistry} by default.
  * @param options The format.
@@ -43,10 +44,9 @@ export async function generateLatest(
   options: GenerateOptions = {},
 ): Promise<string> {
   const format = checkFormat(options.format);
-  const families = await registry.collect();
   let text = "";
   let piece = "";
-  for await (const chunk of render(families, format)) {
+  for await (const chunk of render(registry[STREAM](), format)) {
     if (text.length < PIECES_FROM) {
       text += chunk;
       continue;

@@ -8,6 +8,7 @@ import {
   Counter,
   defaultRegistry,
   flush,
+  generateLatest,
   Histogram,
   loadBackend,
   metricsHandler,
@@ -404,6 +405,54 @@ test("upstash: a large scrape's body goes out while the rest is read, and holds 
     assert.equal(text.split("\n").filter((line) => line.startsWith("# TYPE ")).length, metrics);
   });
 }, { timeout: 120_000 });
+
+test(
+  "redis: generateLatest() of metrics read in parts writes every series once, with its metadata once",
+  async () => {
+    await withRedis({}, async () => {
+      const registry = new Registry();
+      const counter = new Counter({ name: "parts_total", help: "P", labelNames: ["route"], registry });
+      const latency = new Histogram({
+        name: "parts_latency",
+        help: "L",
+        labelNames: ["route"],
+        buckets: [1],
+        registry,
+      });
+      // More fields than one read takes: both are read, and written, shard by shard.
+      for (let i = 0; i < 6000; i++) counter.labels({ route: route(i) }).inc(i + 1);
+      for (let i = 0; i < 3000; i++) latency.labels({ route: route(i) }).observe(i % 2 === 0 ? 0.5 : 2);
+      await flush();
+      for (const format of ["prometheus", "openmetrics"] as const) {
+        const text = await generateLatest(registry, { format });
+        const lines = text.split("\n");
+        assert.equal(
+          lines.filter((line) => line === "# TYPE parts_total counter" || line === "# TYPE parts counter")
+            .length,
+          1,
+        );
+        assert.equal(lines.filter((line) => line === "# TYPE parts_latency histogram").length, 1);
+        const values = new Map<number, number>();
+        for (const line of lines.filter((line) => line.startsWith("parts_total{"))) {
+          const match = /^parts_total\{route="\/api\/v1\/orders\/(\d+)\/items\/details"\} (\S+)$/.exec(line);
+          assert.ok(match !== null, line);
+          assert.ok(!values.has(Number(match[1])), `${line}: twice`);
+          values.set(Number(match[1]), Number(match[2]));
+        }
+        assert.equal(values.size, 6000);
+        for (const [i, value] of values) assert.equal(value, i + 1);
+        const counts = lines.filter((line) => line.startsWith("parts_latency_count{"));
+        assert.equal(counts.length, 3000);
+        const below = lines.filter((line) =>
+          line.startsWith("parts_latency_bucket{") && line.includes('le="1.0"} 1')
+        );
+        assert.equal(below.length, 1500);
+        assert.equal(text.endsWith("# EOF\n"), format === "openmetrics");
+      }
+    });
+  },
+  { timeout: 60_000 },
+);
 
 test("redis: collecting no metrics reads nothing and gives no family", async () => {
   await withRedis({}, async (server, prefix) => {

@@ -288,11 +288,12 @@ function buildSingle(single: Single, walk: Walk, cache: LabelCache, from: number
     // A field read twice (its hash grew during HSCAN): the later read wins.
     if (k + 1 < order.length && fields[order[k + 1]] === field) continue;
     while (seen < last.fields.length && last.fields[seen] < field) seen++;
-    const labels = seen < last.fields.length && last.fields[seen] === field
-      ? last.labels[seen]
-      : parseLabels(field.slice(0, -2), cache.names);
+    const known = seen < last.fields.length && last.fields[seen] === field;
+    const labels = known ? last.labels[seen] : parseLabels(field.slice(0, -2), cache.names);
     if (labels === undefined) continue;
-    next.fields.push(field);
+    // The text kept from last time, not this read's equal one: what a collection reads then dies
+    // young, and a large collection does not move a million new strings into the old generation.
+    next.fields.push(known ? last.fields[seen] : field);
     next.labels.push(labels);
     while (mark < markOrder.length && markFields[markOrder[mark]] < field) mark++;
     let text: string | undefined;
