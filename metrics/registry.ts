@@ -345,11 +345,18 @@ export class Registry {
             // A family reshaped when presented is read whole first.
             const whole = internal.present !== undefined;
             let family: MetricFamily | undefined;
+            let joined: unknown[] | undefined;
             for await (const part of partsOf(stream, positions.get(collector)!)) {
               if (whole) {
-                family = family === undefined
-                  ? part
-                  : { ...family, series: [...family.series, ...part.series] } as MetricFamily;
+                if (family === undefined) {
+                  family = part;
+                  continue;
+                }
+                if (joined === undefined) {
+                  joined = [...family.series];
+                  family = { ...family, series: joined } as MetricFamily;
+                }
+                for (const series of part.series) joined.push(series);
                 continue;
               }
               if (family === undefined) claim(part);

@@ -18,6 +18,8 @@ import {
 import { RedisBackend } from "../backends/redis.ts";
 import { UpstashBackend } from "../backends/upstash.ts";
 import { field, indexKey, indexMember, labelsText, metricKey, shardOf } from "../backends/_remote/layout.ts";
+import { PART_SERIES } from "../backends/_remote/reader.ts";
+import { STREAM } from "../metrics/registry.ts";
 import { test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { startUpstashBridge, type UpstashBridge } from "./_upstash_bridge.ts";
@@ -452,6 +454,38 @@ test(
     });
   },
   { timeout: 60_000 },
+);
+
+test(
+  "redis: a large shard of a counter comes in parts of a few thousand series, in label order within the shard",
+  async () => {
+    await withRedis({}, async () => {
+      const registry = new Registry();
+      const counter = new Counter({ name: "sliced_total", help: "S", labelNames: ["n"], registry });
+      // About 4,700 series a shard: more than one part's worth in each.
+      const total = 75_000;
+      for (let i = 0; i < total; i++) counter.labels({ n: String(i).padStart(6, "0") }).inc(i);
+      await flush();
+      const pieces: { series: { labels: { n: string }; value: number }[]; continued: boolean }[] = [];
+      for await (const { family, continued } of registry[STREAM]()) {
+        if (family.name === "sliced") pieces.push({ series: family.series as never, continued });
+      }
+      assert.ok(pieces.length > 16, `${pieces.length} parts`);
+      assert.deepEqual(pieces.map((piece) => piece.continued), pieces.map((_, i) => i > 0));
+      for (const piece of pieces) {
+        assert.ok(piece.series.length <= PART_SERIES + 256, `${piece.series.length}`);
+      }
+      const all = pieces.flatMap((piece) => piece.series);
+      assert.equal(all.length, total);
+      assert.equal(new Set(all.map((series) => series.labels.n)).size, total);
+      for (const series of all) assert.equal(series.value, Number(series.labels.n));
+      // In label order within each of the 16 shards: the order starts again at most 15 times.
+      let restarts = 0;
+      for (let i = 1; i < all.length; i++) if (all[i].labels.n < all[i - 1].labels.n) restarts++;
+      assert.ok(restarts <= 15, `${restarts} restarts`);
+    });
+  },
+  { timeout: 120_000 },
 );
 
 test("redis: collecting no metrics reads nothing and gives no family", async () => {

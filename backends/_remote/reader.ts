@@ -132,6 +132,8 @@ interface LabelCache {
 interface FieldLabels {
   readonly fields: string[];
   readonly labels: Labels[];
+  // The value fields in the order they were read.
+  read: readonly string[];
 }
 
 // The label set of a labels text, from the cache, moved to its young generation, or parsed;
@@ -206,53 +208,118 @@ function deferred<T>(): Deferred<T> {
 // whose garbage collector makes every allocation pay for marking.
 const CHUNK = 256;
 
-// A metric with one value a series and no instances, being assembled: its value fields and their
-// values as read, and its exemplar fields (as the field of their series) and exemplars. In lists,
-// not maps: V8 (Deno) makes the string keys of a map that live through a young-generation
+// A metric with one value a series and no instances, as read: its value fields and their values
+// in the order read, and its exemplar fields (as the field of their series) and exemplars. In
+// lists, not maps: V8 (Deno) makes the string keys of a map that live through a young-generation
 // collection internalized strings, and as a first collection of a million series added as many to
 // the engine's string table, its growth rehashed it at once, holding the event loop for 25-60 ms.
 interface Single {
   readonly fields: string[];
-  readonly values: string[];
+  readonly values: number[];
   readonly markFields: string[];
   readonly marks: string[];
-  readonly counter: boolean;
 }
 
-// Takes fields `from` to `to` of a flat reply.
-function groupSingle(single: Single, flat: readonly string[], from: number, to: number): void {
-  for (let i = from; i < to; i += 2) {
-    const text = String(flat[i]);
-    if (text.endsWith("||")) {
-      single.fields.push(text);
-      single.values.push(String(flat[i + 1]));
-    } else if (single.counter && text.endsWith("|#|")) {
-      single.markFields.push(`${text.slice(0, -3)}||`);
-      single.marks.push(String(flat[i + 1]));
+// Whether a metric's series are one value each, without instances (a counter, a shared gauge).
+const isSingle = (target: CollectTarget): boolean =>
+  target.perInstance !== true &&
+  (target.type === "counter" || (target.type === "gauge" && !perInstance(target.gaugeMode)));
+
+/**
+ * One metric's hash in one shard, as it is read. A metric of one value a series is gathered as
+ * each reply comes, and the reply is not kept: a field read at the same place as last time, with
+ * the same text, is kept as last time's string, so that a collection of a hash that did not
+ * change keeps no string it read (a million of them, kept for the hundreds of milliseconds a
+ * shard takes to read and write out, were copied into the old generation at every collection).
+ * Other metrics keep every field and value read, in order.
+ */
+class ShardRead {
+  readonly done: Deferred<void> = deferred();
+  readonly flat: string[] = [];
+  readonly single: Single | undefined;
+  readonly #counter: boolean;
+  // The value fields read last time, in the order read, and the place of the next one.
+  readonly #known: readonly string[];
+  #at = 0;
+
+  constructor(target: CollectTarget | undefined, known: readonly string[]) {
+    const single = target !== undefined && isSingle(target);
+    this.single = single ? { fields: [], values: [], markFields: [], marks: [] } : undefined;
+    this.#counter = target?.type === "counter";
+    this.#known = known;
+  }
+
+  /**
+   * Takes the fields and values of one reply, and empties it: a reply still referenced after it
+   * was taken (by an engine's saved frame of the function awaiting the next) would otherwise
+   * keep every string in it alive.
+   */
+  take(reply: unknown[]): void {
+    const single = this.single;
+    if (single === undefined) {
+      for (let i = 0; i < reply.length; i++) this.flat.push(reply[i] as string);
+      reply.length = 0;
+      return;
+    }
+    const known = this.#known;
+    let at = this.#at;
+    for (let i = 0; i < reply.length; i += 2) {
+      let text = String(reply[i]);
+      if (text.endsWith("||")) {
+        if (at < known.length && known[at] === text) text = known[at];
+        at++;
+        single.fields.push(text);
+        single.values.push(Number(reply[i + 1]));
+      } else if (this.#counter && text.endsWith("|#|")) {
+        single.markFields.push(`${text.slice(0, -3)}||`);
+        single.marks.push(String(reply[i + 1]));
+      }
+    }
+    this.#at = at;
+    reply.length = 0;
+  }
+}
+
+// In place of a read once it is assembled: its fields are not kept until the collection ends.
+const SPENT = new ShardRead(undefined, []);
+
+// The reads of several shards of a metric as one, in shard order.
+function joined(reads: readonly ShardRead[], target: CollectTarget): ShardRead {
+  const all = new ShardRead(target, []);
+  for (const read of reads) {
+    if (all.single === undefined) {
+      for (const item of read.flat) all.flat.push(item);
+      continue;
+    }
+    const single = read.single!;
+    for (let i = 0; i < single.fields.length; i++) {
+      all.single.fields.push(single.fields[i]);
+      all.single.values.push(single.values[i]);
+    }
+    for (let i = 0; i < single.markFields.length; i++) {
+      all.single.markFields.push(single.markFields[i]);
+      all.single.marks.push(single.marks[i]);
     }
   }
+  return all;
 }
 
-// The series of a metric with one value a series and no instances (a counter, a shared gauge):
-// the same as the general path, without a map per series.
-async function assembleSingle(
-  target: CollectTarget,
-  flat: readonly string[],
+// The most series of a part from a metric with one value a series: a few milliseconds of
+// rendering. A part of a whole shard (62,500 series of a million) lived for hundreds of
+// milliseconds, long enough for the young generation's collector to copy every series into the
+// old generation; one of a thousand is written out and dropped before it is copied.
+export const PART_SERIES = 1_024;
+
+// The series of a metric with one value a series and no instances (a counter, a shared gauge),
+// in label order, in lists of about PART_SERIES: the same as the general path, without a map
+// per series.
+async function* assembleSingle(
+  single: Single,
   slicer: Slicer,
   cache: LabelCache,
-): Promise<Series[]> {
-  const single: Single = {
-    fields: [],
-    values: [],
-    markFields: [],
-    marks: [],
-    counter: target.type === "counter",
-  };
-  // In chunks of plain synchronous loops, which engines optimize best, with turns between.
-  for (let i = 0; i < flat.length; i += CHUNK * 2) {
-    groupSingle(single, flat, i, Math.min(flat.length, i + CHUNK * 2));
-    if (slicer.overdue()) await slicer.pause();
-  }
+): AsyncGenerator<Series[], void, undefined> {
+  // The fields in the order read, for the next collection to recognize.
+  cache.next.read = single.fields;
   const walk: Walk = {
     order: await sortedOrder(single.fields, slicer),
     markOrder: single.markFields.length === 0 ? [] : await sortedOrder(single.markFields, slicer),
@@ -262,9 +329,13 @@ async function assembleSingle(
   };
   for (let k = 0; k < walk.order.length; k += CHUNK) {
     buildSingle(single, walk, cache, k, Math.min(walk.order.length, k + CHUNK));
+    if (walk.series.length >= PART_SERIES) {
+      yield walk.series;
+      walk.series = [];
+    }
     if (slicer.overdue()) await slicer.pause();
   }
-  return walk.series;
+  if (walk.series.length > 0) yield walk.series;
 }
 
 // The sorted fields of a metric being made into series, and where the walk is in the lists
@@ -274,7 +345,7 @@ interface Walk {
   readonly markOrder: readonly number[];
   last: number;
   mark: number;
-  readonly series: Series[];
+  series: Series[];
 }
 
 // Makes the series of sorted fields `from` to `to`.
@@ -298,7 +369,7 @@ function buildSingle(single: Single, walk: Walk, cache: LabelCache, from: number
     while (mark < markOrder.length && markFields[markOrder[mark]] < field) mark++;
     let text: string | undefined;
     while (mark < markOrder.length && markFields[markOrder[mark]] === field) text = marks[markOrder[mark++]];
-    const value = Number(values[order[k]]);
+    const value = values[order[k]];
     const exemplar = text === undefined ? undefined : parseExemplar(text);
     series.push(exemplar === undefined ? { labels, value } : { labels, value, exemplar });
   }
@@ -361,8 +432,13 @@ export class Reader {
     if (targets.length === 0) return;
     const prefix = this.#options.keyPrefix;
     const clustered = this.#transport.clustered;
-    // What each metric's hash in each shard holds, once read.
-    const reads = targets.map(() => Array.from({ length: SHARDS }, () => deferred<string[]>()));
+    // What each metric's hash in each shard holds, as read.
+    const reads: ShardRead[][] = targets.map((target) =>
+      Array.from(
+        { length: SHARDS },
+        (_, shard) => new ShardRead(target, this.#labels.get(cacheKey(target, shard))?.next.read ?? []),
+      )
+    );
     const jobs: Job[] = [];
     for (let shard = 0; shard < SHARDS; shard++) {
       for (const [target, { name }] of targets.entries()) {
@@ -384,13 +460,18 @@ export class Reader {
     let clock = (heartbeats === undefined ? replies[0] : await heartbeats) as unknown[];
     const left: Sized[] = [];
     const large: Sized[] = [];
+    const slicer = new Slicer();
     for (const [i, call] of first.entries()) {
       const reply = replies[i] as unknown[];
       let at = heartbeats === undefined && i === 0 ? 2 : 0;
       for (const { job } of call) {
         const part = reply[at++];
-        if (Array.isArray(part)) reads[job.target][job.shard].resolve(part as string[]);
-        else if (Number(part) > READ_BUDGET) large.push({ job, size: Number(part) });
+        if (Array.isArray(part)) {
+          const read = reads[job.target][job.shard];
+          read.take(part);
+          read.done.resolve();
+          if (slicer.overdue()) await slicer.pause();
+        } else if (Number(part) > READ_BUDGET) large.push({ job, size: Number(part) });
         else left.push({ job, size: Number(part) });
       }
     }
@@ -413,30 +494,35 @@ export class Reader {
     const beats = clock[1] as string[];
     for (let i = 0; i < beats.length; i += 2) if (Number(beats[i + 1]) > now) live.add(String(beats[i]));
     clock = [];
-    const slicer = new Slicer();
     try {
       for (const [index, target] of targets.entries()) {
         if (taskOf[index].every((task) => task < 0)) {
           // Read whole by the first call: one part, its series in label order across shards.
-          const flat: string[] = [];
-          for (let shard = 0; shard < SHARDS; shard++) {
-            const part = await reads[index][shard].promise;
-            for (let i = 0; i < part.length; i++) flat.push(part[i]);
+          const read = joined(reads[index], target);
+          const series: Series[] = [];
+          for await (const some of this.#assemble(target, read, live, slicer, this.#cacheOf(target, -1))) {
+            for (let i = 0; i < some.length; i++) series.push(some[i]);
           }
-          const cache = this.#cacheOf(target, -1);
-          yield {
-            index,
-            family: familyOf(target, await this.#assemble(target, flat, live, slicer, cache)),
-            last: true,
-          };
+          yield { index, family: familyOf(target, series), last: true };
           continue;
         }
         for (let shard = 0; shard < SHARDS; shard++) {
           open(gate, taskOf[index][shard]);
-          const flat = await reads[index][shard].promise;
-          const series = await this.#assemble(target, flat, live, slicer, this.#cacheOf(target, shard));
-          if (series.length > 0 || shard === SHARDS - 1) {
-            yield { index, family: familyOf(target, series), last: shard === SHARDS - 1 };
+          const read = reads[index][shard];
+          await read.done.promise;
+          // What was read is not kept past its assembly.
+          reads[index][shard] = SPENT;
+          const cache = this.#cacheOf(target, shard);
+          // Each list is given once the next is made, so that the last is known.
+          let ready: Series[] | undefined;
+          for await (const series of this.#assemble(target, read, live, slicer, cache)) {
+            if (ready !== undefined) yield { index, family: familyOf(target, ready), last: false };
+            ready = series;
+          }
+          if (ready !== undefined && ready.length > 0) {
+            yield { index, family: familyOf(target, ready), last: shard === SHARDS - 1 };
+          } else if (shard === SHARDS - 1) {
+            yield { index, family: familyOf(target, []), last: true };
           }
         }
       }
@@ -453,7 +539,7 @@ export class Reader {
   // read by HSCAN steps.
   async #readRest(
     tasks: readonly Task[],
-    reads: readonly (readonly Deferred<string[]>[])[],
+    reads: readonly (readonly ShardRead[])[],
     gate: Gate,
   ): Promise<void> {
     let next = 0;
@@ -481,8 +567,10 @@ export class Reader {
         const grown: Promise<void>[] = [];
         for (const [i, job] of jobs.entries()) {
           const part = reply[i];
-          if (Array.isArray(part)) reads[job.target][job.shard].resolve(part as string[]);
-          else grown.push(this.#scan(job, reads));
+          if (Array.isArray(part)) {
+            reads[job.target][job.shard].take(part);
+            reads[job.target][job.shard].done.resolve();
+          } else grown.push(this.#scan(job, reads));
         }
         await Promise.all(grown);
       }
@@ -491,7 +579,7 @@ export class Reader {
       await Promise.all(Array.from({ length: Math.min(READ_WINDOW, tasks.length) }, worker));
     } catch (error) {
       // Every read not done fails with it; what was read stays.
-      for (const shards of reads) for (const read of shards) read.reject(error);
+      for (const shards of reads) for (const read of shards) read.done.reject(error);
     }
   }
 
@@ -520,18 +608,18 @@ export class Reader {
 
   // Reads a hash too large for one call, in HSCAN steps; a field met twice (the hash grew
   // meanwhile) is read twice, and the later value wins when the series are grouped.
-  async #scan(job: Job, reads: readonly (readonly Deferred<string[]>[])[]): Promise<void> {
-    const flat: string[] = [];
+  async #scan(job: Job, reads: readonly (readonly ShardRead[])[]): Promise<void> {
+    const read = reads[job.target][job.shard];
     let cursor = "0";
     do {
       const [next, part] = (await this.#call(SCAN_SCRIPT, [job.key], [cursor, String(SCAN_COUNT)])) as [
         unknown,
         unknown[],
       ];
-      for (let i = 0; i < part.length; i++) flat.push(part[i] as string);
+      read.take(part);
       cursor = String(next);
     } while (cursor !== "0");
-    reads[job.target][job.shard].resolve(flat);
+    read.done.resolve();
   }
 
   async #call(script: Promise<Script>, keys: string[], args: readonly string[]): Promise<unknown> {
@@ -545,22 +633,25 @@ export class Reader {
     }
   }
 
-  // The series of one metric in one shard, from the fields read.
-  async #assemble(
+  // The series of one metric in one shard, from the fields read, in label order: in several lists
+  // for a metric of one value a series, in one for the others.
+  async *#assemble(
     target: CollectTarget,
-    flat: readonly string[],
+    read: ShardRead,
     live: ReadonlySet<string>,
     slicer: Slicer,
     cache: LabelCache,
-  ): Promise<Series[]> {
+  ): AsyncGenerator<Series[], void, undefined> {
     // Group the fields of each series: labels text -> value name or instance -> value. A
     // per-instance metric has a series per labels text and live instance, each of its own shape.
     // Exemplar fields are grouped apart (value name -> exemplar text), for counters and
     // histograms only, and never make a series on their own.
-    const own = target.perInstance === true;
-    if (!own && (target.type === "counter" || (target.type === "gauge" && !perInstance(target.gaugeMode)))) {
-      return await assembleSingle(target, flat, slicer, cache);
+    if (read.single !== undefined) {
+      yield* assembleSingle(read.single, slicer, cache);
+      return;
     }
+    const own = target.perInstance === true;
+    const flat = read.flat;
     const groups = new Map<string, Map<string, string>>();
     const withExemplars = target.type === "counter" || target.type === "histogram";
     let exemplars: Map<string, Map<string, string>> | undefined;
@@ -596,24 +687,27 @@ export class Reader {
         exemplars?.get(key),
       );
     }
-    return series;
+    yield series;
   }
 
   // The label sets of a metric in one shard (-1: read whole), a new generation started.
   #cacheOf(target: CollectTarget, shard: number): LabelCache {
-    const key = `${target.name}|${target.labelNames.join(",")}|${shard}`;
+    const key = cacheKey(target, shard);
     const old = this.#labels.get(key);
     const cache = {
       names: target.labelNames,
       young: new Map(),
       older: old?.young ?? new Map(),
-      last: old?.next ?? { fields: [], labels: [] },
-      next: { fields: [], labels: [] },
+      last: old?.next ?? { fields: [], labels: [], read: [] },
+      next: { fields: [], labels: [], read: [] },
     };
     this.#labels.set(key, cache);
     return cache;
   }
 }
+
+const cacheKey = (target: CollectTarget, shard: number) =>
+  `${target.name}|${target.labelNames.join(",")}|${shard}`;
 
 const number = (fields: Fields, name: string): number => Number(fields.get(name) ?? 0);
 
