@@ -136,6 +136,14 @@ function clockOf(): { ticks: number; bootTime: number } {
   };
 }
 
+/**
+ * Now, on the clock of the start times /proc gives (the boot time, in whole seconds, plus the time
+ * since boot): the wall clock may differ from it by a second or more.
+ */
+function procNow(): number {
+  return clockOf().bootTime + Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+}
+
 interface ProcReading {
   /** Resident set size, bytes (VmRSS). */
   rss: number;
@@ -285,7 +293,7 @@ async function startChildren(
     for (const [id, runtime, spec] of jobs) {
       // This process reads the fleet with runtime metrics of its own: it counts too.
       const last = children.at(-1)?.ready.pid ?? "self";
-      await sleep(Math.max(0, proc(last).startTime * 1000 + START_GAP_MS - Date.now()));
+      await sleep(Math.max(0, (proc(last).startTime - procNow()) * 1000 + START_GAP_MS));
       children.push(await startChild(id, runtime, spec));
     }
     return children;
