@@ -342,21 +342,14 @@ export class Registry {
         if (internal !== undefined) {
           const stream = streams.get(internal.binding);
           if (stream !== undefined) {
-            // A family reshaped when presented is read whole first.
+            // A family reshaped when presented is read whole first: its parts' series, appended.
             const whole = internal.present !== undefined;
+            const series: unknown[] = [];
             let family: MetricFamily | undefined;
-            let joined: unknown[] | undefined;
             for await (const part of partsOf(stream, positions.get(collector)!)) {
               if (whole) {
-                if (family === undefined) {
-                  family = part;
-                  continue;
-                }
-                if (joined === undefined) {
-                  joined = [...family.series];
-                  family = { ...family, series: joined } as MetricFamily;
-                }
-                for (const series of part.series) joined.push(series);
+                family ??= part;
+                for (const one of part.series) series.push(one);
                 continue;
               }
               if (family === undefined) claim(part);
@@ -364,7 +357,7 @@ export class Registry {
               family = part;
             }
             if (whole) {
-              family = internal.present!(family!);
+              family = internal.present!({ ...family!, series } as MetricFamily);
               claim(family);
               yield { family: withRegistry(family, prefix, labels), continued: false };
             }
