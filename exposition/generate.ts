@@ -59,14 +59,15 @@ export async function generateLatest(
   return text + piece;
 }
 
-// Past PIECES_FROM characters (about 40,000 series), the text is kept in flat pieces of a quarter
+// Past PIECES_FROM characters (about 150,000 series), the text is kept in flat pieces of a quarter
 // of a million characters: a string that large is made outside the young generation, so its
 // collector does not copy the text written so far again and again (chunks kept as they come held
 // the event loop for 50–80 ms at a million series on Deno), and the few chunks of a piece die
 // before they are copied (pieces of a million characters left the collector 16 chunks to copy
 // at a time: 34–69 ms pauses at a million series on Deno, against 15–27 ms). Not before: making
-// the pieces made an exposition of 20,000 series 2.4 times slower on Bun.
-const PIECES_FROM = 1 << 21;
+// the pieces made an exposition of 20,000 series 2.4 times slower on Bun, and pieces from 2M
+// characters on made it 17–35 % slower on Node.
+const PIECES_FROM = 1 << 23;
 const PIECE_CHARS = 1 << 18;
 
 /**
