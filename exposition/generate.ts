@@ -65,9 +65,8 @@ export async function generateLatest(
 // the event loop for 50–80 ms at a million series on Deno), and the few chunks of a piece die
 // before they are copied (pieces of a million characters left the collector 16 chunks to copy
 // at a time: at a million series on Deno its pauses took 392–488 ms a call, against 204–269 ms).
-// Not before: making
-// the pieces made an exposition of 20,000 series 2.4 times slower on Bun, and pieces from 2M
-// characters on made it 17–35 % slower on Node.
+// Not before: making the pieces made an exposition of 20,000 series 2.4 times slower on Bun,
+// and pieces from 2M characters on made it 17–35 % slower on Node.
 const PIECES_FROM = 1 << 23;
 const PIECE_CHARS = 1 << 18;
 
