@@ -37,6 +37,8 @@
  *   connection run back to back, so the PING wait can exceed the longest call. And the longest
  *   event-loop hold in this process: the longest gap between the ticks of a 1 ms `setInterval`,
  *   less the median gap of that timer when idle (about 1 ms on Node and Bun, 2 ms on Deno).
+ * - the heap per series of this process before the flush: the engine's heap in use after the
+ *   series were made, less before, each after a forced GC (without one, a rough figure).
  * - before the first size, a warm-up of 3,000 series on a prefix of its own: Redis gets the
  *   scripts (FLUSHALL keeps them), the engine compiles the code, the runtime loads its Request and
  *   Response.
@@ -484,9 +486,13 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   await loadBackend({ backend: RedisBackend, config });
   const registry = new Registry();
   const counter = new Counter({ name: METRIC, help: "Requests", labelNames: LABEL_NAMES, registry });
+  runtime.gc?.();
+  const heapBefore = process.memoryUsage().heapUsed;
   const incStart = performance.now();
   for (let i = 0; i < n; i++) counter.labels(labelsOf(i)).inc();
   const incMs = performance.now() - incStart;
+  runtime.gc?.();
+  const heapPerSeries = (process.memoryUsage().heapUsed - heapBefore) / n;
 
   // The flush: until it lands, or given up.
   const calls: number[] = [];
@@ -696,6 +702,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   row(`capacity ${size}: changes per Redis CPU second`, rate(n, again.cpuMs));
   row(`capacity ${size}: values read per Redis CPU second`, rate(n, cpuOf["registry.collect()"] ?? 0));
   row(`capacity ${size}: Redis memory per series`, fmt(bytesPerSeries, "B"));
+  row(`capacity ${size}: heap per series in this process, before the flush`, fmt(heapPerSeries, "B"));
 
   // What is left: closed, but for a last size whose changes never landed (closing flushes once more).
   const left = (await health(prefix)).pending;

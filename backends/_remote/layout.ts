@@ -109,6 +109,37 @@ export function indexKey(prefix: string, name: string, shard: number): string {
   return `{${shardTags(prefix)[shard]}}:t:${name}`;
 }
 
+/** A metric's hash and last-write index in every shard. */
+export interface MetricKeys {
+  /** The metric's hash in each shard. */
+  readonly hashes: readonly string[];
+  /** The metric's last-write index in each shard. */
+  readonly indexes: readonly string[];
+}
+
+/** A metric's keys in every shard, each made flat once for all its series. */
+export function metricKeys(prefix: string, name: string): MetricKeys {
+  const hashes: string[] = [];
+  const indexes: string[] = [];
+  for (let shard = 0; shard < SHARDS; shard++) {
+    hashes.push(whole(metricKey(prefix, name, shard)));
+    indexes.push(whole(indexKey(prefix, name, shard)));
+  }
+  return { hashes, indexes };
+}
+
+/**
+ * The text as one flat piece. A string joined with `+` or a template is a tree of its pieces until
+ * it is first read whole; reading a character makes it one flat piece. The strings a series keeps
+ * for every flush are made whole with the series: made in the first flush instead, a million new
+ * series would leave a million new strings for the engine's young-generation collector to copy,
+ * holding the event loop.
+ */
+export function whole(text: string): string {
+  text.charCodeAt(0);
+  return text;
+}
+
 /** The marker of the last batch applied for a process in one shard. */
 export function appliedKey(prefix: string, shard: number, processId: string): string {
   return `{${shardTags(prefix)[shard]}}:applied:${processId}`;

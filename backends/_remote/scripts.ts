@@ -18,7 +18,8 @@ export interface Script {
 // change count, and per change: key index (from the batch's first key, 1), op, field, value.
 // Ops: "i" add, "s" set, "d" delete the field, "p" delete every field starting with the given
 // text, "x" keep the later exemplar (set the field unless it holds one with a greater timestamp),
-// "t" write the series' member (the field) into the last-write index (the key) at the Redis time,
+// "t" write the series' member (the field, less as many characters at its end as the value says)
+// into the last-write index (the key) at the Redis time,
 // "e" trim the metric hash (the key) of the expired members of the index whose key index is the
 // field (from the batch's first key too): the value is the metric's value names, each followed by "|".
 // A batch applies only after the one before it: one that finds a gap (its predecessor failed) is
@@ -73,7 +74,10 @@ for b = 1, tonumber(ARGV[7]) do
         reply = redis.pcall('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
         touched[key] = true
       elseif op == 't' then
-        reply = redis.pcall('ZADD', key, now, ARGV[pos + 2])
+        local member = ARGV[pos + 2]
+        local cut = tonumber(ARGV[pos + 3]) or 0
+        if cut > 0 then member = string.sub(member, 1, #member - cut) end
+        reply = redis.pcall('ZADD', key, now, member)
         touched[key] = true
       elseif op == 'd' then
         reply = redis.pcall('HDEL', key, ARGV[pos + 2])

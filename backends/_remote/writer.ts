@@ -325,7 +325,7 @@ export class Writer {
       if (now - values.touchedAt >= touchEvery) {
         values.touchedAt = now - Math.random() * touchEvery / 2;
         const index = builder.indexOf(values.index);
-        changes.push(index, "t", values.member, "");
+        changes.push(index, "t", values.member, values.memberCut);
         builder.trim(values.key, index, values.valueNames);
       }
       builder.series++;
