@@ -14,7 +14,7 @@ import { healthCollector } from "./health.ts";
 import { type RemoteDefaults, remoteOptions } from "./options.ts";
 import { RemoteStore } from "./store.ts";
 import type { Transport } from "./transport.ts";
-import { RemoteValue, remoteValues } from "./values.ts";
+import { kindOf, RemoteValue, remoteValues } from "./values.ts";
 
 /** The stores of one remote backend class: one per config object, created on first use. */
 export class StoreSet {
@@ -99,7 +99,10 @@ export abstract class RemoteBackend implements Backend {
    * @param histogramBucket Which value of a histogram or summary series.
    */
   constructor(config: BackendConfig, metric: MetricInfo, histogramBucket?: string) {
-    this.#value = new RemoteValue(storesOf(new.target).get(config), metric, histogramBucket ?? "");
+    this.#value = new RemoteValue(
+      kindOf(storesOf(new.target).get(config), metric, [histogramBucket ?? ""]),
+      metric,
+    );
   }
 
   /**

@@ -6,16 +6,7 @@ import type { Labels, MetricFamily } from "../../core/types.ts";
 import { valueNames } from "../../core/_values.ts";
 import { onExit } from "./exit.ts";
 import { type HealthSource, trackHealth, untrackHealth } from "./health.ts";
-import {
-  exemplarField,
-  field,
-  labelsText,
-  metricKey,
-  type MetricKeys,
-  metricKeys,
-  seriesPrefix,
-  shardOf,
-} from "./layout.ts";
+import { exemplarField, field, labelsText, metricKey, seriesPrefix, shardOf } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { Reader } from "./reader.ts";
 import type { Transport } from "./transport.ts";
@@ -38,7 +29,6 @@ export class RemoteStore implements ValueStore, HealthSource {
   #reader: Reader;
   #leaveExitHooks: () => void;
   #closed = false;
-  #keys = new Map<string, MetricKeys>();
 
   constructor(backend: string, transport: Transport, options: RemoteOptions) {
     this.backend = backend;
@@ -79,13 +69,6 @@ export class RemoteStore implements ValueStore, HealthSource {
   /** Whether the store was closed. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** A metric's keys in every shard, made once for all its series. */
-  keysOf(name: string): MetricKeys {
-    let keys = this.#keys.get(name);
-    if (keys === undefined) this.#keys.set(name, keys = metricKeys(this.options.keyPrefix, name));
-    return keys;
   }
 
   /** Queues a series with changes. */

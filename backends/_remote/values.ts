@@ -14,6 +14,7 @@ import {
   indexMember,
   labelsText,
   type MetricKeys,
+  metricKeys,
   parseExemplar,
   shardOf,
   whole,
@@ -33,8 +34,6 @@ export interface ValueStore {
   readonly keyPrefix: string;
   /** This process's id in per-instance gauges. */
   readonly instanceId: string;
-  /** A metric's keys in every shard, made once for all its series. */
-  keysOf(name: string): MetricKeys;
   /** Queues the values for the next flush. */
   enqueue(values: Pending): void;
   /** Tells the store a gauge keeps one value per instance (it then sends heartbeats). */
@@ -58,67 +57,131 @@ function later(next: Exemplar, kept: Exemplar | undefined): boolean {
 /** The changes of one batch: flat `key index, op, field, value` quadruples. */
 export type Changes = string[];
 
+/**
+ * What the series of one metric share in one store: where they are kept and how they are
+ * written, made once (by `kindOf`) and held by each series rather than copied into it.
+ */
+export interface SeriesKind {
+  readonly store: ValueStore;
+  readonly type: MetricInfo["type"];
+  readonly gaugeMode: GaugeMode | undefined;
+  /** Whether the metric was made per instance (`MetricInfo.perInstance`). */
+  readonly perInstanceMetric: boolean;
+  /** Whether each series is this process's own: a per-instance metric, or gauge mode. */
+  readonly ownInstance: boolean;
+  /** The names of a series' values. */
+  readonly names: readonly string[];
+  /** The value names, each followed by "|", for the flush script's expiry. */
+  readonly valueNames: string;
+  /** The metric's hash and last-write index in each shard. */
+  readonly keys: MetricKeys;
+}
+
+// The kinds of series of each store, by metric name (a name may have several: other types or
+// value names, in other registries).
+const KINDS = new WeakMap<ValueStore, Map<string, SeriesKind[]>>();
+
+/** The kind of a metric's series in a store, made at its first series. */
+export function kindOf(store: ValueStore, metric: MetricInfo, names: readonly string[]): SeriesKind {
+  let byName = KINDS.get(store);
+  if (byName === undefined) KINDS.set(store, byName = new Map());
+  const gaugeMode = metric.type === "gauge" ? metric.gaugeMode : undefined;
+  const perInstanceMetric = metric.perInstance === true;
+  const kinds = byName.get(metric.name) ?? [];
+  for (const kind of kinds) {
+    if (
+      kind.type === metric.type && kind.gaugeMode === gaugeMode &&
+      kind.perInstanceMetric === perInstanceMetric && kind.names.length === names.length &&
+      kind.names.every((name, i) => name === names[i])
+    ) return kind;
+  }
+  const kind: SeriesKind = {
+    store,
+    type: metric.type,
+    gaugeMode,
+    perInstanceMetric,
+    ownInstance: perInstanceMetric || perInstance(gaugeMode),
+    names: [...names],
+    valueNames: names.map((name) => `${name}|`).join(""),
+    keys: metricKeys(store.keyPrefix, metric.name),
+  };
+  kinds.push(kind);
+  byName.set(metric.name, kinds);
+  return kind;
+}
+
 /** Creates the values of one series in a store. */
 export function remoteValues(
   store: ValueStore,
   metric: MetricInfo,
   names: readonly string[] | undefined,
 ): SeriesValues {
-  return names === undefined || names.length === 1
-    ? new RemoteValue(store, metric, names?.[0] ?? "")
-    : new RemoteValues(store, metric, names);
+  const kind = kindOf(store, metric, names ?? [""]);
+  return kind.names.length === 1 ? new RemoteValue(kind, metric) : new RemoteValues(kind, metric);
 }
 
 /** What every pending entry of a store's queue is. */
 export abstract class Pending implements SeriesValues {
+  /** What the series shares with the others of its metric. */
+  readonly kind: SeriesKind;
   /** The shard of the series. */
   readonly shard: number;
-  /** The metric's hash in that shard. */
-  readonly key: string;
-  /** The metric's last-write index in that shard. */
-  readonly index: string;
-  /** The metric's value names, each followed by "|", for the flush script's expiry. */
-  readonly valueNames: string;
   /** Whether the values wait in the store's queue. */
   queued = false;
   /** When this process last wrote the series into the last-write index (Unix ms). */
   touchedAt = -Infinity;
-  protected readonly store: ValueStore;
   /**
    * The one string a series keeps of its labels: the field of its first value (labels text, "|",
    * value name, "|"), or for a series of this process's own instance, whose fields are made at its
    * first flush (see `instanceId`), the labels text. Its labels text, and a shared series' member
-   * in the last-write index, are its start; the keys of its hash and index are its metric's. Kept
-   * apart, these five strings made a series about 150 bytes larger (Deno: 674 against 518 bytes
-   * of heap a counter series), and a flush of a million series started marking a gigabyte heap.
+   * in the last-write index, are its start. A counter series that kept its labels text, member and
+   * keys apart, and its metric's names, modes and store, took 674 bytes of heap on Deno (518 with
+   * one string, about 450 with its kind too), and a flush of a million of them started the
+   * engine's marking of that heap, which held the event loop for 100-190 ms at a time.
    */
   protected readonly text: string;
-  // The length of the labels text at the start of `text`.
-  readonly #cut: number;
   // Not written yet: the first batch writes every value, so a new series shows up at once, as
   // it does in memory.
   protected fresh = true;
   protected disposed = false;
+  // A per-instance series' member, made at its first flush.
   #member: string | undefined;
-  #ownInstance: boolean;
 
-  constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
-    this.store = store;
+  constructor(kind: SeriesKind, metric: MetricInfo) {
+    this.kind = kind;
     const labels = labelsText(metric.labelValues);
     this.shard = shardOf(metric.name, labels);
-    const keys = store.keysOf(metric.name);
-    this.key = keys.hashes[this.shard];
-    this.index = keys.indexes[this.shard];
-    this.valueNames = names.length === 1 ? `${names[0]}|` : names.map((name) => `${name}|`).join("");
-    const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
-    this.#ownInstance = metric.perInstance === true || perInstance(mode);
-    this.text = this.#ownInstance ? labels : whole(field(labels, names[0]));
-    this.#cut = labels.length;
+    this.text = kind.ownInstance ? labels : whole(field(labels, kind.names[0]));
+  }
+
+  /** The metric's hash in the series' shard. */
+  get key(): string {
+    return this.kind.keys.hashes[this.shard];
+  }
+
+  /** The metric's last-write index in the series' shard. */
+  get index(): string {
+    return this.kind.keys.indexes[this.shard];
+  }
+
+  /** The metric's value names, each followed by "|", for the flush script's expiry. */
+  get valueNames(): string {
+    return this.kind.valueNames;
+  }
+
+  protected get store(): ValueStore {
+    return this.kind.store;
   }
 
   /** The labels text of the series. */
   protected get labels(): string {
-    return this.text.length === this.#cut ? this.text : this.text.slice(0, this.#cut);
+    const { text } = this;
+    return this.kind.ownInstance ? text : text.slice(0, text.length - this.kind.names[0].length - 2);
+  }
+
+  /** This process's instance id in the series' fields, or "" for a shared series. */
+  protected get instance(): string {
+    return this.kind.ownInstance ? this.kind.store.instanceId : "";
   }
 
   /**
@@ -128,13 +191,13 @@ export abstract class Pending implements SeriesValues {
    * made at its first flush, and kept.
    */
   get member(): string {
-    if (!this.#ownInstance) return this.text;
-    return this.#member ??= whole(indexMember(this.text, this.store.instanceId));
+    if (!this.kind.ownInstance) return this.text;
+    return this.#member ??= whole(indexMember(this.text, this.kind.store.instanceId));
   }
 
   /** How many characters at the end of `member` are not the member's, in decimal. */
   get memberCut(): string {
-    return this.#ownInstance ? "0" : String(this.text.length - this.#cut - 1);
+    return this.kind.ownInstance ? "0" : String(this.kind.names[0].length + 1);
   }
 
   abstract inc(index: number, value: number): void;
@@ -196,35 +259,29 @@ export abstract class Pending implements SeriesValues {
  * instance id.
  */
 export class RemoteValue extends Pending {
-  #name: string;
   // A per-instance series' field; a shared series' is `text`.
   #field: string | undefined;
   #delta = 0;
   #ones = 0;
   #setTo = 0;
   #hasSet = false;
+  // The kind's `ownInstance`, read by every inc().
   #perInstance: boolean;
-  #latest: boolean;
   #local = 0;
-  #counter: boolean;
   #exemplar: Exemplar | undefined;
 
-  constructor(store: ValueStore, metric: MetricInfo, name: string) {
-    super(store, metric, [name]);
-    this.#name = name;
-    const mode = metric.type === "gauge" ? metric.gaugeMode : undefined;
-    this.#perInstance = metric.perInstance === true || perInstance(mode);
-    this.#latest = mode === "latest" || mode === "livelatest";
-    this.#counter = metric.type === "counter";
-    if (this.#perInstance) store.usePerInstance();
-    store.enqueue(this);
+  constructor(kind: SeriesKind, metric: MetricInfo) {
+    super(kind, metric);
+    this.#perInstance = kind.ownInstance;
+    if (this.#perInstance) kind.store.usePerInstance();
+    kind.store.enqueue(this);
   }
 
   inc(_index: number, value: number): void {
     if (this.#perInstance) this.#local += value;
     else if (value === 1) this.#ones++;
     else this.#delta += value;
-    if (!this.queued) this.store.enqueue(this);
+    if (!this.queued) this.kind.store.enqueue(this);
   }
 
   set(_index: number, value: number): void {
@@ -236,20 +293,20 @@ export class RemoteValue extends Pending {
       this.#delta = 0;
       this.#ones = 0;
     }
-    if (!this.queued) this.store.enqueue(this);
+    if (!this.queued) this.kind.store.enqueue(this);
   }
 
   /** Keeps the exemplar until the next flush, unless a later one is pending. Counters only. */
   exemplar(_index: number, exemplar: Exemplar): void {
-    if (!this.#counter || !later(exemplar, this.#exemplar)) return;
+    if (this.kind.type !== "counter" || !later(exemplar, this.#exemplar)) return;
     this.#exemplar = exemplar;
-    if (!this.queued) this.store.enqueue(this);
+    if (!this.queued) this.kind.store.enqueue(this);
   }
 
   /** The latest exemplar every process shares, after this process's are flushed; a counter's only. */
   exemplars(): Exemplars | Promise<Exemplars> {
-    if (!this.#counter) return undefined;
-    return this.readExemplars([exemplarField(this.labels, this.#name, this.#instance())]);
+    if (this.kind.type !== "counter") return undefined;
+    return this.readExemplars([exemplarField(this.labels, this.kind.names[0], this.instance)]);
   }
 
   async getAll(): Promise<number[]> {
@@ -258,7 +315,9 @@ export class RemoteValue extends Pending {
 
   protected append(changes: Changes, keyIndex: string): void {
     if (this.#perInstance) {
-      const value = this.#latest ? `${Date.now()}:${this.#local}` : String(this.#local);
+      const mode = this.kind.gaugeMode;
+      const latest = mode === "latest" || mode === "livelatest";
+      const value = latest ? `${Date.now()}:${this.#local}` : String(this.#local);
       changes.push(keyIndex, "s", this.#fieldName(), value);
     } else if (this.#hasSet) {
       changes.push(keyIndex, "s", this.#fieldName(), String(this.#setTo + this.#delta + this.#ones));
@@ -270,7 +329,7 @@ export class RemoteValue extends Pending {
       changes.push(
         keyIndex,
         "x",
-        exemplarField(this.labels, this.#name, this.#instance()),
+        exemplarField(this.labels, this.kind.names[0], this.instance),
         exemplarText(exemplar),
       );
     }
@@ -287,11 +346,7 @@ export class RemoteValue extends Pending {
   // A shared series' field is its text; a per-instance one's is made at its first flush.
   #fieldName(): string {
     if (!this.#perInstance) return this.text;
-    return this.#field ??= whole(field(this.text, this.#name, this.store.instanceId));
-  }
-
-  #instance(): string {
-    return this.#perInstance ? this.store.instanceId : "";
+    return this.#field ??= whole(field(this.text, this.kind.names[0], this.kind.store.instanceId));
   }
 }
 
@@ -300,28 +355,21 @@ export class RemoteValue extends Pending {
  * per-instance metric's fields carry this process's instance id.
  */
 export class RemoteValues extends Pending {
-  #names: readonly string[];
   #fields: string[] | undefined;
   #deltas: number[];
-  #instance: string;
-  // Histograms only: the exemplars of the buckets (every value but the last, the sum).
-  #buckets: number;
   #exemplars: Exemplars;
 
-  constructor(store: ValueStore, metric: MetricInfo, names: readonly string[]) {
-    super(store, metric, names);
-    this.#names = names;
-    this.#deltas = new Array<number>(names.length).fill(0);
-    this.#instance = metric.perInstance === true ? store.instanceId : "";
-    this.#buckets = metric.type === "histogram" ? names.length - 1 : 0;
-    if (metric.perInstance === true) store.usePerInstance();
+  constructor(kind: SeriesKind, metric: MetricInfo) {
+    super(kind, metric);
+    this.#deltas = new Array<number>(kind.names.length).fill(0);
+    if (kind.ownInstance) kind.store.usePerInstance();
     else this.#fieldNames();
-    store.enqueue(this);
+    kind.store.enqueue(this);
   }
 
   inc(index: number, value: number): void {
     this.#deltas[index] += value;
-    if (!this.queued) this.store.enqueue(this);
+    if (!this.queued) this.kind.store.enqueue(this);
   }
 
   set(): void {
@@ -330,18 +378,21 @@ export class RemoteValues extends Pending {
 
   /** Keeps a bucket's exemplar until the next flush, unless a later one is pending. Histograms only. */
   exemplar(index: number, exemplar: Exemplar): void {
-    if (!(index >= 0 && index < this.#buckets)) return;
+    if (!(index >= 0 && index < this.#buckets())) return;
     const exemplars = this.#exemplars ??= [];
     if (!later(exemplar, exemplars[index])) return;
     exemplars[index] = exemplar;
-    if (!this.queued) this.store.enqueue(this);
+    if (!this.queued) this.kind.store.enqueue(this);
   }
 
   /** The latest exemplar of each bucket every process shares, after this process's are flushed. */
   exemplars(): Exemplars | Promise<Exemplars> {
-    if (this.#buckets === 0) return undefined;
+    const buckets = this.#buckets();
+    if (buckets === 0) return undefined;
+    const labels = this.labels;
+    const instance = this.instance;
     return this.readExemplars(
-      this.#names.slice(0, this.#buckets).map((name) => exemplarField(this.labels, name, this.#instance)),
+      this.kind.names.slice(0, buckets).map((name) => exemplarField(labels, name, instance)),
     );
   }
 
@@ -363,7 +414,7 @@ export class RemoteValues extends Pending {
         changes.push(
           keyIndex,
           "x",
-          exemplarField(this.labels, this.#names[i], this.#instance),
+          exemplarField(this.labels, this.kind.names[i], this.instance),
           exemplarText(exemplar),
         );
       }
@@ -376,13 +427,20 @@ export class RemoteValues extends Pending {
     this.#exemplars = undefined;
   }
 
-  // Made with the series, or for a per-instance one at its first flush: see `instanceId`.
+  // Histograms only keep exemplars: of their buckets (every value but the last, the sum).
+  #buckets(): number {
+    return this.kind.type === "histogram" ? this.kind.names.length - 1 : 0;
+  }
+
+  // Made with the series, or for a per-instance one at its first flush: see `instanceId`. A
+  // shared series' first field is its text.
   #fieldNames(): string[] {
     if (this.#fields !== undefined) return this.#fields;
-    const shared = this.#instance === "";
+    const shared = !this.kind.ownInstance;
     const labels = this.labels;
-    return this.#fields = this.#names.map((name, i) =>
-      shared && i === 0 ? this.text : whole(field(labels, name, this.#instance))
+    const instance = this.instance;
+    return this.#fields = this.kind.names.map((name, i) =>
+      shared && i === 0 ? this.text : whole(field(labels, name, instance))
     );
   }
 }
