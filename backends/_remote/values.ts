@@ -67,7 +67,7 @@ export interface SeriesKind {
   readonly gaugeMode: GaugeMode | undefined;
   /** Whether the metric was made per instance (`MetricInfo.perInstance`). */
   readonly perInstanceMetric: boolean;
-  /** Whether each series is this process's own: a per-instance metric, or gauge mode. */
+  /** Whether each series is this process's own: a per-instance metric, or a per-instance gauge mode. */
   readonly ownInstance: boolean;
   /** The names of a series' values. */
   readonly names: readonly string[];
@@ -136,7 +136,7 @@ export abstract class Pending implements SeriesValues {
    * first flush (see `instanceId`), the labels text. Its labels text, and a shared series' member
    * in the last-write index, are its start. A counter series that kept its labels text, member and
    * keys apart, and its metric's names, modes and store, took 674 bytes of heap on Deno (518 with
-   * one string, about 450 with its kind too), and a flush of a million of them started the
+   * one string, about 460 with its kind too), and a flush of a million of them started the
    * engine's marking of that heap, which held the event loop for 100-190 ms at a time.
    */
   protected readonly text: string;
