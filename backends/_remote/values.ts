@@ -73,6 +73,8 @@ export interface SeriesKind {
   readonly names: readonly string[];
   /** The value names, each followed by "|", for the flush script's expiry. */
   readonly valueNames: string;
+  /** How many characters at the end of a series' `member` are not the member's, in decimal. */
+  readonly memberCut: string;
   /** The metric's hash and last-write index in each shard. */
   readonly keys: MetricKeys;
 }
@@ -95,14 +97,17 @@ export function kindOf(store: ValueStore, metric: MetricInfo, names: readonly st
       kind.names.every((name, i) => name === names[i])
     ) return kind;
   }
+  const ownInstance = perInstanceMetric || perInstance(gaugeMode);
   const kind: SeriesKind = {
     store,
     type: metric.type,
     gaugeMode,
     perInstanceMetric,
-    ownInstance: perInstanceMetric || perInstance(gaugeMode),
+    ownInstance,
     names: [...names],
     valueNames: names.map((name) => `${name}|`).join(""),
+    // A shared series' member is its first field less its value name and "|".
+    memberCut: ownInstance ? "0" : String(names[0].length + 1),
     keys: metricKeys(store.keyPrefix, metric.name),
   };
   kinds.push(kind);
@@ -197,7 +202,7 @@ export abstract class Pending implements SeriesValues {
 
   /** How many characters at the end of `member` are not the member's, in decimal. */
   get memberCut(): string {
-    return this.kind.ownInstance ? "0" : String(this.kind.names[0].length + 1);
+    return this.kind.memberCut;
   }
 
   abstract inc(index: number, value: number): void;
