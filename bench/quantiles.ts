@@ -650,20 +650,20 @@ function measuredClient(io: IoRedis): RedisClientLike & { calls: Call[] } {
     }
     // The flush script's KEYS[1] is the first batch's marker (this process's last batch applied in
     // the batch's shard). ARGV[7] is the batch count; then per batch its first key, sequence
-    // number, "known" flag and change count, then its changes, 4 arguments each (see scripts.ts).
+    // number, "known" flag and its changes as one text, 4 parts each, each ended by a line feed
+    // (see scripts.ts).
     const flush = numKeys >= 2 && args[0].includes(":applied:");
     let changes = 0;
     let last = "";
     if (flush) {
       const argv = args.slice(numKeys);
       let pos = 7;
-      for (let b = 0; b < Number(argv[6]); b++) {
-        const n = Number(argv[pos + 3]);
-        pos += 4;
-        for (let c = 0; c < n; c++, pos += 4) {
-          if (argv[pos + 1] === "t" || argv[pos + 1] === "e") continue;
+      for (let b = 0; b < Number(argv[6]); b++, pos += 4) {
+        const parts = argv[pos + 3].split("\n");
+        for (let c = 0; c + 4 < parts.length; c += 4) {
+          if (parts[c + 1] === "t" || parts[c + 1] === "e") continue;
           changes++;
-          last = argv.slice(pos, pos + 4).join(" ");
+          last = parts.slice(c, c + 4).join(" ");
         }
       }
     }

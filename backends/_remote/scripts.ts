@@ -14,8 +14,9 @@ export interface Script {
 // expired series a trim deletes per index at most; the batch count; then per batch: where its
 // keys start in KEYS (its first key is its marker: this process's last sequence number applied in
 // the batch's shard), its sequence number (one more than the batch before it in the shard), "1"
-// when the sender knows the batch before it applied (so a marker that expired is no gap), its
-// change count, and per change: key index (from the batch's first key, 1), op, field, value.
+// when the sender knows the batch before it applied (so a marker that expired is no gap), and its
+// changes as one text: per change, key index (from the batch's first key, 1), op, field, value,
+// each followed by a line feed (which none of them holds).
 // Ops: "i" add, "s" set, "d" delete the field, "p" delete every field starting with the given
 // text, "x" keep the later exemplar (set the field unless it holds one with a greater timestamp),
 // "t" write the series' member (the field, less as many characters at its end as the value says)
@@ -42,48 +43,45 @@ for b = 1, tonumber(ARGV[7]) do
   local marker = KEYS[base + 1]
   local seq = tonumber(ARGV[pos + 1])
   local known = ARGV[pos + 2] == '1'
-  local n = tonumber(ARGV[pos + 3])
+  local changes = ARGV[pos + 3]
   pos = pos + 4
   local applied = tonumber(redis.call('GET', marker) or '-1')
   if applied >= seq then
     out[b + 1] = 2
-    pos = pos + 4 * n
   elseif applied ~= seq - 1 and not (known and applied < seq - 1) then
     out[b + 1] = 0
-    pos = pos + 4 * n
   else
-    for _ = 1, n do
-      local key = KEYS[base + tonumber(ARGV[pos])]
+    for keyAt, op, field, value in string.gmatch(changes, '([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n([^\\n]*)\\n') do
+      local key = KEYS[base + tonumber(keyAt)]
       local reply
-      local op = ARGV[pos + 1]
       if op == 'i' then
-        reply = redis.pcall('HINCRBYFLOAT', key, ARGV[pos + 2], ARGV[pos + 3])
+        reply = redis.pcall('HINCRBYFLOAT', key, field, value)
         if type(reply) == 'table' and reply.err then
           -- Redis refuses non-finite results; compute them here, as JavaScript would.
-          local old = redis.pcall('HGET', key, ARGV[pos + 2])
-          local a, v = tonumber(old or '0'), tonumber(ARGV[pos + 3])
+          local old = redis.pcall('HGET', key, field)
+          local a, v = tonumber(old or '0'), tonumber(value)
           if type(old) ~= 'table' and a ~= nil and v ~= nil then
             v = a + v
             local text = string.format('%.17g', v)
             if v ~= v then text = 'NaN' elseif v == math.huge then text = 'Infinity' elseif v == -math.huge then text = '-Infinity' end
-            reply = redis.pcall('HSET', key, ARGV[pos + 2], text)
+            reply = redis.pcall('HSET', key, field, text)
           end
         end
         touched[key] = true
       elseif op == 's' then
-        reply = redis.pcall('HSET', key, ARGV[pos + 2], ARGV[pos + 3])
+        reply = redis.pcall('HSET', key, field, value)
         touched[key] = true
       elseif op == 't' then
-        local member = ARGV[pos + 2]
-        local cut = tonumber(ARGV[pos + 3]) or 0
+        local member = field
+        local cut = tonumber(value) or 0
         if cut > 0 then member = string.sub(member, 1, #member - cut) end
         reply = redis.pcall('ZADD', key, now, member)
         touched[key] = true
       elseif op == 'd' then
-        reply = redis.pcall('HDEL', key, ARGV[pos + 2])
+        reply = redis.pcall('HDEL', key, field)
       elseif op == 'p' then
         -- Remove every field that starts with the given text (a per-instance gauge's series).
-        local prefix = ARGV[pos + 2]
+        local prefix = field
         reply = redis.pcall('HKEYS', key)
         if reply.err == nil then
           for _, field in ipairs(reply) do
@@ -93,23 +91,23 @@ for b = 1, tonumber(ARGV[7]) do
       elseif op == 'x' then
         -- An exemplar, "<timestamp> <value> <labels>": the latest across the fleet stays,
         -- whatever order processes flush in (a tie replaces).
-        local text = ARGV[pos + 3]
-        reply = redis.pcall('HGET', key, ARGV[pos + 2])
+        local text = value
+        reply = redis.pcall('HGET', key, field)
         if type(reply) ~= 'table' or reply.err == nil then
           local at = tonumber(string.match(text, '^[^ ]+') or '')
           local old = type(reply) == 'string' and tonumber(string.match(reply, '^[^ ]+') or '') or nil
-          if at ~= nil and (old == nil or at >= old) then reply = redis.pcall('HSET', key, ARGV[pos + 2], text) end
+          if at ~= nil and (old == nil or at >= old) then reply = redis.pcall('HSET', key, field, text) end
         end
         touched[key] = true
       elseif op == 'e' then
         -- The series no process wrote for the expiry: their fields, exemplars and member go.
-        local index = KEYS[base + tonumber(ARGV[pos + 2])]
+        local index = KEYS[base + tonumber(field)]
         reply = redis.pcall('ZRANGEBYSCORE', index, '-inf', stale, 'LIMIT', 0, step)
         if reply.err == nil then
           for _, member in ipairs(reply) do
             local labels, instance = string.match(member, '^(.*)|([^|]*)$')
             if labels ~= nil then
-              for name in string.gmatch(ARGV[pos + 3], '([^|]*)|') do
+              for name in string.gmatch(value, '([^|]*)|') do
                 redis.pcall('HDEL', key, labels .. '|' .. name .. '|' .. instance, labels .. '|#' .. name .. '|' .. instance)
               end
             end
@@ -118,7 +116,6 @@ for b = 1, tonumber(ARGV[7]) do
         end
       end
       if type(reply) == 'table' and reply.err then rejected = rejected + 1 end
-      pos = pos + 4
     end
     redis.call('SET', marker, seq, 'EX', ttl)
     out[b + 1] = 1
