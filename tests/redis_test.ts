@@ -376,7 +376,7 @@ test("get() reads the shared value: this store's pending changes plus what other
 
 // --- round trips ---
 
-test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 25,000 two per shard; one EVAL after SCRIPT FLUSH", async () => {
+test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 24 batches' worth two per shard; one EVAL after SCRIPT FLUSH", async () => {
   await withRedis(async (server) => {
     const prefix = "rt";
     await loadBackend({
@@ -418,17 +418,19 @@ test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 25,000 two p
     }
     assert.equal(await many.labels({ i: "10k-9999" }).get(), 7);
 
-    // 25,000 new series: more than one call takes. A larger flush goes in calls of at most
+    // 24 batches' worth of new series (12,000): more than one call takes. A larger flush goes in calls of at most
     // STEP_SERIES series and STEP_CHANGES changes of values, each shard's batches whole, a batch
     // at most STEP_SERIES series: with between one and two batches' worth in every shard, each
     // shard makes a full batch and a partial one, and no two batches fit one call.
+    const large = 24 * STEP_SERIES;
+    assert.ok(large > 10_000);
     const perShard = new Array<number>(SHARDS).fill(0);
-    for (let i = 0; i < 25_000; i++) perShard[shardOf("rt_many_total", labelsText({ i: `25k-${i}` }))]++;
+    for (let i = 0; i < large; i++) perShard[shardOf("rt_many_total", labelsText({ i: `large-${i}` }))]++;
     assert.ok(
       perShard.every((n) => n > STEP_SERIES && n < 2 * STEP_SERIES && n < STEP_CHANGES),
       perShard.join(" "),
     );
-    change("25k", 25_000, 5);
+    change("large", large, 5);
     await server.cli("config", "resetstat");
     await flush();
     assert.deepEqual(await scripts(server), { evalsha: 2 * SHARDS, eval: 0 });
@@ -437,11 +439,11 @@ test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 25,000 two p
     const client = new Redis(server.url);
     try {
       const stored = await metricFields(client, prefix, "rt_many_total");
-      assert.equal(stored.size, 100 + 10_000 + 25_000);
+      assert.equal(stored.size, 100 + 10_000 + large);
       for (const [i, value] of expected) assert.equal(Number(stored.get(`${labelsText({ i })}||`)), value, i);
       assert.equal(
         [...stored.values()].reduce((sum, v) => sum + Number(v), 0),
-        100 * 2 + 10_000 * 7 + 25_000 * 5,
+        100 * 2 + 10_000 * 7 + large * 5,
       );
     } finally {
       await client.quit();

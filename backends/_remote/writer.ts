@@ -33,18 +33,20 @@ export const CALL_SERIES = 10_000;
 export const CALL_CHANGES = 20_000;
 /**
  * The most series in one batch, and in one call of a larger flush: a few milliseconds of Redis'
- * time, and of this process' to write the call.
+ * time, and of this process' to write the call. Another client's command waited up to about two
+ * such calls here while a flush ran.
  */
-export const STEP_SERIES = 1_000;
+export const STEP_SERIES = 500;
 /** The most changes in one batch, and in one call of a larger flush. */
-export const STEP_CHANGES = 2_000;
+export const STEP_CHANGES = 1_000;
 /** The most script calls of one flush in flight at once. */
 export const WINDOW = 8;
 /**
  * The series a larger flush turns into batches at a time, making more once their calls are
- * written: one call's worth per shard (a shard seals a batch every STEP_SERIES of its series).
+ * written: two calls' worth per shard (a shard seals a batch every STEP_SERIES of its series), and
+ * more than CALL_SERIES, so that a flush that fits one call is drained whole.
  */
-export const ROUND_SERIES = 16 * STEP_SERIES;
+export const ROUND_SERIES = 32 * STEP_SERIES;
 /** The most expired series one flush script deletes from one metric's shard. */
 export const TRIM_STEP = 100;
 
