@@ -76,7 +76,8 @@ export interface Removal {
 // a change names a key by its position there, from 1. The changes go to the script as one text,
 // each of their four parts ended by a line feed (no part holds one: labels and exemplars are JSON
 // text, the rest names and numbers): a client encodes one argument much faster than thousands,
-// and Redis splits the text in about the time it takes to take them apart.
+// and Redis splits the text in about the time it took to take the arguments apart (up to a tenth
+// more for a flush of increments only).
 interface Batch {
   readonly shard: number;
   readonly seq: number;
