@@ -31,7 +31,7 @@ import {
   SHARDS,
   shardTags,
 } from "../backends/_remote/layout.ts";
-import { STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
+import { CALL_SERIES, STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
 import { type RedisServer, startRedis, type StartRedisOptions } from "./_redis.ts";
 import { runtime, test } from "./_harness.ts";
 
@@ -418,12 +418,13 @@ test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 24 batches' 
     }
     assert.equal(await many.labels({ i: "10k-9999" }).get(), 7);
 
-    // 24 batches' worth of new series (12,000): more than one call takes. A larger flush goes in calls of at most
-    // STEP_SERIES series and STEP_CHANGES changes of values, each shard's batches whole, a batch
-    // at most STEP_SERIES series: with between one and two batches' worth in every shard, each
-    // shard makes a full batch and a partial one, and no two batches fit one call.
+    // 24 batches' worth of new series, more than one call takes (CALL_SERIES). A larger flush goes
+    // in calls of at most STEP_SERIES series and STEP_CHANGES changes of values, each shard's
+    // batches whole, a batch at most STEP_SERIES series: with between one and two batches' worth
+    // in every shard, each shard makes a full batch and a partial one, and no two batches fit one
+    // call.
     const large = 24 * STEP_SERIES;
-    assert.ok(large > 10_000);
+    assert.ok(large > CALL_SERIES);
     const perShard = new Array<number>(SHARDS).fill(0);
     for (let i = 0; i < large; i++) perShard[shardOf("rt_many_total", labelsText({ i: `large-${i}` }))]++;
     assert.ok(

@@ -27,7 +27,7 @@ import {
 import { UpstashBackend } from "../backends/upstash.ts";
 import { RedisBackend } from "../backends/redis.ts";
 import { indexKey, labelsText, metricKey, shardOf, SHARDS, shardTags } from "../backends/_remote/layout.ts";
-import { STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
+import { CALL_SERIES, STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
 import { BackendUnavailableError } from "../core/backend.ts";
 import { runtime, test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -242,12 +242,13 @@ test("a flush is one HTTP request and one EVALSHA for 1, 100 and 10,000 changed 
       assert.deepEqual(bridge.counts.commands, { EVALSHA: 1 });
       assert.equal((await health(prefix)).pending, 0);
     }
-    // 24 batches' worth of new series (12,000): more than one call takes. A larger flush goes in calls of at most
-    // STEP_SERIES series and STEP_CHANGES changes of values, one shard's batches each over HTTP, a
-    // batch at most STEP_SERIES series: with between one and two batches' worth in every shard,
-    // each shard makes two calls (two requests), one after the other.
+    // 24 batches' worth of new series, more than one call takes (CALL_SERIES). A larger flush goes
+    // in calls of at most STEP_SERIES series and STEP_CHANGES changes of values, one shard's
+    // batches each over HTTP, a batch at most STEP_SERIES series: with between one and two
+    // batches' worth in every shard, each shard makes two calls (two requests), one after the
+    // other.
     const large = 24 * STEP_SERIES;
-    assert.ok(large > 10_000);
+    assert.ok(large > CALL_SERIES);
     const perShard = change("large", large, 5);
     assert.ok(
       perShard.every((k) => k > STEP_SERIES && k < 2 * STEP_SERIES && k < STEP_CHANGES),
