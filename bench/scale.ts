@@ -36,7 +36,10 @@
  *   commandstats, after CONFIG RESETSTAT); their spread is in the notes. Pipelined calls of one
  *   connection run back to back, so the PING wait can exceed the longest call. And the longest
  *   event-loop hold in this process: the longest gap between the ticks of a 1 ms `setInterval`,
- *   less the median gap of that timer when idle (about 1 ms on Node and Bun, 2 ms on Deno).
+ *   less the median gap of that timer when idle (about 1 ms on Node and Bun, 2 ms on Deno); on
+ *   Linux, with the part of it this thread waited for a CPU (run-queue time from
+ *   /proc/thread-self/schedstat, read at every tick): time the runtime's other threads, Redis or
+ *   the probe held every CPU, not work of the event loop.
  * - the heap per series of this process before the flush: the engine's heap in use after the
  *   series were made, less before, each after a forced GC (without one, a rough figure).
  * - before the first size, a warm-up of 3,000 series on a prefix of its own: Redis gets the
@@ -56,6 +59,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Redis as IoRedis } from "ioredis";
 import client from "prom-client";
@@ -229,18 +233,43 @@ class Probe {
   }
 }
 
-/** Starts a 1 ms timer; the returned function stops it and gives the longest gap between ticks. */
-function watchLoop(): () => number {
+/** The longest gap between the ticks of a 1 ms timer, and how long of it this thread waited for a CPU. */
+interface Hold {
+  ms: number;
+  /** Time runnable but not running (Linux' schedstat), in ms; NaN where the kernel does not say. */
+  waitedMs: number;
+}
+
+// This thread's time waiting on a run queue so far, in ms (the second field of Linux'
+// schedstat); NaN elsewhere.
+function runQueueWait(): number {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[1]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Starts a 1 ms timer; the returned function stops it and gives the longest gap between ticks,
+ * with the time this thread spent waiting for a CPU in that gap (read at every tick).
+ */
+function watchLoop(): () => Hold {
   let last = performance.now();
-  let max = 0;
+  let lastWait = runQueueWait();
+  let longest: Hold = { ms: 0, waitedMs: NaN };
   const timer = setInterval(() => {
     const now = performance.now();
-    if (now - last > max) max = now - last;
+    const wait = runQueueWait();
+    if (now - last > longest.ms) longest = { ms: now - last, waitedMs: wait - lastWait };
     last = now;
+    lastWait = wait;
   }, 1);
   return () => {
     clearInterval(timer);
-    return Math.max(max, performance.now() - last);
+    const now = performance.now();
+    const wait = runQueueWait();
+    return now - last > longest.ms ? { ms: now - last, waitedMs: wait - lastWait } : longest;
   };
 }
 
@@ -333,6 +362,8 @@ interface Measured<T> {
   ms: number;
   ping: PingReport;
   holdMs: number;
+  /** Of the longest hold, the time this thread waited for a CPU (NaN where the kernel does not say). */
+  holdWaitMs: number;
   scripts: Scripts;
   /** How long Redis still did not answer once the operation was over. */
   busyAfterMs: number;
@@ -369,12 +400,14 @@ async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
     error = e ?? new Error("undefined thrown");
   }
   const ms = performance.now() - start;
-  const holdMs = Math.max(0, stop() - tickMs);
+  const hold = stop();
+  const holdMs = Math.max(0, hold.ms - tickMs);
+  const holdWaitMs = hold.waitedMs;
   const busyAfterMs = await redisIdle();
   const ping = await probe.report();
   const scripts = await readScripts();
   const cpuMs = await redisCpu() - cpuBefore;
-  return { ms, ping, holdMs, scripts, busyAfterMs, cpuMs, result, error };
+  return { ms, ping, holdMs, holdWaitMs, scripts, busyAfterMs, cpuMs, result, error };
 }
 
 /** This store's health metrics: series pending, flushes failed. */
@@ -460,6 +493,14 @@ function row(name: string, theus: string, extra: Partial<Row> = {}): void {
   rows.push({ case: name, theus, baseline: "-", ratio: NaN, target: "-", status: "-", ...extra });
 }
 
+// Under a hold row: how much of that hold this thread was runnable but not running (another
+// thread or process on every CPU), where the kernel says.
+function waitRow(name: string, waitedMs: number): void {
+  if (Number.isFinite(waitedMs)) {
+    row(`${name} longest event-loop hold: of it, waiting for a CPU`, fmt(waitedMs, "ms"));
+  }
+}
+
 const pingText = (p: PingReport) =>
   p.errors > 0 ? `${p.errors} error replies (${short(p.error ?? "", 60)})` : "-";
 
@@ -529,6 +570,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   });
   const flushCells = scriptRows(flushed.scripts);
   row(`flush ${size}: longest event-loop hold`, fmt(flushed.holdMs, "ms"));
+  waitRow(`flush ${size}:`, flushed.holdWaitMs);
   row(`flush ${size}: series not in Redis`, String(missing), {
     baseline: `${stored.fields} fields, sum ${stored.sum}`,
   });
@@ -642,7 +684,8 @@ async function redisCase(n: number, last: boolean): Promise<void> {
       (worst, run) => (run.ping.maxMs >= worst.maxMs ? run.ping : worst),
       runs[0].ping,
     );
-    const hold = Math.max(...runs.map((run) => run.holdMs));
+    const held = runs.reduce((worst, run) => (run.holdMs >= worst.holdMs ? run : worst), runs[0]);
+    const hold = held.holdMs;
     const time = failed !== undefined
       ? failedText(failed.error, failed.ms)
       : fmt(median(runs.map((r) => r.ms)), "ms");
@@ -657,6 +700,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
       durations: runs.flatMap((run) => run.scripts.durations),
     });
     row(`${name} longest event-loop hold`, fmt(hold, "ms"));
+    waitRow(name, held.holdWaitMs);
     notes.push(`${size}: ${label}: ${spreadOf(runs.flatMap((run) => run.scripts.durations))}`);
     overview.push([
       size,
@@ -686,6 +730,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
     baseline: pingText(again.ping),
   });
   row(`flush ${size} again: longest event-loop hold`, fmt(again.holdMs, "ms"));
+  waitRow(`flush ${size} again:`, again.holdWaitMs);
   overview.push([
     size,
     "flush() again",
@@ -752,7 +797,7 @@ async function referenceCase(n: number): Promise<void> {
       const start = performance.now();
       const text = await work();
       ms.push(performance.now() - start);
-      hold = Math.max(hold, stop() - tickMs);
+      hold = Math.max(hold, stop().ms - tickMs);
       lines = sampleLines(text);
     }
     return { ms: median(ms), hold: Math.max(0, hold), lines };
