@@ -23,6 +23,12 @@ export interface MetricInternals {
    */
   family(): MetricFamily | Promise<MetricFamily>;
   /**
+   * The same family in parts of a bounded number of series (at least one part; each a family
+   * with some of the series, in order), each read once the one before is taken: what the
+   * exposition writes out a part at a time.
+   */
+  parts(): AsyncIterable<MetricFamily>;
+  /**
    * Reshapes a family as read (by the backend's `collect` hook or by `family()`) into the family
    * exposed: an info's or a state set's from the gauge it is stored as, and the unit added.
    * Undefined when they are the same.

@@ -529,6 +529,7 @@ export abstract class Metric<L extends string = string> implements Collector {
         ...(family.spec.windowed === true ? { windowed: true } : {}),
       },
       family: () => this.#collectFamily(),
+      parts: () => this.#familyParts(),
       present: family.present,
       retire: () => {
         this.clear();
@@ -698,43 +699,108 @@ export abstract class Metric<L extends string = string> implements Collector {
   }
 
   #collectFamily(): MetricFamily | Promise<MetricFamily> {
-    const family = this.#family;
-    const children: Metric[] = [];
-    if (family.labelNames.length === 0) children.push(family.root);
-    else walk(family.tree, family.labelNames.length, (child) => children.push(child));
-    const series: (Read | Promise<Read>)[] = new Array(children.length);
-    // A type with a stored label is read as the gauge it is stored as, several series a child.
-    const stored = family.storedLabel !== undefined;
-    const make = (all: Read[]) =>
-      ({
-        name: family.exposedName,
-        help: family.help,
-        type: stored ? family.spec.storedType ?? "gauge" : family.spec.type,
-        series: stored ? (all as (Series | readonly Series[])[]).flat() : all,
-        ...(!stored && family.spec.type === "histogram" ? { buckets: family.extra } : {}),
-      }) as MetricFamily;
-    const started = performance.now();
-    for (let i = 0; i < children.length; i++) {
-      series[i] = children[i]._read();
-      // A large family is read in slices, giving the event loop a turn in between.
-      if ((i & 63) === 63 && performance.now() - started >= SLICE_MS) {
-        return this.#readRest(children, series, i + 1).then(make);
-      }
+    const reading = this.#reading();
+    if (!reading.read()) {
+      const series = reading.take();
+      return series instanceof Promise ? series.then((all) => this.#familyOf(all)) : this.#familyOf(series);
     }
-    return series.some((s) => s instanceof Promise) ? Promise.all(series).then(make) : make(series as Read[]);
+    // A large family is read in slices, giving the event loop a turn in between.
+    return (async () => {
+      do await yieldToEventLoop(); while (reading.read());
+      return this.#familyOf(await reading.take());
+    })();
   }
 
-  async #readRest(children: Metric[], series: (Read | Promise<Read>)[], from: number): Promise<Read[]> {
-    await yieldToEventLoop();
-    let started = performance.now();
-    for (let i = from; i < children.length; i++) {
-      series[i] = children[i]._read();
-      if ((i & 63) === 63 && performance.now() - started >= SLICE_MS) {
-        await yieldToEventLoop();
-        started = performance.now();
+  // The family in parts of at most PART_SERIES children (at least one part), each read when the
+  // one before was taken: the series of a part written out die young.
+  async *#familyParts(): AsyncGenerator<MetricFamily, void, undefined> {
+    const reading = this.#reading();
+    let first = true;
+    let more: boolean;
+    do {
+      more = reading.read(PART_SERIES);
+      const series = await reading.take();
+      if (series.length > 0 || first) yield this.#familyOf(series);
+      first = false;
+    } while (more);
+  }
+
+  #reading(): Reading {
+    const family = this.#family;
+    return new Reading(
+      family.labelNames.length === 0 ? [family.root] : family.tree,
+      family.labelNames.length,
+      (child) => child._read(),
+    );
+  }
+
+  #familyOf(all: Read[]): MetricFamily {
+    const family = this.#family;
+    // A type with a stored label is read as the gauge it is stored as, several series a child.
+    const stored = family.storedLabel !== undefined;
+    return {
+      name: family.exposedName,
+      help: family.help,
+      type: stored ? family.spec.storedType ?? "gauge" : family.spec.type,
+      series: stored ? (all as (Series | readonly Series[])[]).flat() : all,
+      ...(!stored && family.spec.type === "histogram" ? { buckets: family.extra } : {}),
+    } as MetricFamily;
+  }
+}
+
+/** The most children in one part of a family streamed to the exposition. */
+const PART_SERIES = 1_024;
+
+// Reads the series of a family's children in the order they were made, walking the tree as it
+// goes (no step walks a million children at once), and awaits only where a read gave a promise.
+class Reading {
+  #series: (Read | Promise<Read>)[] = [];
+  #promised = false;
+  // The walk through the tree: an iterator a level, the children's level last.
+  readonly #levels: Iterator<unknown>[];
+  readonly #depth: number;
+  readonly #read: (child: Metric) => Read | Promise<Read>;
+
+  constructor(tree: Tree | readonly Metric[], depth: number, read: (child: Metric) => Read | Promise<Read>) {
+    this.#levels = [tree.values()];
+    this.#depth = Math.max(depth, 1);
+    this.#read = read;
+  }
+
+  // Reads children until `limit` are read since the last take or SLICE_MS have passed; true
+  // when some are left.
+  read(limit: number = Infinity): boolean {
+    const levels = this.#levels;
+    const series = this.#series;
+    const started = performance.now();
+    let count = 0;
+    while (levels.length > 0) {
+      if (series.length >= limit) return true;
+      const step = levels[levels.length - 1].next();
+      if (step.done === true) {
+        levels.pop();
+        continue;
       }
+      if (levels.length < this.#depth) {
+        levels.push((step.value as Tree).values());
+        continue;
+      }
+      const read = this.#read(step.value as Metric);
+      if (read instanceof Promise) this.#promised = true;
+      series.push(read);
+      if ((++count & 63) === 0 && performance.now() - started >= SLICE_MS) return true;
     }
-    return await Promise.all(series);
+    return false;
+  }
+
+  // The series read since the last take: as they are, or once every read given as a promise has
+  // settled.
+  take(): Read[] | Promise<Read[]> {
+    const series = this.#series;
+    const promised = this.#promised;
+    this.#series = [];
+    this.#promised = false;
+    return promised ? Promise.all(series) : series as Read[];
   }
 }
 

@@ -363,7 +363,18 @@ export class Registry {
             }
             continue;
           }
-          let family: MetricFamily | Promise<MetricFamily> = read.get(collector) ?? internal.family();
+          const whole = read.get(collector);
+          if (whole === undefined && internal.present === undefined) {
+            // Read and written a part at a time, so that a large family's series die young.
+            let first = true;
+            for await (const part of internal.parts()) {
+              if (first) claim(part);
+              yield { family: withRegistry(part, prefix, labels), continued: !first };
+              first = false;
+            }
+            continue;
+          }
+          let family: MetricFamily | Promise<MetricFamily> = whole ?? internal.family();
           if (family instanceof Promise) family = await family;
           if (internal.present !== undefined) family = internal.present(family);
           claim(family);

@@ -503,3 +503,71 @@ test("Registry.collect() rejects two families that write the same sample name", 
   twice.register({ collect: () => [family] });
   await assert.rejects(twice.collect(), /sample name "g" is also written by family "g"/);
 });
+
+test("a large family is collected in slices: the event loop gets turns, and every series comes once, in order", async () => {
+  const registry = new Registry();
+  const counter = new Counter({ name: "big_total", help: "Big", labelNames: ["a", "b"], registry });
+  const n = 200_000;
+  for (let k = 0; k < n; k++) counter.labels({ a: String(Math.floor(k / 1000)), b: String(k % 1000) }).inc(k);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  let families: MetricFamily[];
+  try {
+    families = await registry.collect();
+  } finally {
+    clearInterval(timer);
+  }
+  assert.ok(ticks > 0, "the timer never fired while 200,000 series were collected");
+  const series = families[0].series as { labels: Record<string, string>; value: number }[];
+  assert.equal(series.length, n);
+  for (let k = 0; k < n; k += 997) {
+    assert.deepEqual(series[k], {
+      labels: { a: String(Math.floor(k / 1000)), b: String(k % 1000) },
+      value: k,
+    });
+  }
+  assert.deepEqual(series[n - 1].labels, { a: "199", b: "999" });
+});
+
+test("generateLatest() writes a large family a part at a time: one header, every series once, in order", async () => {
+  const registry = new Registry();
+  const counter = new Counter({ name: "parts_total", help: "Parts", labelNames: ["k"], registry });
+  const histogram = new Histogram({
+    name: "parts_seconds",
+    help: "Parts",
+    labelNames: ["k"],
+    buckets: [1],
+    registry,
+  });
+  const n = 5_000;
+  for (let k = 0; k < n; k++) {
+    counter.labels({ k: String(k) }).inc(k);
+    histogram.labels({ k: String(k) }).observe(k % 2);
+  }
+  const text = await generateLatest(registry);
+  const counterLines = Array.from({ length: n }, (_, k) => `parts_total{k="${k}"} ${k}`);
+  const histogramLines = Array.from({ length: n }, (_, k) => [
+    `parts_seconds_bucket{k="${k}",le="1.0"} 1`,
+    `parts_seconds_bucket{k="${k}",le="+Inf"} 1`,
+    `parts_seconds_sum{k="${k}"} ${k % 2}`,
+    `parts_seconds_count{k="${k}"} 1`,
+  ]).flat();
+  const expected = [
+    "# HELP parts_total Parts",
+    "# TYPE parts_total counter",
+    ...counterLines,
+    "# HELP parts_seconds Parts",
+    "# TYPE parts_seconds histogram",
+    ...histogramLines,
+    "",
+  ];
+  // Line by line: a failure names the first line that differs, not a diff of a megabyte.
+  const lines = text.split("\n");
+  const first = expected.findIndex((line, i) => lines[i] !== line);
+  assert.equal(
+    first,
+    -1,
+    `line ${first}: ${JSON.stringify(lines[first])}, expected ${JSON.stringify(expected[first])}`,
+  );
+  assert.equal(lines.length, expected.length);
+});
