@@ -730,8 +730,13 @@ export abstract class Metric<L extends string = string> implements Collector {
     return new Reading(
       family.labelNames.length === 0 ? [family.root] : family.tree,
       family.labelNames.length,
-      (child) => child._read(),
+      Metric.#readChild,
     );
+  }
+
+  // One function for every reading: a closure made per reading made them twice as slow on Deno.
+  static #readChild(child: Metric): Read | Promise<Read> {
+    return child._read();
   }
 
   #familyOf(all: Read[]): MetricFamily {
@@ -749,7 +754,7 @@ export abstract class Metric<L extends string = string> implements Collector {
 }
 
 /** The most children in one part of a family streamed to the exposition. */
-const PART_SERIES = 1_024;
+const PART_SERIES = 4_096;
 
 // Reads the series of a family's children in the order they were made, walking the tree as it
 // goes (no step walks a million children at once), and awaits only where a read gave a promise.
@@ -757,7 +762,7 @@ class Reading {
   #series: (Read | Promise<Read>)[] = [];
   #promised = false;
   // The walk through the tree: an iterator a level, the children's level last.
-  readonly #levels: Iterator<unknown>[];
+  readonly #levels: IterableIterator<unknown>[];
   readonly #depth: number;
   readonly #read: (child: Metric) => Read | Promise<Read>;
 
@@ -768,29 +773,39 @@ class Reading {
   }
 
   // Reads children until `limit` are read since the last take or SLICE_MS have passed; true
-  // when some are left.
+  // when some are left. A level's iterator is left where it stopped and taken up again (iterators
+  // of maps and arrays have no `return`, so leaving a for-of loop does not close them).
   read(limit: number = Infinity): boolean {
     const levels = this.#levels;
     const series = this.#series;
+    const read = this.#read;
+    const depth = this.#depth;
     const started = performance.now();
-    let count = 0;
-    while (levels.length > 0) {
-      if (series.length >= limit) return true;
-      const step = levels[levels.length - 1].next();
-      if (step.done === true) {
-        levels.pop();
+    let promised = false;
+    let more = false;
+    walk: while (levels.length > 0) {
+      const level = levels[levels.length - 1];
+      if (levels.length < depth) {
+        const step = level.next();
+        if (step.done === true) levels.pop();
+        else levels.push((step.value as Tree).values());
         continue;
       }
-      if (levels.length < this.#depth) {
-        levels.push((step.value as Tree).values());
-        continue;
+      for (const child of level) {
+        const value = read(child as Metric);
+        if (value instanceof Promise) promised = true;
+        series.push(value);
+        if (
+          series.length >= limit || ((series.length & 63) === 0 && performance.now() - started >= SLICE_MS)
+        ) {
+          more = true;
+          break walk;
+        }
       }
-      const read = this.#read(step.value as Metric);
-      if (read instanceof Promise) this.#promised = true;
-      series.push(read);
-      if ((++count & 63) === 0 && performance.now() - started >= SLICE_MS) return true;
+      levels.pop();
     }
-    return false;
+    if (promised) this.#promised = true;
+    return more;
   }
 
   // The series read since the last take: as they are, or once every read given as a promise has

@@ -259,7 +259,7 @@ export class Registry {
     // The series of the last family, when it came in parts: more are appended, in slices.
     let joined: unknown[] | undefined;
     const slicer = new Slicer();
-    for await (const { family, continued } of this[STREAM]()) {
+    for await (const { family, continued } of this[STREAM](false)) {
       if (!continued) {
         out.push(family);
         joined = undefined;
@@ -280,11 +280,13 @@ export class Registry {
   /**
    * Collects as `collect()` does, giving each family as soon as it is read: a family read from a
    * backend with a `stream` hook comes in pieces, one after another, each after the first marked
-   * `continued`, so that a scrape's body goes out while the rest is read.
+   * `continued`, so that a scrape's body goes out while the rest is read. So does a metric read
+   * child by child (no `collect` hook), in parts, unless `inParts` is false (`collect()`, which
+   * wants whole families).
    *
    * @internal For the exposition; `collect()` is the API.
    */
-  async *[STREAM](): AsyncGenerator<FamilyPiece, void, undefined> {
+  async *[STREAM](inParts = true): AsyncGenerator<FamilyPiece, void, undefined> {
     // Metrics on a backend with a class-level collect hook are read together, in one call. Values
     // computed at scrape time are set first, so that the flushes below carry them.
     const bindings = new Map<Binding, Collector[]>();
@@ -364,7 +366,7 @@ export class Registry {
             continue;
           }
           const whole = read.get(collector);
-          if (whole === undefined && internal.present === undefined) {
+          if (inParts && whole === undefined && internal.present === undefined) {
             // Read and written a part at a time, so that a large family's series die young.
             let first = true;
             for await (const part of internal.parts()) {
