@@ -711,14 +711,16 @@ export abstract class Metric<L extends string = string> implements Collector {
     })();
   }
 
-  // The family in parts of at most PART_SERIES children (at least one part), each read when the
-  // one before was taken: the series of a part written out die young.
+  // The family in parts (at least one), each read when the one before was taken, so that the
+  // series of a part written out die young: of at most PART_SERIES children past WHOLE_SERIES
+  // children, one otherwise (or as many as the time slices make).
   async *#familyParts(): AsyncGenerator<MetricFamily, void, undefined> {
     const reading = this.#reading();
+    const limit = this.#family.size > WHOLE_SERIES ? PART_SERIES : Infinity;
     let first = true;
     let more: boolean;
     do {
-      more = reading.read(PART_SERIES);
+      more = reading.read(limit);
       const series = await reading.take();
       if (series.length > 0 || first) yield this.#familyOf(series);
       first = false;
@@ -753,8 +755,13 @@ export abstract class Metric<L extends string = string> implements Collector {
   }
 }
 
-/** The most children in one part of a family streamed to the exposition. */
+/** The most children in one part of a family streamed to the exposition... */
 const PART_SERIES = 4_096;
+/**
+ * ...of a family of more children than this; a smaller one is one part. Parts made an exposition
+ * of two families of 10,000 series 6–28 % slower.
+ */
+const WHOLE_SERIES = 16_384;
 
 // Reads the series of a family's children in the order they were made, walking the tree as it
 // goes (no step walks a million children at once), and awaits only where a read gave a promise.

@@ -539,7 +539,7 @@ test("generateLatest() writes a large family a part at a time: one header, every
     buckets: [1],
     registry,
   });
-  const n = 5_000;
+  const n = 20_000; // past the size at which a family is written in parts
   for (let k = 0; k < n; k++) {
     counter.labels({ k: String(k) }).inc(k);
     histogram.labels({ k: String(k) }).observe(k % 2);
