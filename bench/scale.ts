@@ -45,9 +45,10 @@
  * - before the first size, a warm-up of 3,000 series on a prefix of its own: Redis gets the
  *   scripts (FLUSHALL keeps them), the engine compiles the code, the runtime loads its Request and
  *   Response.
- * - a reference, without Redis: `generateLatest()` of the same series on the memory backend, and
- *   prom-client's `registry.metrics()` of the same counter series (prom-client has no shared
- *   store: a scrape of one process's memory, not comparable with a fleet's Redis).
+ * - a reference, without Redis: `generateLatest()` and a `metricsHandler()` body (read chunk by
+ *   chunk) of the same series on the memory backend, and prom-client's `registry.metrics()` of
+ *   the same counter series (prom-client has no shared store: a scrape of one process's memory,
+ *   not comparable with a fleet's Redis).
  *
  * A flush that does not land and a collection that fails are rows with the status MISSED, not
  * errors: the exit code is non-zero only when the benchmark itself breaks, or when the library
@@ -644,20 +645,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
         const start = performance.now();
         const response = await handler(new Request("http://bench/metrics"));
         firstByteMs = performance.now() - start;
-        if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-        // Read as a scraper does, chunk by chunk, never as one string of the whole body.
-        const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-        let samples = 0;
-        let bytes = 0;
-        let rest = "\n"; // the end of the previous chunk, after its last line break
-        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-          bytes += chunk.value.length;
-          const text = rest + chunk.value;
-          const end = text.lastIndexOf("\n");
-          samples += sampleLines(text.slice(0, end + 1));
-          rest = text.slice(end);
-        }
-        return { samples, bytes };
+        return await readBody(response);
       },
       verify: (result: unknown) => {
         const { samples, bytes } = result as { samples: number; bytes: number };
@@ -783,11 +771,32 @@ async function warmUp(): Promise<void> {
   await loadBackend({ backend: "memory" });
 }
 
+/**
+ * Reads a scrape's body as a scraper does, chunk by chunk, never as one string of the whole body:
+ * its sample lines and characters.
+ */
+async function readBody(response: Response): Promise<{ samples: number; bytes: number }> {
+  if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let samples = 0;
+  let bytes = 0;
+  let rest = "\n"; // the end of the previous chunk, after its last line break
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    bytes += chunk.value.length;
+    const text = rest + chunk.value;
+    const end = text.lastIndexOf("\n");
+    samples += sampleLines(text.slice(0, end + 1));
+    rest = text.slice(end);
+  }
+  return { samples, bytes };
+}
+
 /** The same series without Redis: theus' memory backend, and prom-client. */
 async function referenceCase(n: number): Promise<void> {
   const size = sizeLabel(n);
   const rounds = roundsFor(n);
-  const timed = async (work: () => Promise<string>) => {
+  // `work` gives the sample lines it wrote.
+  const timed = async (work: () => Promise<number>) => {
     const ms: number[] = [];
     let hold = 0;
     let lines = 0;
@@ -795,10 +804,9 @@ async function referenceCase(n: number): Promise<void> {
       await collectGarbage();
       const stop = watchLoop();
       const start = performance.now();
-      const text = await work();
+      lines = await work();
       ms.push(performance.now() - start);
       hold = Math.max(hold, stop().ms - tickMs);
-      lines = sampleLines(text);
     }
     return { ms: median(ms), hold: Math.max(0, hold), lines };
   };
@@ -807,7 +815,11 @@ async function referenceCase(n: number): Promise<void> {
   const registry = new Registry();
   const counter = new Counter({ name: METRIC, help: "Requests", labelNames: LABEL_NAMES, registry });
   for (let i = 0; i < n; i++) counter.labels(labelsOf(i)).inc();
-  const ours = await timed(() => generateLatest(registry));
+  const ours = await timed(async () => sampleLines(await generateLatest(registry)));
+  const handler = metricsHandler({ registry, compress: false });
+  const streamed = await timed(async () =>
+    (await readBody(await handler(new Request("http://bench/metrics")))).samples
+  );
   registry.unregister(counter); // its series can go before prom-client's are made
 
   const promRegistry = new client.Registry();
@@ -818,9 +830,12 @@ async function referenceCase(n: number): Promise<void> {
     registers: [promRegistry],
   });
   for (let i = 0; i < n; i++) promCounter.labels(labelsOf(i)).inc();
-  const theirs = await timed(() => promRegistry.metrics());
+  const theirs = await timed(async () => sampleLines(await promRegistry.metrics()));
 
   if (ours.lines !== n) failures.push(`${size}: memory backend generateLatest() wrote ${ours.lines} lines`);
+  if (streamed.lines !== n) {
+    failures.push(`${size}: memory backend metricsHandler() wrote ${streamed.lines} lines`);
+  }
   if (theirs.lines !== n) failures.push(`${size}: prom-client metrics() wrote ${theirs.lines} lines`);
   rows.push({
     case: `reference ${size}: generateLatest(), memory backend (no Redis)`,
@@ -838,12 +853,40 @@ async function referenceCase(n: number): Promise<void> {
     target: "-",
     status: "-",
   });
+  rows.push({
+    case: `reference ${size}: metricsHandler() body, memory backend (no Redis)`,
+    theus: fmt(streamed.ms, "ms"),
+    baseline: "-",
+    ratio: NaN,
+    target: "-",
+    status: "-",
+  });
+  rows.push({
+    case: `reference ${size}: metricsHandler() body: longest event-loop hold, memory backend (no Redis)`,
+    theus: fmt(streamed.hold, "ms"),
+    baseline: "-",
+    ratio: NaN,
+    target: "-",
+    status: "-",
+  });
   overview.push([
     size,
     "memory backend generateLatest()",
     fmt(ours.ms, "ms"),
     "",
     fmt(ours.hold, "ms"),
+    "",
+    "",
+    "",
+    "",
+    "reference, no Redis",
+  ]);
+  overview.push([
+    size,
+    "memory backend metricsHandler() body",
+    fmt(streamed.ms, "ms"),
+    "",
+    fmt(streamed.hold, "ms"),
     "",
     "",
     "",
