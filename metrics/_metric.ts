@@ -699,28 +699,58 @@ export abstract class Metric<L extends string = string> implements Collector {
   }
 
   #collectFamily(): MetricFamily | Promise<MetricFamily> {
-    const reading = this.#reading();
-    if (!reading.read()) {
-      const series = reading.take();
-      return series instanceof Promise ? series.then((all) => this.#familyOf(all)) : this.#familyOf(series);
+    const family = this.#family;
+    if (family.size > WHOLE_SERIES) {
+      // A large family is read in slices, giving the event loop a turn in between.
+      const reading = this.#reading();
+      return (async () => {
+        while (reading.read()) await yieldToEventLoop();
+        return this.#familyOf(await reading.take());
+      })();
     }
-    // A large family is read in slices, giving the event loop a turn in between.
-    return (async () => {
-      do await yieldToEventLoop(); while (reading.read());
-      return this.#familyOf(await reading.take());
-    })();
+    const children: Metric[] = [];
+    if (family.labelNames.length === 0) children.push(family.root);
+    else walk(family.tree, family.labelNames.length, (child) => children.push(child));
+    const series: (Read | Promise<Read>)[] = new Array(children.length);
+    const started = performance.now();
+    for (let i = 0; i < children.length; i++) {
+      series[i] = children[i]._read();
+      // A family read for longer than a slice gives the event loop a turn in between.
+      if ((i & 63) === 63 && performance.now() - started >= SLICE_MS) {
+        return this.#readRest(children, series, i + 1).then((all) => this.#familyOf(all));
+      }
+    }
+    return series.some((s) => s instanceof Promise)
+      ? Promise.all(series).then((all) => this.#familyOf(all))
+      : this.#familyOf(series as Read[]);
   }
 
-  // The family in parts (at least one), each read when the one before was taken, so that the
-  // series of a part written out die young: of at most PART_SERIES children past WHOLE_SERIES
-  // children, one otherwise (or as many as the time slices make).
+  async #readRest(children: Metric[], series: (Read | Promise<Read>)[], from: number): Promise<Read[]> {
+    await yieldToEventLoop();
+    let started = performance.now();
+    for (let i = from; i < children.length; i++) {
+      series[i] = children[i]._read();
+      if ((i & 63) === 63 && performance.now() - started >= SLICE_MS) {
+        await yieldToEventLoop();
+        started = performance.now();
+      }
+    }
+    return series.some((s) => s instanceof Promise) ? await Promise.all(series) : series as Read[];
+  }
+
+  // The family in parts, each read when the one before was taken, so that the series of a part
+  // written out die young: of at most PART_SERIES children past WHOLE_SERIES children, whole
+  // otherwise.
   async *#familyParts(): AsyncGenerator<MetricFamily, void, undefined> {
+    if (this.#family.size <= WHOLE_SERIES) {
+      yield await this.#collectFamily();
+      return;
+    }
     const reading = this.#reading();
-    const limit = this.#family.size > WHOLE_SERIES ? PART_SERIES : Infinity;
     let first = true;
     let more: boolean;
     do {
-      more = reading.read(limit);
+      more = reading.read(PART_SERIES);
       const series = await reading.take();
       if (series.length > 0 || first) yield this.#familyOf(series);
       first = false;
@@ -758,8 +788,9 @@ export abstract class Metric<L extends string = string> implements Collector {
 /** The most children in one part of a family streamed to the exposition... */
 const PART_SERIES = 4_096;
 /**
- * ...of a family of more children than this; a smaller one is one part. Parts made an exposition
- * of two families of 10,000 series 6–28 % slower.
+ * ...of a family of more children than this, read as it walks the tree. A smaller family is read
+ * whole, from a list of its children: parts, and the walk, made an exposition of two families of
+ * 10,000 series 10–30 % slower.
  */
 const WHOLE_SERIES = 16_384;
 
