@@ -855,58 +855,18 @@ async function referenceCase(n: number): Promise<void> {
     target: "-",
     status: "-",
   });
-  rows.push({
-    case: `reference ${size}: metricsHandler() body, memory backend (no Redis)`,
-    theus: fmt(streamed.ms, "ms"),
-    baseline: "-",
-    ratio: NaN,
-    target: "-",
-    status: "-",
-  });
-  rows.push({
-    case: `reference ${size}: metricsHandler() body: longest event-loop hold, memory backend (no Redis)`,
-    theus: fmt(streamed.hold, "ms"),
-    baseline: "-",
-    ratio: NaN,
-    target: "-",
-    status: "-",
-  });
-  overview.push([
-    size,
-    "memory backend generateLatest()",
-    fmt(ours.ms, "ms"),
-    "",
-    fmt(ours.hold, "ms"),
-    "",
-    "",
-    "",
-    "",
-    "reference, no Redis",
-  ]);
-  overview.push([
-    size,
-    "memory backend metricsHandler() body",
-    fmt(streamed.ms, "ms"),
-    "",
+  row(`reference ${size}: metricsHandler() body, memory backend (no Redis)`, fmt(streamed.ms, "ms"));
+  row(
+    `reference ${size}: metricsHandler() body: longest event-loop hold, memory backend (no Redis)`,
     fmt(streamed.hold, "ms"),
-    "",
-    "",
-    "",
-    "",
-    "reference, no Redis",
-  ]);
-  overview.push([
-    size,
-    "prom-client registry.metrics()",
-    fmt(theirs.ms, "ms"),
-    "",
-    fmt(theirs.hold, "ms"),
-    "",
-    "",
-    "",
-    "",
-    "reference, one process's memory",
-  ]);
+  );
+  for (
+    const [label, result, note] of [
+      ["memory backend generateLatest()", ours, "reference, no Redis"],
+      ["memory backend metricsHandler() body", streamed, "reference, no Redis"],
+      ["prom-client registry.metrics()", theirs, "reference, one process's memory"],
+    ] as const
+  ) overview.push([size, label, fmt(result.ms, "ms"), "", fmt(result.hold, "ms"), "", "", "", "", note]);
 }
 
 // ---------------------------------------------------------------------------------------------
