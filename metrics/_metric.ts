@@ -766,7 +766,7 @@ export abstract class Metric<L extends string = string> implements Collector {
     );
   }
 
-  // One function for every reading: a closure made per reading made them twice as slow on Deno.
+  // How a reading reads a child: `_read` is protected, and this one function serves every reading.
   static #readChild(child: Metric): Read | Promise<Read> {
     return child._read();
   }
