@@ -757,13 +757,10 @@ export abstract class Metric<L extends string = string> implements Collector {
     } while (more);
   }
 
+  // Only a family of children (its size counts them) is large enough to be read this way.
   #reading(): Reading {
     const family = this.#family;
-    return new Reading(
-      family.labelNames.length === 0 ? [family.root] : family.tree,
-      family.labelNames.length,
-      Metric.#readChild,
-    );
+    return new Reading(family.tree, family.labelNames.length, Metric.#readChild);
   }
 
   // How a reading reads a child: `_read` is protected, and this one function serves every reading.
@@ -804,9 +801,9 @@ class Reading {
   readonly #depth: number;
   readonly #read: (child: Metric) => Read | Promise<Read>;
 
-  constructor(tree: Tree | readonly Metric[], depth: number, read: (child: Metric) => Read | Promise<Read>) {
+  constructor(tree: Tree, depth: number, read: (child: Metric) => Read | Promise<Read>) {
     this.#levels = [tree.values()];
-    this.#depth = Math.max(depth, 1);
+    this.#depth = depth;
     this.#read = read;
   }
 
