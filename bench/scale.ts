@@ -39,7 +39,9 @@
  *   less the median gap of that timer when idle (about 1 ms on Node and Bun, 2 ms on Deno); on
  *   Linux, with the part of it this thread waited for a CPU (run-queue time from
  *   /proc/thread-self/schedstat, read at every tick): time the runtime's other threads, Redis or
- *   the probe held every CPU, not work of the event loop.
+ *   the probe held every CPU, not work of the event loop. Likewise under the longest PING wait,
+ *   on Linux: how much of it Redis' main thread and the probe were runnable but not running (the
+ *   probe reads both schedstats as it sends each PING and as its PONG comes).
  * - the heap per series of this process before the flush: the engine's heap in use after the
  *   series were made, less before, each after a forced GC (without one, a rough figure).
  * - before the first size, a warm-up of 3,000 series on a prefix of its own: Redis gets the
@@ -48,7 +50,9 @@
  * - a reference, without Redis: `generateLatest()` and a `metricsHandler()` body (read chunk by
  *   chunk) of the same series on the memory backend, and prom-client's `registry.metrics()` of
  *   the same counter series (prom-client has no shared store: a scrape of one process's memory,
- *   not comparable with a fleet's Redis).
+ *   not comparable with a fleet's Redis). And the floor under `registry.collect()`: the longest
+ *   hold of a plain loop, no library code, pushing as many `{ labels, value }` objects into one
+ *   array in 5 ms slices, with the memory backend's series alive.
  *
  * A flush that does not land and a collection that fails are rows with the status MISSED, not
  * errors: the exit code is non-zero only when the benchmark itself breaks, or when the library
@@ -147,6 +151,10 @@ function kill(child: ChildProcess, signal: "SIGKILL" | "SIGTERM"): void {
 /** What the probe saw in a window. */
 interface PingReport {
   maxMs: number;
+  /** Of the longest wait, the time Redis' main thread was runnable but not running; null where unknown. */
+  redisWaitedMs: number | null;
+  /** Of the longest wait, the time the probe was runnable but not running; null where unknown. */
+  probeWaitedMs: number | null;
   pings: number;
   errors: number;
   error?: string;
@@ -183,12 +191,13 @@ class Probe {
     });
   }
 
-  static async start(port: number): Promise<Probe> {
+  static async start(port: number, redisPid?: number): Promise<Probe> {
     const ext = import.meta.url.endsWith(".ts") ? "ts" : "js";
     const file = fileURLToPath(new URL(`./_scale_probe.${ext}`, import.meta.url));
+    const args = redisPid === undefined ? [String(port)] : [String(port), String(redisPid)];
     const [command, argv] = g.Deno !== undefined
-      ? [g.Deno.execPath(), ["run", "-A", file, String(port)]]
-      : [process.execPath, [file, String(port)]];
+      ? [g.Deno.execPath(), ["run", "-A", file, ...args]]
+      : [process.execPath, [file, ...args]];
     const probe = new Probe(spawn(command, argv, { stdio: ["pipe", "pipe", "pipe"] }));
     const line = await probe.#next(30_000);
     if (line !== "ready") throw new Error(`the probe did not start: ${line ?? ""} ${probe.#output}`);
@@ -502,6 +511,19 @@ function waitRow(name: string, waitedMs: number): void {
   }
 }
 
+// The longest PING wait, and under it how much of it Redis and the probe were runnable but not
+// running, where the kernel says: a wait Redis spent on a run queue is the machine's, not work
+// of the scripts.
+function pingRows(name: string, ping: PingReport): void {
+  row(`${name} longest PING wait`, fmt(ping.maxMs, "ms"), { baseline: pingText(ping) });
+  if (ping.redisWaitedMs !== null) {
+    row(`${name} longest PING wait: of it, Redis waiting for a CPU`, fmt(ping.redisWaitedMs, "ms"));
+  }
+  if (ping.probeWaitedMs !== null) {
+    row(`${name} longest PING wait: of it, the probe waiting for a CPU`, fmt(ping.probeWaitedMs, "ms"));
+  }
+}
+
 const pingText = (p: PingReport) =>
   p.errors > 0 ? `${p.errors} error replies (${short(p.error ?? "", 60)})` : "-";
 
@@ -566,9 +588,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
     { target: "lands", status: confirmed ? "met" : "MISSED" },
   );
   row(`flush ${size}: flush() calls`, String(calls.length));
-  row(`flush ${size}: longest PING wait`, fmt(flushed.ping.maxMs, "ms"), {
-    baseline: pingText(flushed.ping),
-  });
+  pingRows(`flush ${size}:`, flushed.ping);
   const flushCells = scriptRows(flushed.scripts);
   row(`flush ${size}: longest event-loop hold`, fmt(flushed.holdMs, "ms"));
   waitRow(`flush ${size}:`, flushed.holdWaitMs);
@@ -678,7 +698,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
       ? failedText(failed.error, failed.ms)
       : fmt(median(runs.map((r) => r.ms)), "ms");
     row(name, time, { target: "succeeds", status: failed === undefined ? "met" : "MISSED" });
-    row(`${name} longest PING wait`, fmt(ping.maxMs, "ms"), { baseline: pingText(ping) });
+    pingRows(name, ping);
     // Over the rounds: the most calls, the median time in Redis, the longest call.
     const cells = scriptRows({
       calls: Math.max(...runs.map((run) => run.scripts.calls)),
@@ -714,9 +734,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
     target: "lands",
     status: landed ? "met" : "MISSED",
   });
-  row(`flush ${size} again: longest PING wait`, fmt(again.ping.maxMs, "ms"), {
-    baseline: pingText(again.ping),
-  });
+  pingRows(`flush ${size} again:`, again.ping);
   row(`flush ${size} again: longest event-loop hold`, fmt(again.holdMs, "ms"));
   waitRow(`flush ${size} again:`, again.holdWaitMs);
   overview.push([
@@ -792,6 +810,31 @@ async function readBody(response: Response): Promise<{ samples: number; bytes: n
 }
 
 /** The same series without Redis: theus' memory backend, and prom-client. */
+type Immediate = (callback: () => void) => unknown;
+const immediate = (globalThis as { setImmediate?: Immediate }).setImmediate;
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) => immediate !== undefined ? immediate(resolve) : setTimeout(resolve, 0));
+
+/**
+ * The floor under `registry.collect()`: n objects shaped like the series it returns, with two
+ * shared label strings, pushed into one array by a plain loop that gives the event loop a turn
+ * every 5 ms, as the library's loops do. No library code: its longest hold is what this runtime
+ * and machine charge for keeping that many new objects and growing that array (the collector
+ * copying them, the array's last growth, memory the process touches for the first time).
+ */
+async function bareArray(n: number): Promise<{ labels: Record<string, string>; value: number }[]> {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  let started = performance.now();
+  for (let i = 0; i < n; i++) {
+    out.push({ labels: { route: "/api/r1", code: "200" }, value: i });
+    if ((i & 1023) === 1023 && performance.now() - started >= 5) {
+      await nextTurn();
+      started = performance.now();
+    }
+  }
+  return out;
+}
+
 async function referenceCase(n: number): Promise<void> {
   const size = sizeLabel(n);
   const rounds = roundsFor(n);
@@ -822,6 +865,8 @@ async function referenceCase(n: number): Promise<void> {
     async () => await readBody(await handler(new Request("http://bench/metrics"))),
     (body) => body.samples,
   );
+  // With the same series alive, as in the Redis cases.
+  const bare = await timed(() => bareArray(n), (array) => array.length);
   registry.unregister(counter); // its series can go before prom-client's are made
 
   const promRegistry = new client.Registry();
@@ -839,6 +884,7 @@ async function referenceCase(n: number): Promise<void> {
     failures.push(`${size}: memory backend metricsHandler() wrote ${streamed.lines} lines`);
   }
   if (theirs.lines !== n) failures.push(`${size}: prom-client metrics() wrote ${theirs.lines} lines`);
+  if (bare.lines !== n) failures.push(`${size}: the bare array has ${bare.lines} entries`);
   rows.push({
     case: `reference ${size}: generateLatest(), memory backend (no Redis)`,
     theus: fmt(ours.ms, "ms"),
@@ -860,10 +906,15 @@ async function referenceCase(n: number): Promise<void> {
     `reference ${size}: metricsHandler() body: longest event-loop hold, memory backend (no Redis)`,
     fmt(streamed.hold, "ms"),
   );
+  row(
+    `reference ${size}: a bare array of ${size} { labels, value } objects, built in 5 ms slices: longest event-loop hold`,
+    fmt(bare.hold, "ms"),
+  );
   for (
     const [label, result, note] of [
       ["memory backend generateLatest()", ours, "reference, no Redis"],
       ["memory backend metricsHandler() body", streamed, "reference, no Redis"],
+      [`bare array of ${size} objects`, bare, "floor of registry.collect(): no library code"],
       ["prom-client registry.metrics()", theirs, "reference, one process's memory"],
     ] as const
   ) overview.push([size, label, fmt(result.ms, "ms"), "", fmt(result.hold, "ms"), "", "", "", "", note]);
@@ -887,7 +938,8 @@ try {
   // Script calls from SLOWLOG_US up are logged with their duration; the probe's PINGs are not.
   await admin.call("CONFIG", "SET", "slowlog-log-slower-than", String(SLOWLOG_US));
   await admin.call("CONFIG", "SET", "slowlog-max-len", "100000");
-  probe = await Probe.start(server.port);
+  const redisPid = Number(info.match(/^process_id:(\d+)/m)?.[1]);
+  probe = await Probe.start(server.port, Number.isInteger(redisPid) ? redisPid : undefined);
   for (const n of SIZES) await referenceCase(n);
   await warmUp();
   for (const [i, n] of SIZES.entries()) {
