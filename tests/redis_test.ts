@@ -31,7 +31,7 @@ import {
   SHARDS,
   shardTags,
 } from "../backends/_remote/layout.ts";
-import { CALL_SERIES, STEP_CHANGES, STEP_SERIES } from "../backends/_remote/writer.ts";
+import { CALL_SERIES, STEP_CHANGES, STEP_SERIES, WINDOW } from "../backends/_remote/writer.ts";
 import { type RedisServer, startRedis, type StartRedisOptions } from "./_redis.ts";
 import { runtime, test } from "./_harness.ts";
 
@@ -476,6 +476,43 @@ test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 24 batches' 
     await flush();
     assert.deepEqual(await scripts(server), { evalsha: 1, eval: 0 });
     assert.equal(await one.get(), 7);
+  });
+});
+
+test("a flush larger than one call keeps at most WINDOW calls in flight on the connection, and more than one", async () => {
+  // Redis runs the calls waiting on one connection back to back before it answers another
+  // client, so the calls in flight bound how long that client waits. The client is a real
+  // ioredis connection, counted as the backend calls it.
+  await withRedis(async (server) => {
+    const client = new Redis(server.url);
+    let pending = 0;
+    let most = 0;
+    let sent = 0;
+    const evalsha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> }).evalsha = (...args) => {
+      sent++;
+      most = Math.max(most, ++pending);
+      return evalsha(...args).finally(() => pending--);
+    };
+    try {
+      await loadBackend({ backend: "redis", config: { client, keyPrefix: "win", flushIntervalMs: 0 } });
+      const registry = new Registry();
+      const c = new Counter({ name: "win_total", help: "W", labelNames: ["i"], registry });
+      const n = 24 * STEP_SERIES;
+      assert.ok(n > CALL_SERIES);
+      for (let i = 0; i < n; i++) c.labels({ i: String(i) }).inc(i % 7 + 1);
+      await flush();
+      assert.ok(sent >= n / STEP_SERIES, `${sent} calls`);
+      assert.ok(most <= WINDOW, `${most} calls in flight, more than ${WINDOW}`);
+      assert.ok(most > 1, "each call waited for the answer to the one before");
+      const families = await registry.collect();
+      const series = family(families, "win").series as { labels: Record<string, string>; value: number }[];
+      assert.equal(series.length, n);
+      for (const { labels, value } of series) assert.equal(value, Number(labels.i) % 7 + 1, labels.i);
+      await RedisBackend.close();
+    } finally {
+      await client.quit();
+    }
   });
 });
 

@@ -11,7 +11,8 @@
 // A flush sends its batches without waiting for answers in between. A flush of at most
 // CALL_SERIES series and CALL_CHANGES changes is one script call (one per shard on a Redis
 // Cluster, where a script's keys share a slot); a larger one is calls of at most STEP_SERIES and
-// STEP_CHANGES, each a few milliseconds of Redis' time, WINDOW of them in flight. A larger flush
+// STEP_CHANGES, each a few milliseconds of Redis' time, WINDOW of them in flight on one
+// connection (SPREAD_WINDOW over a cluster's masters or over HTTP). A larger flush
 // makes its batches a round of ROUND_SERIES series at a time, the next round once the calls of
 // the one before are written (on one connection, while they run; over HTTP, once they are
 // answered): a batch lives only until Redis confirms it, so a flush of a million series never
@@ -39,8 +40,19 @@ export const CALL_CHANGES = 20_000;
 export const STEP_SERIES = 500;
 /** The most changes in one batch, and in one call of a larger flush. */
 export const STEP_CHANGES = 1_000;
-/** The most script calls of one flush in flight at once. */
-export const WINDOW = 8;
+/**
+ * The most script calls of one flush in flight at once on one connection. Redis runs the calls
+ * waiting on a connection one after another before it answers another client: with eight in
+ * flight, another client's PING waited up to 46 ms during a flush of a million series here, with
+ * two 8–18 ms. Two keep Redis busy as long as a round trip is shorter than a call.
+ */
+export const WINDOW = 2;
+/**
+ * The most calls in flight at once where they spread over several connections: a Redis Cluster's
+ * masters (a few a master), or HTTP requests (each shard's calls one after another, this many
+ * shards side by side).
+ */
+export const SPREAD_WINDOW = 8;
 /**
  * The series a larger flush turns into batches at a time, making more once their calls are
  * written: two calls' worth per shard (a shard seals a batch every STEP_SERIES of its series), and
@@ -385,7 +397,7 @@ export class Writer {
     });
   }
 
-  // Sends every unconfirmed batch, in calls within the bounds, WINDOW at a time; then settles
+  // Sends every unconfirmed batch, in calls within the bounds, a window at a time; then settles
   // them. With `whole`, these are all of the flush's batches, and may go in one call. On one
   // connection, `more` makes the batches of the flush's next round once every call is written,
   // until it makes none. Returns how many batches were refused for their place.
@@ -464,8 +476,10 @@ export class Writer {
       );
     };
     if (ordered) {
-      // At most WINDOW calls in flight: a few round trips' worth keeps Redis busy, while this
-      // process writes one call at a time and Redis serves its other clients between them.
+      // At most WINDOW calls in flight (SPREAD_WINDOW over a cluster's masters): the next call
+      // waits on the connection while one runs, so Redis stays busy, and serves its other clients
+      // between them.
+      const window = clustered ? SPREAD_WINDOW : WINDOW;
       const inFlight = new Set<Promise<void>>();
       sending: for (let i = 0;; i++) {
         while (i === calls.length) {
@@ -474,7 +488,7 @@ export class Writer {
           if (fresh.length === 0) break sending;
           calls.push(...this.#pack(sendable(fresh), clustered, bounds));
         }
-        if (inFlight.size >= WINDOW) await Promise.race(inFlight);
+        if (inFlight.size >= window) await Promise.race(inFlight);
         // Once a call failed, the rest wait for the next flush rather than for more timeouts.
         if (errors.length > 0) break;
         // Writing a call takes a few milliseconds: the event loop gets a turn after each.
@@ -484,8 +498,8 @@ export class Writer {
       }
       await Promise.all(inFlight);
     } else {
-      // Each shard's calls in order, each sent once the one before is answered; WINDOW shards at
-      // once. A shard stops at its first failure.
+      // Each shard's calls in order, each sent once the one before is answered; SPREAD_WINDOW
+      // shards at once. A shard stops at its first failure.
       const chains = new Map<number, number[]>();
       calls.forEach((call, i) => {
         const shard = call[0]?.shard ?? -1;
@@ -501,7 +515,7 @@ export class Writer {
           }
         }
       };
-      await Promise.all(Array.from({ length: Math.min(WINDOW, queue.length) }, run));
+      await Promise.all(Array.from({ length: Math.min(SPREAD_WINDOW, queue.length) }, run));
     }
     this.#dropConfirmed();
     return refused;
