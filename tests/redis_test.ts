@@ -479,7 +479,7 @@ test("a flush of 1, 100 or 10,000 changed series is one EVALSHA, of 24 batches' 
   });
 });
 
-test("a flush larger than one call keeps at most WINDOW calls in flight on the connection, and more than one", async () => {
+test("a flush larger than one call keeps at most WINDOW calls in flight on the connection, and forgets what Redis confirmed", async () => {
   // Redis runs the calls waiting on one connection back to back before it answers another
   // client, so the calls in flight bound how long that client waits. The client is a real
   // ioredis connection, counted as the backend calls it.
@@ -488,11 +488,23 @@ test("a flush larger than one call keeps at most WINDOW calls in flight on the c
     let pending = 0;
     let most = 0;
     let sent = 0;
+    // The store's series not yet confirmed, as each call is answered.
+    const unconfirmed: number[] = [];
+    const pendingSeries = () =>
+      ((RedisBackend.health.collect() as MetricFamily[])
+        .find((f) => f.name === "theus_backend_pending_series")?.series as {
+          labels: Record<string, string>;
+          value: number;
+        }[])
+        .find((s) => s.labels.key_prefix === "win")?.value ?? NaN;
     const evalsha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>;
     (client as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> }).evalsha = (...args) => {
       sent++;
       most = Math.max(most, ++pending);
-      return evalsha(...args).finally(() => pending--);
+      return evalsha(...args).finally(() => {
+        pending--;
+        unconfirmed.push(pendingSeries());
+      });
     };
     try {
       await loadBackend({ backend: "redis", config: { client, keyPrefix: "win", flushIntervalMs: 0 } });
@@ -505,6 +517,10 @@ test("a flush larger than one call keeps at most WINDOW calls in flight on the c
       assert.ok(sent >= n / STEP_SERIES, `${sent} calls`);
       assert.ok(most <= WINDOW, `${most} calls in flight, more than ${WINDOW}`);
       assert.ok(most > 1, "each call waited for the answer to the one before");
+      // A batch is forgotten once Redis confirms it, not when the flush ends: as the last two
+      // calls are answered (one connection answers in order), only they are unconfirmed.
+      assert.ok(unconfirmed.at(-2)! <= 2 * STEP_SERIES, `${unconfirmed.at(-2)} of ${n} series unconfirmed`);
+      assert.ok(unconfirmed.at(-1)! <= STEP_SERIES, `${unconfirmed.at(-1)} of ${n} series unconfirmed`);
       const families = await registry.collect();
       const series = family(families, "win").series as { labels: Record<string, string>; value: number }[];
       assert.equal(series.length, n);
