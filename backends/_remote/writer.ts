@@ -44,7 +44,7 @@ export const STEP_CHANGES = 1_000;
  * The most script calls of one flush in flight at once on one connection. Redis runs the calls
  * waiting on a connection one after another before it answers another client: with eight in
  * flight, another client's PING waited 11–46 ms during a flush of a million series here, with
- * two 6–21 ms. Two keep Redis busy as long as a round trip is shorter than a call.
+ * two 6–23 ms. Two keep Redis busy as long as a round trip is shorter than a call.
  */
 export const WINDOW = 2;
 /**
