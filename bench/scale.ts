@@ -809,7 +809,6 @@ async function readBody(response: Response): Promise<{ samples: number; bytes: n
   return { samples, bytes };
 }
 
-/** The same series without Redis: theus' memory backend, and prom-client. */
 type Immediate = (callback: () => void) => unknown;
 const immediate = (globalThis as { setImmediate?: Immediate }).setImmediate;
 const nextTurn = (): Promise<void> =>
@@ -835,6 +834,7 @@ async function bareArray(n: number): Promise<{ labels: Record<string, string>; v
   return out;
 }
 
+/** The same series without Redis: theus' memory backend, and prom-client. */
 async function referenceCase(n: number): Promise<void> {
   const size = sizeLabel(n);
   const rounds = roundsFor(n);
