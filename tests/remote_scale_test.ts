@@ -372,6 +372,79 @@ test(
   { timeout: 60_000 },
 );
 
+// 6,000 series are read by calls of several shards; 45,000 give every shard more fields than one
+// call reads, read by HSCAN steps.
+for (const total of [6_000, 45_000]) {
+  test(
+    `redis: a large counter's scrapes stay exact and in label order as its series change between them (${total} series)`,
+    async () => {
+      await withRedis({}, async () => {
+        const registry = new Registry();
+        const counter = new Counter({ name: "moving_total", help: "M", labelNames: ["route"], registry });
+        // Series come shard by shard, each shard's in label order.
+        const shard = (r: string) => shardOf("moving_total", labelsText({ route: r }));
+        const inOrder = (routes: string[]) =>
+          routes.map((r) => [shard(r), r] as const).sort(([s, a], [t, b]) =>
+            s - t || (a < b ? -1 : a > b ? 1 : 0)
+          )
+            .map(([, r]) => r);
+        // What Redis should hold, by route.
+        const expected = new Map<string, number>();
+        const add = (i: number, by: number) => {
+          counter.labels({ route: route(i) }).inc(by);
+          expected.set(route(i), (expected.get(route(i)) ?? 0) + by);
+        };
+        const check = async (step: string) => {
+          await flush();
+          const family = (await registry.collect()).find((f) => f.name === "moving") as ValueFamily;
+          const routes = family.series.map((s) => s.labels.route);
+          assert.deepEqual(
+            routes,
+            inOrder([...expected.keys()]),
+            `${step}: the series in label order, by shard`,
+          );
+          const wrong = family.series.filter((s) => s.value !== expected.get(s.labels.route));
+          assert.equal(
+            wrong.length,
+            0,
+            `${step}: ${wrong.length} wrong values, first ${wrong[0]?.labels.route}`,
+          );
+        };
+        // Every other route first, then the ones between: new fields among the old, in Redis'
+        // order too.
+        for (let i = 0; i < total; i += 2) add(i, i + 1);
+        await check("first scrape");
+        await check("nothing changed");
+        for (let i = 0; i < total; i += 6) add(i, 5);
+        await check("values changed");
+        await check("nothing changed again");
+        for (let i = 1; i < total; i += 4) add(i, 1);
+        await check("series added");
+        // In some shards, as many series gone as new: the same count of fields, not the same ones.
+        let next = total;
+        for (let i = 0; i < total; i += 7) {
+          if (!expected.has(route(i))) continue;
+          counter.remove({ route: route(i) });
+          expected.delete(route(i));
+          while (shard(route(next)) !== shard(route(i))) next++;
+          add(next++, 4);
+        }
+        await check("series replaced");
+        for (let i = 0; i < total; i += 5) {
+          if (!expected.has(route(i))) continue;
+          counter.remove({ route: route(i) });
+          expected.delete(route(i));
+        }
+        await check("series removed");
+        for (let i = 3; i < total; i += 4) add(i, 2);
+        await check("series added after the removal");
+        await check("nothing changed at the end");
+      });
+    },
+    { timeout: 60_000 },
+  );
+}
+
 test("upstash: a large scrape's body goes out while the rest is read, and holds every series", async () => {
   await withUpstash(10_000_000, {}, async (bridge) => {
     const registry = new Registry();

@@ -132,8 +132,9 @@ interface LabelCache {
 interface FieldLabels {
   readonly fields: string[];
   readonly labels: Labels[];
-  // The value fields in the order they were read.
+  // The value fields in the order they were read, and their positions in label order.
   read: readonly string[];
+  order: readonly number[];
 }
 
 // The label set of a labels text, from the cache, moved to its young generation, or parsed;
@@ -218,6 +219,10 @@ interface Single {
   readonly values: number[];
   readonly markFields: string[];
   readonly marks: string[];
+  // The value fields read last time, and whether every field read so far is the one read at its
+  // place then.
+  readonly known: readonly string[];
+  unchanged: boolean;
 }
 
 // Whether a metric's series are one value each, without instances (a counter, a shared gauge).
@@ -244,7 +249,9 @@ class ShardRead {
 
   constructor(target: CollectTarget | undefined, known: readonly string[]) {
     const single = target !== undefined && isSingle(target);
-    this.single = single ? { fields: [], values: [], markFields: [], marks: [] } : undefined;
+    this.single = single
+      ? { fields: [], values: [], markFields: [], marks: [], known, unchanged: true }
+      : undefined;
     this.#counter = target?.type === "counter";
     this.#known = known;
   }
@@ -267,6 +274,7 @@ class ShardRead {
       let text = String(reply[i]);
       if (text.endsWith("||")) {
         if (at < known.length && known[at] === text) text = known[at];
+        else single.unchanged = false;
         at++;
         single.fields.push(text);
         single.values.push(Number(reply[i + 1]));
@@ -318,10 +326,19 @@ async function* assembleSingle(
   slicer: Slicer,
   cache: LabelCache,
 ): AsyncGenerator<Series[], void, undefined> {
-  // The fields in the order read, for the next collection to recognize.
-  cache.next.read = single.fields;
+  // The fields in the order read, for the next collection to recognize, and their label order:
+  // last time's when they are the same fields in the same order (Redis gives a hash that only
+  // had values changed in the same order each time), so that a collection of an unchanged set
+  // of series does not sort it again.
+  const { fields, known } = single;
+  const last = cache.last;
+  const same = single.unchanged && fields.length === known.length && last.read === known &&
+    last.order.length === fields.length;
+  const order = same ? last.order : await sortedOrder(fields, slicer);
+  cache.next.read = fields;
+  cache.next.order = order;
   const walk: Walk = {
-    order: await sortedOrder(single.fields, slicer),
+    order,
     markOrder: single.markFields.length === 0 ? [] : await sortedOrder(single.markFields, slicer),
     last: 0,
     mark: 0,
@@ -698,8 +715,8 @@ export class Reader {
       names: target.labelNames,
       young: new Map(),
       older: old?.young ?? new Map(),
-      last: old?.next ?? { fields: [], labels: [], read: [] },
-      next: { fields: [], labels: [], read: [] },
+      last: old?.next ?? { fields: [], labels: [], read: [], order: [] },
+      next: { fields: [], labels: [], read: [], order: [] },
     };
     this.#labels.set(key, cache);
     return cache;
