@@ -111,12 +111,38 @@ async function sortedBy<T>(
 const sorted = (texts: string[], slicer: Slicer): Promise<string[]> =>
   sortedBy(texts, (run) => run.sort(), (a, b) => a <= b, slicer);
 
-// The positions of texts, in the order of the texts (by code unit; equal texts in the order read).
-function sortedOrder(texts: readonly string[], slicer: Slicer): Promise<number[]> {
-  const order = new Array<number>(texts.length);
-  for (let i = 0; i < texts.length; i++) order[i] = i;
+// The positions of texts, in the order of the texts (by code unit; equal texts in the order read):
+// runs of SORT_RUN sorted in place, then merged pairwise between two buffers. In typed arrays,
+// outside the garbage-collected heap: a million positions, sorted and kept for the next
+// collection, are nothing its collector copies or marks, and the merges allocate nothing.
+async function sortedOrder(texts: readonly string[], slicer: Slicer): Promise<Uint32Array> {
+  const n = texts.length;
+  let from = new Uint32Array(n);
+  for (let i = 0; i < n; i++) from[i] = i;
   const compare = (a: number, b: number) => texts[a] < texts[b] ? -1 : texts[a] > texts[b] ? 1 : a - b;
-  return sortedBy(order, (run) => run.sort(compare), (a, b) => texts[a] <= texts[b], slicer);
+  for (let i = 0; i < n; i += SORT_RUN) {
+    from.subarray(i, Math.min(n, i + SORT_RUN)).sort(compare);
+    if (slicer.overdue()) await slicer.pause();
+  }
+  if (n <= SORT_RUN) return from;
+  let to = new Uint32Array(n);
+  for (let width = SORT_RUN; width < n; width *= 2) {
+    for (let start = 0; start < n; start += 2 * width) {
+      const middle = Math.min(n, start + width);
+      const end = Math.min(n, start + 2 * width);
+      let i = start;
+      let j = middle;
+      let k = start;
+      while (i < middle && j < end) {
+        if (slicer.due()) await slicer.pause();
+        to[k++] = texts[from[i]] <= texts[from[j]] ? from[i++] : from[j++];
+      }
+      while (i < middle) to[k++] = from[i++];
+      while (j < end) to[k++] = from[j++];
+    }
+    [from, to] = [to, from];
+  }
+  return from;
 }
 
 // The label sets of one metric, by labels text, in two generations. A metric of one value a
@@ -134,7 +160,7 @@ interface FieldLabels {
   readonly labels: Labels[];
   // The value fields in the order they were read, and their positions in label order.
   read: readonly string[];
-  order: readonly number[];
+  order: ArrayLike<number>;
 }
 
 // The label set of a labels text, from the cache, moved to its young generation, or parsed;
@@ -358,8 +384,8 @@ async function* assembleSingle(
 // The sorted fields of a metric being made into series, and where the walk is in the lists
 // beside them: the fields read last time, and the exemplar fields.
 interface Walk {
-  readonly order: readonly number[];
-  readonly markOrder: readonly number[];
+  readonly order: ArrayLike<number>;
+  readonly markOrder: ArrayLike<number>;
   last: number;
   mark: number;
   series: Series[];
