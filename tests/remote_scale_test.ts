@@ -18,7 +18,7 @@ import {
 import { RedisBackend } from "../backends/redis.ts";
 import { UpstashBackend } from "../backends/upstash.ts";
 import { field, indexKey, indexMember, labelsText, metricKey, shardOf } from "../backends/_remote/layout.ts";
-import { PART_SERIES } from "../backends/_remote/reader.ts";
+import { PART_SERIES, READ_BUDGET } from "../backends/_remote/reader.ts";
 import { STREAM } from "../metrics/registry.ts";
 import { test } from "./_harness.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -372,9 +372,9 @@ test(
   { timeout: 60_000 },
 );
 
-// 6,000 series are read by calls of several shards; 45,000 give every shard more fields than one
-// call reads, read by HSCAN steps.
-for (const total of [6_000, 45_000]) {
+// Half of 6,000 routes are read by calls of several shards; half of 90,000 give every shard more
+// fields than one call reads (READ_BUDGET), read by HSCAN steps.
+for (const total of [6_000, 90_000]) {
   test(
     `redis: a large counter's scrapes stay exact and in label order as its series change between them (${total} series)`,
     async () => {
@@ -417,6 +417,11 @@ for (const total of [6_000, 45_000]) {
         // Every other route first, then the ones between: new fields among the old, in Redis'
         // order too.
         for (let i = 0; i < total; i += 2) add(i, i + 1);
+        const sizes = new Map<number, number>();
+        for (const r of expected.keys()) sizes.set(shard(r), (sizes.get(shard(r)) ?? 0) + 1);
+        if (total < 10_000) {
+          assert.ok(Math.max(...sizes.values()) <= READ_BUDGET, "every shard read by calls");
+        } else assert.ok(Math.min(...sizes.values()) > READ_BUDGET, "every shard read by HSCAN steps");
         await check("first scrape");
         await check("nothing changed");
         for (let i = 0; i < total; i += 6) add(i, 5);
