@@ -269,8 +269,7 @@ class ShardRead {
   readonly flat: string[] = [];
   readonly single: Single | undefined;
   readonly #counter: boolean;
-  // The value fields read last time, in the order read, and the place of the next one.
-  readonly #known: readonly string[];
+  // The place of the next value field in the fields read last time.
   #at = 0;
 
   constructor(target: CollectTarget | undefined, known: readonly string[]) {
@@ -279,7 +278,6 @@ class ShardRead {
       ? { fields: [], values: [], markFields: [], marks: [], known, unchanged: true }
       : undefined;
     this.#counter = target?.type === "counter";
-    this.#known = known;
   }
 
   /**
@@ -294,7 +292,7 @@ class ShardRead {
       reply.length = 0;
       return;
     }
-    const known = this.#known;
+    const known = single.known;
     let at = this.#at;
     for (let i = 0; i < reply.length; i += 2) {
       let text = String(reply[i]);
