@@ -518,9 +518,11 @@ test("a flush larger than one call keeps at most WINDOW calls in flight on the c
       assert.ok(most <= WINDOW, `${most} calls in flight, more than ${WINDOW}`);
       assert.ok(most > 1, "each call waited for the answer to the one before");
       // A batch is forgotten once Redis confirms it, not when the flush ends: as the last two
-      // calls are answered (one connection answers in order), only they are unconfirmed.
-      assert.ok(unconfirmed.at(-2)! <= 2 * STEP_SERIES, `${unconfirmed.at(-2)} of ${n} series unconfirmed`);
-      assert.ok(unconfirmed.at(-1)! <= STEP_SERIES, `${unconfirmed.at(-1)} of ${n} series unconfirmed`);
+      // calls are answered (one connection answers in order), only they are unconfirmed, and the
+      // call answered just before, when both answers came in one read: this count is taken as
+      // the client has an answer, before the flush has taken the one before it.
+      assert.ok(unconfirmed.at(-2)! <= 3 * STEP_SERIES, `${unconfirmed.at(-2)} of ${n} series unconfirmed`);
+      assert.ok(unconfirmed.at(-1)! <= 2 * STEP_SERIES, `${unconfirmed.at(-1)} of ${n} series unconfirmed`);
       const families = await registry.collect();
       const series = family(families, "win").series as { labels: Record<string, string>; value: number }[];
       assert.equal(series.length, n);
