@@ -7,21 +7,25 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import Redis, { Cluster } from "ioredis";
 import type { BackendConfig } from "../core/backend.ts";
 import { RemoteBackend, useStores } from "./_remote/backend.ts";
 import { checkClient, configError } from "./_remote/options.ts";
 import type { Script } from "./_remote/scripts.ts";
-import { bounded, runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
+import { type Argument, bounded, runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
 /** The members of an ioredis client (a `Redis` or a `Cluster`) the backend uses. */
 export interface RedisClientLike {
   /** True for an ioredis `Cluster`: every shard then gets script calls of its own. */
   readonly isCluster?: boolean;
-  /** Runs a cached Lua script by its SHA1 (`EVALSHA`); rejects with `NOSCRIPT` if not cached. */
-  evalsha(sha: string, numKeys: number, args: readonly string[]): Promise<unknown>;
-  /** Runs a Lua script from its source (`EVAL`), caching it. */
-  eval(script: string, numKeys: number, args: readonly string[]): Promise<unknown>;
+  /**
+   * Runs a cached Lua script by its SHA1 (`EVALSHA`); rejects with `NOSCRIPT` if not cached.
+   * Arguments are strings, but for a flush's changes: `Buffer`s of their UTF-8 text.
+   */
+  evalsha(sha: string, numKeys: number, args: readonly (string | Uint8Array)[]): Promise<unknown>;
+  /** Runs a Lua script from its source (`EVAL`), caching it; arguments as for `evalsha`. */
+  eval(script: string, numKeys: number, args: readonly (string | Uint8Array)[]): Promise<unknown>;
 }
 
 /** Configuration of the Redis backend; every field is optional. */
@@ -118,7 +122,7 @@ class IoredisTransport implements Transport {
   async run(
     script: Script,
     keys: readonly string[],
-    args: readonly string[],
+    args: readonly Argument[],
     settled?: (reply: unknown, error?: unknown) => void,
   ): Promise<unknown> {
     this.#inFlight++;
@@ -132,6 +136,11 @@ class IoredisTransport implements Transport {
     } finally {
       if (--this.#inFlight === 0) this.#setRef(false);
     }
+  }
+
+  // ioredis sends a Buffer as it is (any other object as its string).
+  encode(text: string): Uint8Array {
+    return Buffer.from(text);
   }
 
   // Only on a connected socket: Node's ref()/unref() on a connecting one queue a listener each.

@@ -12,7 +12,7 @@ import { errorMessage, readEnv } from "../core/_runtime.ts";
 import { RemoteBackend, useStores } from "./_remote/backend.ts";
 import { checkClient, configError } from "./_remote/options.ts";
 import type { Script } from "./_remote/scripts.ts";
-import { bounded, runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
+import { type Argument, bounded, runScript, type ScriptCalls, type Transport } from "./_remote/transport.ts";
 
 /** The members of an @upstash/redis client the backend uses. */
 export interface UpstashClientLike {
@@ -76,8 +76,8 @@ class UpstashTransport implements Transport {
     this.ordered = this.#serial;
     this.timeoutMs = timeout;
     this.#calls = {
-      evalsha: (sha, keys, args) => client.evalsha(sha, [...keys], [...args]),
-      eval: (source, keys, args) => client.eval(source, [...keys], [...args]),
+      evalsha: (sha, keys, args) => client.evalsha(sha, [...keys], args.map(text)),
+      eval: (source, keys, args) => client.eval(source, [...keys], args.map(text)),
     };
     this.description = description;
     this.owned = secret !== undefined;
@@ -88,7 +88,7 @@ class UpstashTransport implements Transport {
   run(
     script: Script,
     keys: readonly string[],
-    args: readonly string[],
+    args: readonly Argument[],
     settled?: (reply: unknown, error?: unknown) => void,
   ): Promise<unknown> {
     if (!this.#serial) return this.#run(script, keys, args, settled);
@@ -103,7 +103,7 @@ class UpstashTransport implements Transport {
   async #run(
     script: Script,
     keys: readonly string[],
-    args: readonly string[],
+    args: readonly Argument[],
     settled?: (reply: unknown, error?: unknown) => void,
   ): Promise<unknown> {
     try {
@@ -125,6 +125,13 @@ class UpstashTransport implements Transport {
     const reason = text.replace(/, command was: [\s\S]*$/, "");
     return this.#secret ? reason.split(this.#secret).join("<token>") : reason;
   }
+}
+
+// The client takes text only (a JSON request): bytes go as the text they encode. (A flush sends
+// none: this transport has no `encode`.)
+const decoder = new TextDecoder();
+function text(arg: Argument): string {
+  return typeof arg === "string" ? arg : decoder.decode(arg);
 }
 
 function createTransport(config: UpstashBackendConfig): UpstashTransport {

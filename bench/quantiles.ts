@@ -630,6 +630,7 @@ interface Call {
 }
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 const utf8 = (text: string) => encoder.encode(text).length;
 const bulk = (length: number) => `$${length}\r\n`.length + length + 2;
 
@@ -639,12 +640,19 @@ function measuredClient(io: IoRedis): RedisClientLike & { calls: Call[] } {
   // Arguments as one array, as the backend's own transport passes them (ioredis flattens it): a
   // flush of 100 summary series has 140,000 of them, too many to spread into a call on V8.
   const passed = io as unknown as RedisClientLike;
-  const measure = (command: string, first: string, numKeys: number, args: readonly string[]) => {
+  // A flush's changes come as bytes (Buffers of their UTF-8 text), the rest as strings.
+  const measure = (
+    command: string,
+    first: string,
+    numKeys: number,
+    given: readonly (string | Uint8Array)[],
+  ) => {
+    const args = given.map((arg) => typeof arg === "string" ? arg : decoder.decode(arg));
     let argBytes = 0;
     let respBytes = `*${3 + args.length}\r\n`.length + bulk(command.length) + bulk(utf8(first)) +
       bulk(String(numKeys).length);
-    for (const arg of args) {
-      const n = utf8(arg);
+    for (const arg of given) {
+      const n = typeof arg === "string" ? utf8(arg) : arg.length;
       argBytes += n;
       respBytes += bulk(n);
     }

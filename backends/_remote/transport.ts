@@ -4,6 +4,9 @@
 import { errorMessage } from "../../core/_runtime.ts";
 import type { Script } from "./scripts.ts";
 
+/** A script argument: text, or UTF-8 bytes where the transport sends bytes (see `encode`). */
+export type Argument = string | Uint8Array;
+
 /** How scripts reach Redis: over TCP (ioredis) or over HTTP (Upstash's REST API). */
 export interface Transport {
   /**
@@ -14,9 +17,18 @@ export interface Transport {
   run(
     script: Script,
     keys: readonly string[],
-    args: readonly string[],
+    args: readonly Argument[],
     settled?: (reply: unknown, error?: unknown) => void,
   ): Promise<unknown>;
+  /**
+   * A large argument's UTF-8 bytes, sent as they are, where the transport takes bytes (ioredis);
+   * undefined where arguments go as text (JSON over HTTP). A flush keeps its batches' changes as
+   * these until Redis confirms them: outside the engine's heap, they are never copied by its
+   * young-generation collector. (As text, they made most of what that collector promoted during
+   * a flush of a million series on Deno, about 3 MB at each collection, at 14-17 ms each; as
+   * bytes, 0.2 MB at about 2.4 ms.)
+   */
+  encode?(text: string): Uint8Array;
   /** Where the transport connects, for error messages (never with credentials). */
   readonly description: string;
   /**
@@ -40,9 +52,9 @@ export interface Transport {
 /** The two calls a client offers to run a script, with keys and arguments as arrays. */
 export interface ScriptCalls {
   /** Runs a script the server has cached, by its SHA-1 (`EVALSHA`). */
-  evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  evalsha(sha: string, keys: readonly string[], args: readonly Argument[]): Promise<unknown>;
   /** Runs a script from its source (`EVAL`), which also caches it. */
-  eval(source: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  eval(source: string, keys: readonly string[], args: readonly Argument[]): Promise<unknown>;
 }
 
 /**
@@ -53,7 +65,7 @@ export async function runScript(
   calls: ScriptCalls,
   script: Script,
   keys: readonly string[],
-  args: readonly string[],
+  args: readonly Argument[],
 ): Promise<unknown> {
   try {
     return await calls.evalsha(script.sha, keys, args);

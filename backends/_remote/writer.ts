@@ -25,7 +25,7 @@ import { Slicer, yieldToEventLoop } from "../../core/_slice.ts";
 import { appliedKey, instancesKey, SHARDS } from "./layout.ts";
 import type { RemoteOptions } from "./options.ts";
 import { FLUSH_SCRIPT } from "./scripts.ts";
-import type { Transport } from "./transport.ts";
+import type { Argument, Transport } from "./transport.ts";
 import type { Changes, Pending } from "./values.ts";
 
 /** A flush of at most this many series (and removals) is one script call. */
@@ -89,12 +89,13 @@ export interface Removal {
 // each of their four parts ended by a line feed (no part holds one: labels and exemplars are JSON
 // text, the rest names and numbers): a client encodes one argument much faster than thousands,
 // and Redis splits the text in about the time it took to take the arguments apart (up to a tenth
-// more for a flush of increments only).
+// more for a flush of increments only). The text is kept as the transport's bytes where it takes
+// them (see Transport.encode).
 interface Batch {
   readonly shard: number;
   readonly seq: number;
   readonly keys: readonly string[];
-  readonly changes: string;
+  readonly changes: Argument;
   readonly series: number;
   readonly values: number;
   readonly bytes: number;
@@ -389,11 +390,15 @@ export class Writer {
       builder.bytes >= this.#options.maxRequestBytes / 2;
     if (!full && !(always && builder.changes.length > 0)) return;
     state.builder = undefined;
+    // Every part ends with a line feed: an empty last one ends the one before it (and the text is
+    // one flat string, which the client need not copy to measure or encode).
+    builder.changes.push("");
+    const text = builder.changes.join("\n");
     state.unconfirmed.push({
       shard,
       seq: ++state.seq,
       keys: builder.keys,
-      changes: builder.changes.join("\n") + "\n",
+      changes: this.#transport.encode?.(text) ?? text,
       series: builder.series,
       values: builder.values,
       bytes: builder.bytes,
@@ -611,7 +616,7 @@ export class Writer {
   #call(batches: readonly Batch[], beat: boolean, settled: (reply: unknown) => void): Promise<unknown> {
     const options = this.#options;
     const keys: string[] = [];
-    const args: string[] = [
+    const args: Argument[] = [
       String(options.expireSeconds),
       "0",
       beat ? this.#identity.instanceId : "",
