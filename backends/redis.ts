@@ -21,7 +21,7 @@ export interface RedisClientLike {
   readonly isCluster?: boolean;
   /**
    * Runs a cached Lua script by its SHA1 (`EVALSHA`); rejects with `NOSCRIPT` if not cached.
-   * Arguments are strings, but for a flush's changes: `Buffer`s of their UTF-8 text.
+   * Arguments are strings, but a flush's changes on Node and Deno: `Buffer`s of their UTF-8 text.
    */
   evalsha(sha: string, numKeys: number, args: readonly (string | Uint8Array)[]): Promise<unknown>;
   /** Runs a Lua script from its source (`EVAL`), caching it; arguments as for `evalsha`. */
@@ -87,8 +87,16 @@ interface OwnedClient extends RedisClientLike {
 // How long a command waits for a connection that is being (re)established.
 const READY_WAIT_MS = 1000;
 
+// A flush's changes as bytes (ioredis sends a Buffer as it is, any other object as its string),
+// on the engines whose young-generation collector copies the strings that outlive it (V8: Node,
+// Deno). JavaScriptCore (Bun) never moves an object, and there the bytes only cost their
+// encoding: in two runs of three, a flush of a million series took 12 % more of the process' CPU
+// with them, and 18 % more time.
+const encode = "Bun" in globalThis ? undefined : (text: string): Uint8Array => Buffer.from(text);
+
 class IoredisTransport implements Transport {
   readonly description: string;
+  readonly encode: ((text: string) => Uint8Array) | undefined = encode;
   readonly clustered: boolean;
   readonly ordered = true;
   readonly timeoutMs: number;
@@ -136,11 +144,6 @@ class IoredisTransport implements Transport {
     } finally {
       if (--this.#inFlight === 0) this.#setRef(false);
     }
-  }
-
-  // ioredis sends a Buffer as it is (any other object as its string).
-  encode(text: string): Uint8Array {
-    return Buffer.from(text);
   }
 
   // Only on a connected socket: Node's ref()/unref() on a connecting one queue a listener each.

@@ -4,6 +4,7 @@
 // Two config objects make two stores (two "processes", with their own ids and instances).
 
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import process from "node:process";
 import { Redis } from "ioredis";
 import {
@@ -528,6 +529,65 @@ test("a flush larger than one call keeps at most WINDOW calls in flight on the c
       assert.equal(series.length, n);
       for (const { labels, value } of series) assert.equal(value, Number(labels.i) % 7 + 1, labels.i);
       await RedisBackend.close();
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+test("label values in any script land and read back exactly, in one call and in many; the client gets a flush's changes as bytes on Node and Deno", async () => {
+  await withRedis(async (server) => {
+    const client = new Redis(server.url);
+    // What the script calls carried, as the client got them.
+    let buffers = 0;
+    let texts = 0;
+    const evalsha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> }).evalsha = (...args) => {
+      for (const arg of args[2] as unknown[]) {
+        if (arg instanceof Uint8Array) {
+          buffers++;
+          assert.ok(Buffer.isBuffer(arg), "bytes that ioredis would send as their string");
+        } else texts++;
+      }
+      return evalsha(...args);
+    };
+    const scripts = ["café", "e\u0301", "日本語", "Ελληνικά", "עברית", "🙂 emoji", "ascii"];
+    try {
+      await loadBackend({ backend: "redis", config: { client, keyPrefix: "utf", flushIntervalMs: 0 } });
+      const registry = new Registry();
+      const c = new Counter({ name: "utf_total", help: "U", labelNames: ["v"], registry });
+      const expected = new Map<string, number>();
+      for (const count of [scripts.length, CALL_SERIES + 2 * STEP_SERIES]) {
+        for (let i = 0; i < count; i++) {
+          const v = `${scripts[i % scripts.length]}-${i}`;
+          c.labels({ v }).inc(i % 5 + 1);
+          expected.set(v, (expected.get(v) ?? 0) + i % 5 + 1);
+        }
+        await flush();
+        const series = family(await registry.collect(), "utf").series as {
+          labels: Record<string, string>;
+          value: number;
+        }[];
+        assert.equal(series.length, expected.size, `${count} series`);
+        for (const { labels, value } of series) {
+          assert.equal(value, expected.get(labels.v), `${JSON.stringify(labels.v)} of ${count} series`);
+        }
+        // Redis keeps the labels as their UTF-8 text, as every runtime writes them.
+        const fields = [...(await metricFields(client, "utf", "utf_total")).keys()];
+        for (const v of scripts.map((script, i) => `${script}-${i}`)) {
+          assert.ok(
+            fields.some((field) => field.includes(JSON.stringify(v))),
+            `no field for ${JSON.stringify(v)}`,
+          );
+        }
+      }
+      c.labels({ v: "日本語-2" }).inc(10);
+      await flush();
+      assert.equal(valueOf(await registry.collect(), "utf", { v: "日本語-2" }), 3 + 3 + 10);
+      assert.ok(texts > 0);
+      if (runtime === "bun") {
+        assert.equal(buffers, 0, "JavaScriptCore does not copy strings: they stay strings");
+      } else assert.ok(buffers > CALL_SERIES / STEP_SERIES, `${buffers} changes sent as bytes`);
     } finally {
       await client.quit();
     }

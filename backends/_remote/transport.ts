@@ -21,14 +21,14 @@ export interface Transport {
     settled?: (reply: unknown, error?: unknown) => void,
   ): Promise<unknown>;
   /**
-   * A large argument's UTF-8 bytes, sent as they are, where the transport takes bytes (ioredis);
-   * undefined where arguments go as text (JSON over HTTP). A flush keeps its batches' changes as
-   * these until Redis confirms them: outside the engine's heap, they are never copied by its
-   * young-generation collector. (As text, they made most of what that collector promoted during
-   * a flush of a million series on Deno, about 3 MB at each collection, at 14-17 ms each; as
-   * bytes, 0.2 MB at about 2.4 ms.)
+   * A large argument's UTF-8 bytes, sent as they are, where the transport takes bytes (ioredis
+   * on V8); undefined where arguments go as text (JSON over HTTP). A flush keeps its batches'
+   * changes as these until Redis confirms them: outside the engine's heap, they are never copied
+   * by its young-generation collector. (As text, they made most of what that collector promoted
+   * during a flush of a million series on Deno, about 3 MB at each collection, at 14-17 ms each;
+   * as bytes, 0.2 MB at 2-3 ms.)
    */
-  encode?(text: string): Uint8Array;
+  readonly encode?: (text: string) => Uint8Array;
   /** Where the transport connects, for error messages (never with credentials). */
   readonly description: string;
   /**
