@@ -570,6 +570,33 @@ test(
   { timeout: 120_000 },
 );
 
+test("redis: a histogram's series come shard by shard, each shard's in label order, whatever order Redis keeps", async () => {
+  await withRedis({}, async () => {
+    const registry = new Registry();
+    const latency = new Histogram({
+      name: "ordered_seconds",
+      help: "O",
+      labelNames: ["route"],
+      buckets: [1],
+      registry,
+    });
+    // About 750 label sets a shard: more than one run of the sort in each.
+    const total = 12_000;
+    for (let i = total - 1; i >= 0; i -= 2) latency.labels({ route: route(i) }).observe(i % 3);
+    for (let i = 0; i < total; i += 2) latency.labels({ route: route(i) }).observe(i % 3);
+    await flush();
+    const family = (await registry.collect()).find((f) => f.name === "ordered_seconds");
+    const texts = (family?.series ?? []).map((s) => labelsText(s.labels));
+    assert.equal(texts.length, total);
+    const shard = (text: string) => shardOf("ordered_seconds", text);
+    const misplaced = texts.findIndex((text, i) =>
+      i > 0 &&
+      (shard(texts[i - 1]) > shard(text) || shard(texts[i - 1]) === shard(text) && texts[i - 1] >= text)
+    );
+    assert.equal(misplaced, -1, `series ${misplaced} (${texts[misplaced]}) after ${texts[misplaced - 1]}`);
+  });
+});
+
 test("redis: collecting no metrics reads nothing and gives no family", async () => {
   await withRedis({}, async (server, prefix) => {
     const config = { url: server.url, keyPrefix: prefix };
