@@ -65,12 +65,57 @@ function group(hashes: readonly Sized[], clustered: boolean, budget: number): Si
   return calls;
 }
 
+// Sorts in runs of SORT_RUN merged pairwise, giving the event loop turns: one `sort()` of a
+// million label sets would hold it for a second. `sortRun` sorts one run; `before` is the merge's
+// order (true keeps `a` first), stable: of equal items, the earlier run's comes first.
+const SORT_RUN = 512;
+async function sortedBy<T>(
+  items: T[],
+  sortRun: (run: T[]) => T[],
+  before: (a: T, b: T) => boolean,
+  slicer: Slicer,
+): Promise<T[]> {
+  if (items.length <= SORT_RUN) return sortRun(items);
+  let runs: T[][] = [];
+  for (let i = 0; i < items.length; i += SORT_RUN) {
+    runs.push(sortRun(items.slice(i, i + SORT_RUN)));
+    if (slicer.overdue()) await slicer.pause();
+  }
+  while (runs.length > 1) {
+    const next: T[][] = [];
+    for (let r = 0; r < runs.length; r += 2) {
+      const a = runs[r];
+      const b = runs[r + 1];
+      if (b === undefined) {
+        next.push(a);
+        continue;
+      }
+      const out: T[] = new Array(a.length + b.length);
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < a.length && j < b.length) {
+        if (slicer.due()) await slicer.pause();
+        out[k++] = before(a[i], b[j]) ? a[i++] : b[j++];
+      }
+      while (i < a.length) out[k++] = a[i++];
+      while (j < b.length) out[k++] = b[j++];
+      next.push(out);
+    }
+    runs = next;
+  }
+  return runs[0];
+}
+
+// Texts sorted by code unit, as `sort()` does. (Sorting their positions instead, as sortedOrder
+// does, made a collection of a histogram's 50,000 label sets about 5 % slower on Bun and Deno.)
+const sorted = (texts: string[], slicer: Slicer): Promise<string[]> =>
+  sortedBy(texts, (run) => run.sort(), (a, b) => a <= b, slicer);
+
 // The positions of texts, in the order of the texts (by code unit; equal texts in the order read):
-// runs of SORT_RUN sorted in place, then merged pairwise between two buffers, giving the event loop
-// turns (one `sort()` of a million label sets would hold it for a second). In typed arrays,
+// runs of SORT_RUN sorted in place, then merged pairwise between two buffers. In typed arrays,
 // outside the garbage-collected heap: a million positions, sorted and kept for the next
 // collection, are nothing its collector copies or marks, and the merges allocate nothing.
-const SORT_RUN = 512;
 async function sortedOrder(texts: readonly string[], slicer: Slicer): Promise<Uint32Array> {
   const n = texts.length;
   let from = new Uint32Array(n);
@@ -671,9 +716,7 @@ export class Reader {
     }
     const shape = shapeOf(target, live);
     const series: Series[] = [];
-    const keys = [...groups.keys()];
-    for (const at of await sortedOrder(keys, slicer)) {
-      const key = keys[at];
+    for (const key of await sorted([...groups.keys()], slicer)) {
       if (slicer.due()) await slicer.pause();
       const parts = own ? parseField(key)! : undefined;
       const labels = labelsOf(cache, parts?.labels ?? key);
