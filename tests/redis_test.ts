@@ -853,6 +853,41 @@ test("a change Redis rejects is skipped and counted; it neither blocks later flu
   });
 });
 
+test("a last-write index Redis cannot write is counted member by member, and the values still land", async () => {
+  await withRedis(async (server) => {
+    const prefix = "stamps";
+    await loadBackend({
+      backend: "redis",
+      config: { url: server.url, keyPrefix: prefix, flushIntervalMs: 0 },
+    });
+    const registry = new Registry();
+    const c = new Counter({ name: "stamps_total", help: "Counter", labelNames: ["n"], registry });
+    // Every shard's last-write index made a string: each new series' member is refused, and so
+    // is each shard's trim of that index, once per batch.
+    const client = new Redis(server.url);
+    try {
+      for (let shard = 0; shard < SHARDS; shard++) {
+        await client.set(indexKey(prefix, "stamps_total", shard), "x");
+      }
+    } finally {
+      await client.quit();
+    }
+    const names = Array.from({ length: 40 }, (_, i) => `s${i}`);
+    for (const n of names) c.labels({ n }).inc(2);
+    await flush();
+    const shards = new Set(names.map((n) => shardOf("stamps_total", labelsText({ n }))));
+    assert.ok(shards.size > 1 && shards.size < names.length);
+    const health = defaultRegistry.get("theus_backend");
+    assert.ok(health !== undefined);
+    const rejected = valueOf(await health.collect(), "theus_backend_rejected_changes", {
+      backend: "redis",
+      key_prefix: prefix,
+    });
+    assert.equal(rejected, names.length + shards.size);
+    for (const n of names) assert.equal(await c.labels({ n }).get(), 2, n);
+  });
+});
+
 test("non-finite values read back as on the memory backend: Infinity and NaN", async () => {
   await withRedis(async (server) => {
     await loadBackend({

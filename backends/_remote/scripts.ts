@@ -20,7 +20,8 @@ export interface Script {
 // Ops: "i" add, "s" set, "d" delete the field, "p" delete every field starting with the given
 // text, "x" keep the later exemplar (set the field unless it holds one with a greater timestamp),
 // "t" write the series' member (the field, less as many characters at its end as the value says)
-// into the last-write index (the key) at the Redis time,
+// into the last-write index (the key) at the Redis time (gathered, and written a thousand at a
+// time, before an "e" and at the end of the batch),
 // "e" trim the metric hash (the key) of the expired members of the index whose key index is the
 // field (from the batch's first key too): the value is the metric's value names, each followed by "|".
 // A batch applies only after the one before it: one that finds a gap (its predecessor failed) is
@@ -38,6 +39,16 @@ local step = tonumber(ARGV[6])
 local out = { 0 }
 local pos = 8
 local touched = {}
+-- Last writes gathered per index, each index's written by one ZADD of many members: a command
+-- per series would cost Redis more than the member itself.
+local stamps, stamped = {}, 0
+local function stamp()
+  for key, args in pairs(stamps) do
+    local reply = redis.pcall('ZADD', key, unpack(args))
+    if type(reply) == 'table' and reply.err then rejected = rejected + #args / 2 end
+  end
+  stamps, stamped = {}, 0
+end
 for b = 1, tonumber(ARGV[7]) do
   local base = tonumber(ARGV[pos])
   local marker = KEYS[base + 1]
@@ -75,7 +86,15 @@ for b = 1, tonumber(ARGV[7]) do
         local member = field
         local cut = tonumber(value) or 0
         if cut > 0 then member = string.sub(member, 1, #member - cut) end
-        reply = redis.pcall('ZADD', key, now, member)
+        local args = stamps[key]
+        if args == nil then
+          args = {}
+          stamps[key] = args
+        end
+        args[#args + 1] = now
+        args[#args + 1] = member
+        stamped = stamped + 1
+        if stamped >= 1000 then stamp() end
         touched[key] = true
       elseif op == 'd' then
         reply = redis.pcall('HDEL', key, field)
@@ -101,6 +120,8 @@ for b = 1, tonumber(ARGV[7]) do
         touched[key] = true
       elseif op == 'e' then
         -- The series no process wrote for the expiry: their fields, exemplars and member go.
+        -- The last writes gathered so far land first, so no series written here is taken.
+        stamp()
         local index = KEYS[base + tonumber(field)]
         reply = redis.pcall('ZRANGEBYSCORE', index, '-inf', stale, 'LIMIT', 0, step)
         if reply.err == nil then
@@ -117,6 +138,7 @@ for b = 1, tonumber(ARGV[7]) do
       end
       if type(reply) == 'table' and reply.err then rejected = rejected + 1 end
     end
+    stamp()
     redis.call('SET', marker, seq, 'EX', ttl)
     out[b + 1] = 1
   end
