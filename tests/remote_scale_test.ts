@@ -199,9 +199,10 @@ function labelSets(name: string): { dying: string; busy: string; elsewhere: stri
 async function expiry(
   backend: "redis" | "upstash",
   fn: (prefix: string, raw: RawRead) => Promise<void>,
+  expireSeconds = 1,
 ): Promise<void> {
   if (backend === "redis") {
-    await withRedis({ expireSeconds: 1 }, (server, prefix) => fn(prefix, (...args) => server.cli(...args)));
+    await withRedis({ expireSeconds }, (server, prefix) => fn(prefix, (...args) => server.cli(...args)));
     return;
   }
   const redis = await startRedis();
@@ -211,7 +212,7 @@ async function expiry(
     const prefix = uniquePrefix("upstash");
     await loadBackend({
       backend: UpstashBackend,
-      config: { url: bridge.url, token: bridge.token, keyPrefix: prefix, expireSeconds: 1 },
+      config: { url: bridge.url, token: bridge.token, keyPrefix: prefix, expireSeconds },
     });
     await fn(prefix, (...args) => redis.cli(...args));
   } finally {
@@ -316,7 +317,7 @@ for (const backend of ["redis", "upstash"] as const) {
         const hash = metricKey(prefix, name, shardOf(name, labelsText({ route: late })));
         const index = indexKey(prefix, name, shardOf(name, labelsText({ route: late })));
         for (const route of [late, idle]) await raw("ZADD", index, "0", indexMember(labelsText({ route })));
-        await sleep(200); // past the time a series' last write is marked again (0.1 s at most)
+        await sleep(500); // past the time a series' last write is marked again (0.4 s at most)
         // The flush that writes it again marks its last write before it trims the shard, so the
         // series is live: the increment adds to what it held. The other one, not written, goes.
         hits.labels({ route: late }).inc(2);
@@ -326,7 +327,7 @@ for (const backend of ["redis", "upstash"] as const) {
         const values = await valuesByRoute(registry, name);
         assert.equal(values.get(late), 7);
         assert.equal(values.has(idle), false);
-      });
+      }, 4);
     },
     { timeout: 30_000 },
   );
