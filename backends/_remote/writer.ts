@@ -101,6 +101,13 @@ interface Batch {
   readonly bytes: number;
 }
 
+// What a round of sending left: batches refused for their place, and the shards not sent to
+// because an earlier call to them was still unanswered.
+interface Sent {
+  readonly refused: number;
+  readonly waiting: readonly number[];
+}
+
 // In place of a call's batches once it is sent.
 const SENT: readonly Batch[] = [];
 
@@ -277,12 +284,19 @@ export class Writer {
         // One call for the whole flush only when it is small enough and this round holds all of it.
         const whole = round === 0 && this.#drained === this.#draining.length;
         // A batch refused for its place (one before it in its shard arrived later, as after a
-        // script cache miss) is sent again at once, after it.
-        let refused = 0;
+        // script cache miss) is sent again at once, after it; so are the batches of shards whose
+        // earlier call was answered while the others' calls went.
+        let sent: Sent = { refused: 0, waiting: [] };
         for (let pass = 0; pass < 3; pass++) {
-          refused = await this.#send(beat, whole, errors, pass === 0 ? more : undefined);
+          sent = await this.#send(beat, whole, errors, pass === 0 ? more : undefined);
           beat = false;
-          if (refused === 0 || errors.length > 0) break;
+          const answered = sent.waiting.some((shard) => !this.#busy().has(shard));
+          if ((sent.refused === 0 && !answered) || errors.length > 0) break;
+        }
+        const { refused } = sent;
+        const waiting = sent.waiting.filter((shard) => this.#shards[shard].unconfirmed.length > 0);
+        if (waiting.length > 0) {
+          errors.push(`${waiting.length} shards wait for the answer to an earlier call`);
         }
         if (refused > 0) errors.push(`${refused} batches wait for the ones before them in their shards`);
         // What is left waits for the next flush rather than for more timeouts.
@@ -408,18 +422,25 @@ export class Writer {
   // Sends every unconfirmed batch, in calls within the bounds, a window at a time; then settles
   // them. With `whole`, these are all of the flush's batches, and may go in one call. On one
   // connection, `more` makes the batches of the flush's next round once every call is written,
-  // until it makes none. Returns how many batches were refused for their place.
+  // until it makes none. Returns how many batches were refused for their place, and the shards
+  // left out because an earlier call to them was still unanswered.
   async #send(
     beat: boolean,
     whole: boolean,
     errors: string[],
     more?: () => Promise<Batch[]>,
-  ): Promise<number> {
+  ): Promise<Sent> {
     const { clustered, ordered } = this.#transport;
-    await this.#awaitUnanswered();
+    // A call still unanswered holds up the next ones of its shards. On one connection it holds up
+    // every call after it too, so the flush waits for it first (up to a timeout), and sends
+    // nothing if it still waits. On a cluster, or over HTTP, the other shards' calls go
+    // meanwhile, so a master that does not answer leaves the others written; the flush then waits
+    // as long before it ends.
+    const oneLine = ordered && !clustered;
+    const unanswered = this.#awaitUnanswered();
+    if (oneLine) await unanswered;
     this.#dropConfirmed();
-    const busy = new Set<number>();
-    for (const waiting of this.#waiting) for (const shard of waiting.shards) busy.add(shard);
+    const busy = this.#busy();
     // All in one call when it is small enough; in steps otherwise.
     let total = 0;
     let totalChanges = 0;
@@ -440,7 +461,7 @@ export class Writer {
     // calls may run out of order (each its own HTTP request) once a flush needs more than one:
     // then each shard's calls go one after another, the shards side by side.
     const waiting = [...busy].filter((shard) => this.#shards[shard].unconfirmed.length > 0);
-    if (waiting.length > 0) errors.push(`${waiting.length} shards wait for the answer to an earlier call`);
+    if (waiting.length > 0 && oneLine) return { refused: 0, waiting };
     // Batches in shard and sequence order, but the busy shards'.
     const sendable = (batches: readonly Batch[]) => batches.filter((batch) => !busy.has(batch.shard));
     const unconfirmed = sendable(this.#shards.flatMap((state) => state.unconfirmed));
@@ -451,7 +472,10 @@ export class Writer {
     const alone = beat && (clustered || calls.length === 0);
     if (alone) calls.push([]);
     const beatAt = !beat ? -1 : alone ? calls.length - 1 : 0;
-    if (calls.length === 0) return 0;
+    if (calls.length === 0) {
+      await unanswered;
+      return { refused: 0, waiting };
+    }
     let refused = 0;
     const send = (i: number): Promise<void> => {
       const batches = calls[i];
@@ -527,8 +551,16 @@ export class Writer {
       };
       await Promise.all(Array.from({ length: Math.min(SPREAD_WINDOW, queue.length) }, run));
     }
+    await unanswered;
     this.#dropConfirmed();
-    return refused;
+    return { refused, waiting };
+  }
+
+  // The shards with a call still unanswered.
+  #busy(): Set<number> {
+    const busy = new Set<number>();
+    for (const waiting of this.#waiting) for (const shard of waiting.shards) busy.add(shard);
+    return busy;
   }
 
   // Forgets the batches Redis confirmed, by their answer or by a later batch's of their shard
