@@ -290,7 +290,8 @@ export class Writer {
         for (let pass = 0; pass < 3; pass++) {
           sent = await this.#send(beat, whole, errors, pass === 0 ? more : undefined);
           beat = false;
-          const answered = sent.waiting.some((shard) => !this.#busy().has(shard));
+          const busy = this.#busy();
+          const answered = sent.waiting.some((shard) => !busy.has(shard));
           if ((sent.refused === 0 && !answered) || errors.length > 0) break;
         }
         const { refused } = sent;
