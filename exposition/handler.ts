@@ -5,6 +5,7 @@
  */
 
 import { BackendUnavailableError } from "../core/backend.ts";
+import { Slicer } from "../core/_slice.ts";
 import type { MetricFamily } from "../core/types.ts";
 import { defaultRegistry, type FamilyPiece, type Registry, STREAM } from "../metrics/registry.ts";
 import { encodeProtobuf } from "./_protobuf.ts";
@@ -73,6 +74,9 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
       } else {
         pieces = registry[STREAM]();
         let series = 0;
+        // Parts read from memory come without a turn of the event loop in between: give it one
+        // once a slice is spent, so that the rendering after them starts a slice of its own.
+        const slicer = new Slicer();
         while (series < STREAM_AFTER) {
           const next = await pieces.next();
           if (next.done) {
@@ -81,6 +85,7 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
           }
           head.push(next.value);
           series += next.value.family.series.length;
+          if (slicer.overdue()) await slicer.pause();
         }
       }
     } catch (error) {
