@@ -75,7 +75,8 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
         pieces = registry[STREAM]();
         let series = 0;
         // Parts read from memory come without a turn of the event loop in between: give it one
-        // once a slice is spent, so that the rendering after them starts a slice of its own.
+        // once a slice is spent. And before a body that goes on past them, since the body starts
+        // rendering as soon as it is made: its first slice then has a turn of its own.
         const slicer = new Slicer();
         while (series < STREAM_AFTER) {
           const next = await pieces.next();
@@ -87,6 +88,7 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
           series += next.value.family.series.length;
           if (slicer.overdue()) await slicer.pause();
         }
+        if (pieces !== undefined) await slicer.pause();
       }
     } catch (error) {
       const unavailable = error instanceof BackendUnavailableError;
