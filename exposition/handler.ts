@@ -5,7 +5,6 @@
  */
 
 import { BackendUnavailableError } from "../core/backend.ts";
-import { Slicer } from "../core/_slice.ts";
 import type { MetricFamily } from "../core/types.ts";
 import { defaultRegistry, type FamilyPiece, type Registry, STREAM } from "../metrics/registry.ts";
 import { encodeProtobuf } from "./_protobuf.ts";
@@ -74,10 +73,6 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
       } else {
         pieces = registry[STREAM]();
         let series = 0;
-        // Parts read from memory come without a turn of the event loop in between: give it one
-        // once a slice is spent. And before a body that goes on past them, since the body starts
-        // rendering as soon as it is made: its first slice then has a turn of its own.
-        const slicer = new Slicer();
         while (series < STREAM_AFTER) {
           const next = await pieces.next();
           if (next.done) {
@@ -86,9 +81,7 @@ export function metricsHandler(options: MetricsHandlerOptions = {}): (request: R
           }
           head.push(next.value);
           series += next.value.family.series.length;
-          if (slicer.overdue()) await slicer.pause();
         }
-        if (pieces !== undefined) await slicer.pause();
       }
     } catch (error) {
       const unavailable = error instanceof BackendUnavailableError;
