@@ -13,7 +13,11 @@
  * without this file gets the head's copy: it uses the public API only). The group is not part of
  * a plain `node bench/run.mjs` (nor of compare.mjs without `--only`): with 1M series, and with a
  * version of the library whose flushes time out at that size, it takes minutes per runtime.
- * `--quick` leaves 1M out; `--sizes` picks sizes (a direct run only).
+ * `--quick` leaves 1M out; `--sizes` picks sizes (a direct run only). `--realtime` (a direct run
+ * only, Linux, as root or with CAP_SYS_NICE) runs redis-server and the probe at SCHED_FIFO priority
+ * 20 (`chrt -a -f -p 20`), so that neither waits for a CPU behind this process's threads: on a small
+ * machine, the nearest thing to a Redis with a CPU of its own. It cannot help where the machine's
+ * virtual CPUs themselves stall; the "waiting for a CPU" rows say how much remains.
  *
  * Per size (each operation after a forced GC where the runtime offers one, and a pause of 1 s for
  * the engine to finish sweeping after it):
@@ -64,7 +68,7 @@
  * @module
  */
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import process from "node:process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -102,6 +106,9 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   console.error(`scale: ${failures[0]}`);
   exitProcess();
 }
+
+/** `--realtime`: redis-server and the probe at this SCHED_FIFO priority. */
+const REALTIME_PRIORITY = ARGS.includes("--realtime") ? 20 : undefined;
 
 /** The flush is given up after this many `flush()` calls, or this long. */
 const MAX_FLUSH_CALLS = 5;
@@ -239,6 +246,11 @@ class Probe {
     return JSON.parse(await this.#ask("report")) as PingReport;
   }
 
+  /** Its process id. */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   stop(): void {
     this.#child.stdin!.end();
     kill(this.#child, "SIGTERM");
@@ -297,6 +309,30 @@ async function timerGranularity(): Promise<number> {
   await sleep(300);
   clearInterval(timer);
   return median(gaps.slice(5));
+}
+
+/**
+ * `--realtime`: every thread of these processes at SCHED_FIFO. Throws, naming what is missing, where
+ * it cannot be done.
+ */
+async function runRealtime(pids: (number | undefined)[]): Promise<void> {
+  for (const pid of pids) {
+    if (pid === undefined || !Number.isInteger(pid)) throw new Error("--realtime: a process id is unknown");
+    const args = ["-a", "-f", "-p", String(REALTIME_PRIORITY), String(pid)];
+    await new Promise<void>((resolve, reject) =>
+      execFile("chrt", args, (error, _stdout, stderr) =>
+        error
+          ? reject(
+            new Error(
+              `--realtime: chrt ${args.join(" ")} failed (Linux only, as root or with CAP_SYS_NICE): ${
+                stderr.trim() || error.message
+              }`,
+            ),
+          )
+          : resolve())
+    );
+  }
+  console.log(`redis-server and the probe at SCHED_FIFO priority ${REALTIME_PRIORITY} (--realtime)`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -962,6 +998,7 @@ try {
   await admin.call("CONFIG", "SET", "slowlog-max-len", "100000");
   const redisPid = Number(info.match(/^process_id:(\d+)/m)?.[1]);
   probe = await Probe.start(server.port, Number.isInteger(redisPid) ? redisPid : undefined);
+  if (REALTIME_PRIORITY !== undefined) await runRealtime([redisPid, probe.pid]);
   for (const n of SIZES) await referenceCase(n);
   await warmUp();
   for (const [i, n] of SIZES.entries()) {
