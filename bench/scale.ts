@@ -46,6 +46,12 @@
  *   the probe held every CPU, not work of the event loop. Likewise under the longest PING wait,
  *   on Linux: how much of it Redis' main thread and the probe were runnable but not running (the
  *   probe reads both schedstats as it sends each PING and as its PONG comes).
+ * - and under those: what the operation asked of the machine. The CPU time of this process (all
+ *   its threads; on Linux, the event loop's thread on its own) and of Redis, as a share of what the
+ *   machine's CPUs had over the operation: near 100 %, threads wait for a CPU however short the
+ *   library's slices. And this process's minor page faults (memory it touched for the first time,
+ *   or again after the runtime gave it back), with its time in the kernel: where a fault is dear
+ *   (a virtual machine without hardware-assisted paging), the collector's pauses grow with them.
  * - the heap per series of this process before the flush: the engine's heap in use after the
  *   series were made, less before, each after a forced GC (without one, a rough figure).
  * - before the first size, a warm-up of 3,000 series on a prefix of its own: Redis gets the
@@ -71,6 +77,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import process from "node:process";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Redis as IoRedis } from "ioredis";
 import client from "prom-client";
@@ -264,15 +271,16 @@ interface Hold {
   waitedMs: number;
 }
 
-// This thread's time waiting on a run queue so far, in ms (the second field of Linux'
-// schedstat); NaN elsewhere.
-function runQueueWait(): number {
+// This thread's time on a CPU (field 0) or waiting on a run queue (field 1) so far, in ms, from
+// Linux' schedstat; NaN elsewhere.
+function schedstat(field: 0 | 1): number {
   try {
-    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[1]) / 1e6;
+    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[field]) / 1e6;
   } catch {
     return NaN;
   }
 }
+const runQueueWait = (): number => schedstat(1);
 
 /**
  * Starts a 1 ms timer; the returned function stops it and gives the longest gap between ticks,
@@ -417,8 +425,35 @@ interface Measured<T> {
   busyAfterMs: number;
   /** Redis' CPU time (user and system) over the operation. */
   cpuMs: number;
+  /** This process's CPU time over the operation: every thread's, and the event loop's thread's. */
+  machine: Machine;
   result?: T;
   error?: unknown;
+}
+
+/** What this process asked of the machine over an operation. */
+interface Machine {
+  /** CPU time of all its threads, user and system, in ms. */
+  processMs: number;
+  /** Of it, in the kernel (system calls, page faults). */
+  systemMs: number;
+  /** Of it, the event loop's thread (NaN where the kernel does not say). */
+  mainMs: number;
+  /** Minor page faults: memory the process touched for the first time, or again after giving it back. */
+  faults: number;
+}
+
+const CPUS = availableParallelism();
+
+/** This process's CPU time and page faults so far (all of its threads). */
+function processUsage(): Machine {
+  const usage = process.resourceUsage();
+  return {
+    processMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
+    systemMs: usage.systemCPUTime / 1000,
+    mainMs: schedstat(0),
+    faults: usage.minorPageFault,
+  };
 }
 
 /** Redis' CPU time so far, user and system, in ms. */
@@ -439,6 +474,7 @@ async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
   const cpuBefore = await redisCpu();
   await probe.mark();
   const stop = watchLoop();
+  const usageBefore = processUsage();
   const start = performance.now();
   let result: T | undefined;
   let error: unknown;
@@ -448,6 +484,13 @@ async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
     error = e ?? new Error("undefined thrown");
   }
   const ms = performance.now() - start;
+  const usage = processUsage();
+  const machine: Machine = {
+    processMs: usage.processMs - usageBefore.processMs,
+    systemMs: usage.systemMs - usageBefore.systemMs,
+    mainMs: usage.mainMs - usageBefore.mainMs,
+    faults: usage.faults - usageBefore.faults,
+  };
   const hold = stop();
   const holdMs = Math.max(0, hold.ms - tickMs);
   const holdWaitMs = hold.waitedMs;
@@ -455,7 +498,7 @@ async function measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
   const ping = await probe.report();
   const scripts = await readScripts();
   const cpuMs = await redisCpu() - cpuBefore;
-  return { ms, ping, holdMs, holdWaitMs, scripts, busyAfterMs, cpuMs, result, error };
+  return { ms, ping, holdMs, holdWaitMs, scripts, busyAfterMs, cpuMs, machine, result, error };
 }
 
 /** This store's health metrics: series pending, flushes failed. */
@@ -562,6 +605,27 @@ function pingRows(name: string, ping: PingReport): void {
   }
 }
 
+// Under a hold row: the CPU time this process and Redis used over the operation, as a share of
+// what the machine's CPUs had in that time (a share near 100 % leaves threads waiting for a CPU
+// however short the library's slices), and this process's page faults.
+function machineRows(name: string, run: Measured<unknown>): void {
+  const { processMs, systemMs, mainMs, faults } = run.machine;
+  const seconds = (ms: number) => fmt(ms / 1000, "s");
+  const main = Number.isFinite(mainMs) ? `, the event loop's thread ${seconds(mainMs)}` : "";
+  row(
+    `${name} CPU in use, of the machine's`,
+    `${Math.round((processMs + run.cpuMs) / (run.ms * CPUS) * 100)} %`,
+    {
+      baseline: `this process ${seconds(processMs)}${main}, Redis ${seconds(run.cpuMs)}, in ${
+        seconds(run.ms)
+      } on ${CPUS} CPUs`,
+    },
+  );
+  row(`${name} page faults in this process`, String(faults), {
+    baseline: `its time in the kernel ${seconds(systemMs)}`,
+  });
+}
+
 const pingText = (p: PingReport) =>
   p.errors > 0 ? `${p.errors} error replies (${short(p.error ?? "", 60)})` : "-";
 
@@ -630,6 +694,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   const flushCells = scriptRows(flushed.scripts);
   row(`flush ${size}: longest event-loop hold`, fmt(flushed.holdMs, "ms"));
   waitRow(`flush ${size}:`, flushed.holdWaitMs);
+  machineRows(`flush ${size}:`, flushed);
   row(`flush ${size}: series not in Redis`, String(missing), {
     baseline: `${stored.fields} fields, sum ${stored.sum}`,
   });
@@ -747,6 +812,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
     });
     row(`${name} longest event-loop hold`, fmt(hold, "ms"));
     waitRow(name, held.holdWaitMs);
+    machineRows(name, held);
     notes.push(`${size}: ${label}: ${spreadOf(runs.flatMap((run) => run.scripts.durations))}`);
     overview.push([
       size,
@@ -775,6 +841,7 @@ async function redisCase(n: number, last: boolean): Promise<void> {
   pingRows(`flush ${size} again:`, again.ping);
   row(`flush ${size} again: longest event-loop hold`, fmt(again.holdMs, "ms"));
   waitRow(`flush ${size} again:`, again.holdWaitMs);
+  machineRows(`flush ${size} again:`, again);
   overview.push([
     size,
     "flush() again",
