@@ -17,7 +17,11 @@
  * only, Linux, as root or with CAP_SYS_NICE) runs redis-server and the probe at SCHED_FIFO priority
  * 20 (`chrt -a -f -p 20`), so that neither waits for a CPU behind this process's threads: on a small
  * machine, the nearest thing to a Redis with a CPU of its own. It cannot help where the machine's
- * virtual CPUs themselves stall; the "waiting for a CPU" rows say how much remains.
+ * virtual CPUs themselves stall; the "waiting for a CPU" rows say how much remains. `--isolate`
+ * (the same conditions, and two CPUs or more) goes further: redis-server alone on the last CPU at
+ * SCHED_FIFO priority 20, this process and the probe on the others (`taskset`), the probe's event
+ * loop at nice -10. Redis then has a CPU of its own, as on a machine of its own; this process has
+ * one CPU fewer, and shares it with the probe, so its event-loop holds are a smaller machine's.
  *
  * Per size (each operation after a forced GC where the runtime offers one, and a pause of 1 s for
  * the engine to finish sweeping after it):
@@ -116,6 +120,15 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
 
 /** `--realtime`: redis-server and the probe at this SCHED_FIFO priority. */
 const REALTIME_PRIORITY = ARGS.includes("--realtime") ? 20 : undefined;
+/** The machine's CPUs (those this process may use). */
+const CPUS = availableParallelism();
+/** `--isolate`: redis-server alone on the last CPU. */
+const ISOLATE = ARGS.includes("--isolate");
+if (ISOLATE && REALTIME_PRIORITY !== undefined) {
+  failures.push("--isolate and --realtime are two settings of the same processes: give one");
+  console.error(`scale: ${failures[0]}`);
+  exitProcess();
+}
 
 /** The flush is given up after this many `flush()` calls, or this long. */
 const MAX_FLUSH_CALLS = 5;
@@ -319,28 +332,60 @@ async function timerGranularity(): Promise<number> {
   return median(gaps.slice(5));
 }
 
-/**
- * `--realtime`: every thread of these processes at SCHED_FIFO. Throws, naming what is missing, where
- * it cannot be done.
- */
-async function runRealtime(pids: (number | undefined)[]): Promise<void> {
-  for (const pid of pids) {
-    if (pid === undefined || !Number.isInteger(pid)) throw new Error("--realtime: a process id is unknown");
-    const args = ["-a", "-f", "-p", String(REALTIME_PRIORITY), String(pid)];
-    await new Promise<void>((resolve, reject) =>
-      execFile("chrt", args, (error, _stdout, stderr) =>
-        error
-          ? reject(
-            new Error(
-              `--realtime: chrt ${args.join(" ")} failed (Linux only, as root or with CAP_SYS_NICE): ${
-                stderr.trim() || error.message
-              }`,
-            ),
-          )
-          : resolve())
-    );
+/** Runs `chrt`, `taskset` or `renice` for `option`; throws, naming what is missing, where it cannot be done. */
+function schedule(option: string, command: "chrt" | "taskset" | "renice", args: string[]): Promise<void> {
+  return new Promise<void>((resolve, reject) =>
+    execFile(command, args, (error, _stdout, stderr) =>
+      error
+        ? reject(
+          new Error(
+            `${option}: ${command} ${args.join(" ")} failed (Linux only, as root or with CAP_SYS_NICE): ${
+              stderr.trim() || error.message
+            }`,
+          ),
+        )
+        : resolve())
+  );
+}
+
+/** The process ids of redis-server and the probe; throws if one is unknown. */
+function knownPids(option: string, pids: (number | undefined)[]): string[] {
+  return pids.map((pid) => {
+    if (pid === undefined || !Number.isInteger(pid)) throw new Error(`${option}: a process id is unknown`);
+    return String(pid);
+  });
+}
+
+/** `--realtime`: every thread of redis-server and the probe at SCHED_FIFO. */
+async function runRealtime(redisPid: number | undefined, probePid: number | undefined): Promise<void> {
+  for (const pid of knownPids("--realtime", [redisPid, probePid])) {
+    await schedule("--realtime", "chrt", ["-a", "-f", "-p", String(REALTIME_PRIORITY), pid]);
   }
   console.log(`redis-server and the probe at SCHED_FIFO priority ${REALTIME_PRIORITY} (--realtime)`);
+}
+
+/**
+ * `--isolate`: redis-server alone on the last CPU, every thread at SCHED_FIFO priority 20; this
+ * process and the probe on the others, the probe's event-loop thread at nice -10, so that its
+ * PINGs go out on time. Not at a real-time priority: a runtime's event loop there can spin (seen
+ * with Node's and Bun's), and then only the kernel's real-time share (950 ms a second) leaves this
+ * process any time on its CPU.
+ */
+async function isolate(redisPid: number | undefined, probePid: number | undefined): Promise<void> {
+  if (CPUS < 2) throw new Error(`--isolate needs two CPUs or more; this machine has ${CPUS}`);
+  const [redis, probe] = knownPids("--isolate", [redisPid, probePid]);
+  const last = String(CPUS - 1);
+  const others = CPUS === 2 ? "0" : `0-${CPUS - 2}`;
+  await schedule("--isolate", "taskset", ["-a", "-p", "-c", last, redis]);
+  await schedule("--isolate", "chrt", ["-a", "-f", "-p", "20", redis]);
+  for (const pid of [String(process.pid), probe]) {
+    await schedule("--isolate", "taskset", ["-a", "-p", "-c", others, pid]);
+  }
+  await schedule("--isolate", "renice", ["-n", "-10", "-p", probe]);
+  console.log(
+    `redis-server alone on CPU ${last} at SCHED_FIFO priority 20; this process and the probe on CPU ${others}, ` +
+      `the probe's event loop at nice -10 (--isolate)`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,8 +487,6 @@ interface Machine {
   /** Minor page faults: memory the process touched for the first time, or again after giving it back. */
   faults: number;
 }
-
-const CPUS = availableParallelism();
 
 /** This process's CPU time and page faults so far (all of its threads). */
 function processUsage(): Machine {
@@ -1065,7 +1108,8 @@ try {
   await admin.call("CONFIG", "SET", "slowlog-max-len", "100000");
   const redisPid = Number(info.match(/^process_id:(\d+)/m)?.[1]);
   probe = await Probe.start(server.port, Number.isInteger(redisPid) ? redisPid : undefined);
-  if (REALTIME_PRIORITY !== undefined) await runRealtime([redisPid, probe.pid]);
+  if (REALTIME_PRIORITY !== undefined) await runRealtime(redisPid, probe.pid);
+  if (ISOLATE) await isolate(redisPid, probe.pid);
   for (const n of SIZES) await referenceCase(n);
   await warmUp();
   for (const [i, n] of SIZES.entries()) {
