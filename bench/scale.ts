@@ -20,8 +20,11 @@
  * virtual CPUs themselves stall; the "waiting for a CPU" rows say how much remains. `--isolate`
  * (the same conditions, and two CPUs or more) goes further: redis-server alone on the last CPU at
  * SCHED_FIFO priority 20, this process and the probe on the others (`taskset`), the probe's event
- * loop at nice -10. Redis then has a CPU of its own, as on a machine of its own; this process has
- * one CPU fewer, and shares it with the probe, so its event-loop holds are a smaller machine's.
+ * loop at nice -10. Redis then has a CPU of its own, as on a machine of its own, but for the time
+ * the kernel keeps for the CPU's other threads (up to 50 ms a second: the likely cause of the
+ * 25-32 ms waits seen in a flush of new series, which keeps Redis busy 85-90 % of the time). This
+ * process has one CPU fewer, and shares it with the probe, so its event-loop holds are a smaller
+ * machine's.
  *
  * Per size (each operation after a forced GC where the runtime offers one, and a pause of 1 s for
  * the engine to finish sweeping after it):
@@ -365,11 +368,12 @@ async function runRealtime(redisPid: number | undefined, probePid: number | unde
 }
 
 /**
- * `--isolate`: redis-server alone on the last CPU, every thread at SCHED_FIFO priority 20; this
- * process and the probe on the others, the probe's event-loop thread at nice -10, so that its
- * PINGs go out on time. Not at a real-time priority: a runtime's event loop there can spin (seen
- * with Node's and Bun's), and then only the kernel's real-time share (950 ms a second) leaves this
- * process any time on its CPU.
+ * `--isolate`: redis-server alone on the last CPU, every thread at SCHED_FIFO priority 20 (at a
+ * normal priority, the kernel's own threads on that CPU kept it waiting up to 30 ms); this process
+ * and the probe on the others, the probe's event-loop thread at nice -10, so that its PINGs go out
+ * on time. The probe not at a real-time priority: a runtime's event loop can spin there (seen with
+ * Node's and Bun's), leaving this process only what the kernel's real-time share leaves it (50 ms
+ * a second).
  */
 async function isolate(redisPid: number | undefined, probePid: number | undefined): Promise<void> {
   if (CPUS < 2) throw new Error(`--isolate needs two CPUs or more; this machine has ${CPUS}`);
