@@ -121,13 +121,15 @@ if (SIZES.some((n) => !Number.isInteger(n) || n < 1)) {
   exitProcess();
 }
 
-/** `--realtime`: redis-server and the probe at this SCHED_FIFO priority. */
-const REALTIME_PRIORITY = ARGS.includes("--realtime") ? 20 : undefined;
+/** `--realtime`: redis-server and the probe at SCHED_FIFO. */
+const REALTIME = ARGS.includes("--realtime");
+/** The SCHED_FIFO priority of `--realtime` and `--isolate`. */
+const FIFO_PRIORITY = "20";
 /** The machine's CPUs (those this process may use). */
 const CPUS = availableParallelism();
 /** `--isolate`: redis-server alone on the last CPU. */
 const ISOLATE = ARGS.includes("--isolate");
-if (ISOLATE && REALTIME_PRIORITY !== undefined) {
+if (ISOLATE && REALTIME) {
   failures.push("--isolate and --realtime are two settings of the same processes: give one");
   console.error(`scale: ${failures[0]}`);
   exitProcess();
@@ -362,9 +364,9 @@ function knownPids(option: string, pids: (number | undefined)[]): string[] {
 /** `--realtime`: every thread of redis-server and the probe at SCHED_FIFO. */
 async function runRealtime(redisPid: number | undefined, probePid: number | undefined): Promise<void> {
   for (const pid of knownPids("--realtime", [redisPid, probePid])) {
-    await schedule("--realtime", "chrt", ["-a", "-f", "-p", String(REALTIME_PRIORITY), pid]);
+    await schedule("--realtime", "chrt", ["-a", "-f", "-p", FIFO_PRIORITY, pid]);
   }
-  console.log(`redis-server and the probe at SCHED_FIFO priority ${REALTIME_PRIORITY} (--realtime)`);
+  console.log(`redis-server and the probe at SCHED_FIFO priority ${FIFO_PRIORITY} (--realtime)`);
 }
 
 /**
@@ -381,13 +383,13 @@ async function isolate(redisPid: number | undefined, probePid: number | undefine
   const last = String(CPUS - 1);
   const others = CPUS === 2 ? "0" : `0-${CPUS - 2}`;
   await schedule("--isolate", "taskset", ["-a", "-p", "-c", last, redis]);
-  await schedule("--isolate", "chrt", ["-a", "-f", "-p", "20", redis]);
+  await schedule("--isolate", "chrt", ["-a", "-f", "-p", FIFO_PRIORITY, redis]);
   for (const pid of [String(process.pid), probe]) {
     await schedule("--isolate", "taskset", ["-a", "-p", "-c", others, pid]);
   }
   await schedule("--isolate", "renice", ["-n", "-10", "-p", probe]);
   console.log(
-    `redis-server alone on CPU ${last} at SCHED_FIFO priority 20; this process and the probe on CPU ${others}, ` +
+    `redis-server alone on CPU ${last} at SCHED_FIFO priority ${FIFO_PRIORITY}; this process and the probe on CPU ${others}, ` +
       `the probe's event loop at nice -10 (--isolate)`,
   );
 }
@@ -1112,7 +1114,7 @@ try {
   await admin.call("CONFIG", "SET", "slowlog-max-len", "100000");
   const redisPid = Number(info.match(/^process_id:(\d+)/m)?.[1]);
   probe = await Probe.start(server.port, Number.isInteger(redisPid) ? redisPid : undefined);
-  if (REALTIME_PRIORITY !== undefined) await runRealtime(redisPid, probe.pid);
+  if (REALTIME) await runRealtime(redisPid, probe.pid);
   if (ISOLATE) await isolate(redisPid, probe.pid);
   for (const n of SIZES) await referenceCase(n);
   await warmUp();
